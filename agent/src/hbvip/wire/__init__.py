@@ -1,0 +1,26 @@
+"""Heartbeat 3.0.6's wire protocol: netstring codec, HMACs, message layout, identity files.
+
+Pure code (no sockets): the transport hands datagrams in and out, the cluster logic reads
+:class:`Message` objects and asks :func:`build` for the fields of what it sends.
+"""
+from __future__ import annotations
+
+from hbvip.wire.auth import Signer
+from hbvip.wire.codec import (
+    FT_BINARY,
+    FT_STRING,
+    REASONS,
+    Field,
+    Message,
+    WireError,
+    classic_rendering,
+    decode,
+    encode,
+    hex_field,
+)
+from hbvip.wire.messages import build, control_fields
+
+__all__ = [
+    "FT_BINARY", "FT_STRING", "REASONS", "Field", "Message", "Signer", "WireError", "build",
+    "classic_rendering", "control_fields", "decode", "encode", "hex_field",
+]

@@ -1,0 +1,228 @@
+"""Heartbeat 3.0.6's on-the-wire message format: netstring fields, ``auth=`` field, trailer.
+
+A datagram is ``###\\n``, one netstring ``<len>:(<type>)<name>=<value>,`` per field in
+insertion order, ``%%%\\n``, then a netstring holding ``"<authnum> <digest>"`` computed over
+everything before it. Field order and bytes are kept exactly as received, because the digests
+cover them and a retransmission must be byte-identical to the original.
+"""
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+
+from hbvip.wire.auth import Signer
+
+FT_STRING = 0
+FT_BINARY = 1
+# Types 2-5 (struct, list, compressed) exist in Heartbeat's format; we carry them opaquely when
+# received so that an unexpected extension field does not make a whole message unreadable.
+_KNOWN_TYPES = frozenset(range(6))
+
+Field = tuple[int, str, bytes]
+
+START = b"###\n"
+END = b"%%%\n"
+DEFAULT_MAX_SIZE = 65507  # the largest UDP payload over IPv4
+_MAX_LEN_DIGITS = 6
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+_DEC = re.compile(rb"[0-9]{1,18}")
+_NAME = re.compile(r"[^=\x00]+")
+# Control fields the membership code relies on; a message whose value for them does not parse is
+# malformed, so nothing past decode() has to re-check them.
+_HEX_FIELDS = ("seq", "hg", "ts")
+_DEC_FIELDS = ("ttl",)
+
+REASONS = ("malformed", "oversized", "bad_auth", "unknown_key")
+
+
+class WireError(Exception):
+    """A datagram we refuse; ``reason`` is the drop counter it belongs to."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown WireError reason {reason!r}")
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def hex_field(n: int) -> str:
+    """Heartbeat's ``%lx``: lowercase hex without ``0x``."""
+    if n < 0:
+        raise ValueError(f"hex fields are unsigned, got {n}")
+    return format(n, "x")
+
+
+class Message:
+    """A decoded (or about to be sent) message: its fields in wire order plus the raw datagram."""
+
+    __slots__ = ("fields", "raw", "_first")
+
+    def __init__(self, fields: list[Field], raw: bytes) -> None:
+        self.fields = fields
+        self.raw = raw
+        first: dict[str, Field] = {}
+        for field in fields:
+            first.setdefault(field[1], field)
+        self._first = first
+
+    def get(self, name: str) -> str | None:
+        """First string field called ``name``, as text (undecodable bytes replaced)."""
+        field = self._first.get(name)
+        if field is None or field[0] != FT_STRING:
+            return None
+        return field[2].decode("utf-8", errors="replace")
+
+    def get_bytes(self, name: str) -> bytes | None:
+        """Raw value of the first field called ``name``, whatever its type."""
+        field = self._first.get(name)
+        return None if field is None else field[2]
+
+    def get_hex(self, name: str) -> int | None:
+        """A hex-coded field (``seq``, ``hg``, ``ts``, ``dt``, ``ackseq``); None if absent or not hex."""
+        return self._number(name, _HEX, 16)
+
+    def get_int(self, name: str) -> int | None:
+        """A decimal field (``firstseq``, ``lastseq``, ``ttl``, ``protocol``); None if absent or not decimal."""
+        return self._number(name, _DEC, 10)
+
+    def _number(self, name: str, pattern: re.Pattern[bytes], base: int) -> int | None:
+        field = self._first.get(name)
+        if field is None or field[0] != FT_STRING or not pattern.fullmatch(field[2]):
+            return None
+        return int(field[2], base)
+
+    @property
+    def type(self) -> str | None:
+        return self.get("t")
+
+    @property
+    def src(self) -> str | None:
+        return self.get("src")
+
+    @property
+    def dest(self) -> str | None:
+        return self.get("dest")
+
+    @property
+    def seq(self) -> int | None:
+        return self.get_hex("seq")
+
+    @property
+    def hg(self) -> int | None:
+        return self.get_hex("hg")
+
+    def __repr__(self) -> str:
+        return f"Message(t={self.type!r}, src={self.src!r}, seq={self.get('seq')!r}, {len(self.raw)} bytes)"
+
+
+def _netstring(body: bytes) -> bytes:
+    return b"%d:%s," % (len(body), body)
+
+
+def classic_rendering(fields: Sequence[Field]) -> bytes:
+    """The text ``add_msg_auth()`` signs for the legacy ``auth=`` field.
+
+    One ``name=value\\n`` line per field except ``auth``; non-string fields get a ``(type)``
+    prefix and binary values are base64 encoded, as ``msg2string_buf()`` writes them.
+    """
+    out = []
+    for ftype, name, value in fields:
+        if name == "auth":
+            continue
+        prefix = b"" if ftype == FT_STRING else b"(%d)" % ftype
+        if ftype == FT_BINARY:
+            value = base64.b64encode(value)
+        out.append(b"%s%s=%s\n" % (prefix, name.encode(), value))
+    return b"".join(out)
+
+
+def encode(fields: Sequence[Field], signer: Signer) -> bytes:
+    """The datagram Heartbeat would send for ``fields``: the fields, ``auth=``, ``%%%``, trailer.
+
+    ``fields`` must not contain ``auth``; it is computed here (over the classic rendering) and
+    appended last, as ``add_control_msg_fields()`` does.
+    """
+    parts = [START]
+    for ftype, name, value in fields:
+        if ftype not in (FT_STRING, FT_BINARY):
+            raise ValueError(f"field {name!r}: only string and binary fields can be sent")
+        if name == "auth" or not _NAME.fullmatch(name):
+            raise ValueError(f"field name {name!r} cannot be sent")
+        if ftype == FT_STRING and b"\n" in value:
+            raise ValueError(f"field {name!r}: a string value cannot contain a newline")
+        parts.append(_netstring(b"(%d)%s=%s" % (ftype, name.encode(), value)))
+    auth = signer.sign(classic_rendering(fields)).encode()
+    parts.append(_netstring(b"(0)auth=" + auth))
+    parts.append(END)
+    signed = b"".join(parts)
+    return signed + _netstring(signer.sign(signed).encode())
+
+
+def _read_netstring(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The body of the netstring at ``pos`` and the offset just past it."""
+    colon = data.find(b":", pos, pos + _MAX_LEN_DIGITS + 1)
+    if colon <= pos or not data[pos:colon].isdigit():
+        raise WireError("malformed", f"bad netstring length at offset {pos}")
+    end = colon + 1 + int(data[pos:colon])
+    if end >= len(data) or data[end] != 0x2C:  # ","
+        raise WireError("malformed", f"netstring at offset {pos} overruns or lacks its ','")
+    return data[colon + 1:end], end + 1
+
+
+def _parse_field(body: bytes, pos: int) -> Field:
+    close = body.find(b")", 0, 4)  # "(" + at most two digits + ")"
+    equals = body.find(b"=", close + 1)
+    if not body.startswith(b"(") or close < 2 or equals <= close + 1 or not body[1:close].isdigit():
+        raise WireError("malformed", f"field at offset {pos} is not (type)name=value")
+    ftype = int(body[1:close])
+    if ftype not in _KNOWN_TYPES:
+        raise WireError("malformed", f"field at offset {pos} has unknown type {ftype}")
+    try:
+        name = body[close + 1:equals].decode("ascii")
+    except UnicodeDecodeError:
+        raise WireError("malformed", f"field name at offset {pos} is not ASCII") from None
+    return ftype, name, body[equals + 1:]
+
+
+def decode(datagram: bytes, signer: Signer | None, *, max_size: int = DEFAULT_MAX_SIZE) -> Message:
+    """Parse one datagram; check its trailer when ``signer`` is given.
+
+    Raises only :class:`WireError`, whatever the input, so the receive loop can count and drop.
+    The legacy ``auth=`` field is not checked, exactly like Heartbeat on netstring receive.
+    """
+    if len(datagram) > max_size:
+        raise WireError("oversized", f"{len(datagram)} bytes > {max_size}")
+    if not datagram.startswith(START):
+        raise WireError("malformed", "does not start with ###")
+    fields: list[Field] = []
+    pos = len(START)
+    while not datagram.startswith(END, pos):
+        body, nxt = _read_netstring(datagram, pos)
+        fields.append(_parse_field(body, pos))
+        pos = nxt
+    signed_end = pos + len(END)
+    trailer, end = _read_netstring(datagram, signed_end)
+    if end != len(datagram):
+        raise WireError("malformed", f"{len(datagram) - end} bytes after the trailer")
+    message = Message(fields, datagram)
+    _check_control_fields(message)
+    if signer is not None:
+        try:
+            value = trailer.decode("ascii")
+        except UnicodeDecodeError:
+            raise WireError("bad_auth", "trailer is not ASCII") from None
+        reason = signer.check(datagram[:signed_end], value)
+        if reason is not None:
+            raise WireError(reason, f"trailer {value[:60]!r}")
+    return message
+
+
+def _check_control_fields(message: Message) -> None:
+    for name in _HEX_FIELDS:
+        if message.get_bytes(name) is not None and message.get_hex(name) is None:
+            raise WireError("malformed", f"{name} is not hex")
+    for name in _DEC_FIELDS:
+        if message.get_bytes(name) is not None and message.get_int(name) is None:
+            raise WireError("malformed", f"{name} is not decimal")
