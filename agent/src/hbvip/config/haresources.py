@@ -1,0 +1,156 @@
+"""haresources: which node is home to which resource group, and the resources in order.
+
+Grammar (Heartbeat R1 style): `<home-node> <resource> [<resource> ...]`, one group per logical
+line, `\\` continues a line.  A resource is `name::arg1::arg2`; a bare IPv4 address means
+`IPaddr::<address>`; IPaddr/IPaddr2 take `ip[/prefix[/interface[/broadcast]]]`, which hbvip
+handles natively, so it is validated here rather than failing later at takeover time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from hbvip.config.lexer import Comments, logical_lines
+from hbvip.config.problems import Problem
+from hbvip.config.values import ipv4, is_host_name, is_interface_name, looks_like_ipv4
+
+NATIVE_RESOURCES = frozenset({"IPaddr", "IPaddr2"})
+_VIP_FORM = "ip[/prefix[/interface[/broadcast]]], e.g. IPaddr::10.0.0.100/24/eth0"
+
+
+@dataclass(frozen=True)
+class VipSpec:
+    address: str
+    prefix: int | None
+    interface: str | None
+    broadcast: str | None
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    args: tuple[str, ...]
+    spec: str
+    line: int
+    vip: VipSpec | None = None
+
+    @property
+    def is_native(self) -> bool:
+        """IPaddr/IPaddr2 are run by hbvip itself, not by a script."""
+        return self.name in NATIVE_RESOURCES
+
+
+@dataclass(frozen=True)
+class ResourceGroup:
+    home_node: str
+    resources: tuple[Resource, ...]
+    line: int
+
+    @property
+    def key(self) -> str:
+        """How Heartbeat names a group: by its first resource as written."""
+        return self.resources[0].spec
+
+    @property
+    def vips(self) -> tuple[VipSpec, ...]:
+        return tuple(r.vip for r in self.resources if r.vip is not None)
+
+
+class _SpecError(ValueError):
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def _prefix(text: str) -> int:
+    if text.isdigit():
+        prefix = int(text)
+        if 1 <= prefix <= 32:
+            return prefix
+        raise _SpecError(f"prefix /{text} is out of range 1-32", f"use a prefix length 1-32: {_VIP_FORM}")
+    if looks_like_ipv4(text):  # Heartbeat's IPaddr also takes a dotted netmask
+        try:
+            prefix = ipaddress.IPv4Network(f"0.0.0.0/{text}").prefixlen
+        except ValueError:
+            prefix = 0
+        if prefix >= 1:
+            return prefix
+    raise _SpecError(f"netmask {text!r} is neither a prefix length nor a netmask", f"use {_VIP_FORM}")
+
+
+def parse_vip(spec: str) -> VipSpec:
+    """`ip[/prefix[/interface[/broadcast]]]` -> VipSpec; raises _SpecError with a fix."""
+    parts = spec.split("/")
+    if len(parts) > 4:
+        raise _SpecError(f"too many '/' fields in {spec!r}", f"use {_VIP_FORM}")
+    address = ipv4(parts[0])
+    if address is None:
+        raise _SpecError(f"{parts[0]!r} is not a valid IPv4 address", f"use {_VIP_FORM}")
+    if address.is_multicast or address.is_loopback or address.is_unspecified or address == ipaddress.IPv4Address("255.255.255.255"):
+        raise _SpecError(f"{parts[0]} cannot be a virtual IP (multicast, loopback or reserved)",
+                         "pick an unused unicast address in the service subnet")
+    prefix = _prefix(parts[1]) if len(parts) > 1 and parts[1] else None
+    interface = parts[2] if len(parts) > 2 and parts[2] else None
+    if interface is not None and not is_interface_name(interface):
+        raise _SpecError(f"interface {interface!r} is not a valid interface name", f"use {_VIP_FORM}")
+    broadcast = parts[3] if len(parts) > 3 and parts[3] else None
+    if broadcast is not None and ipv4(broadcast) is None:
+        raise _SpecError(f"broadcast {broadcast!r} is not a valid IPv4 address", f"use {_VIP_FORM}")
+    return VipSpec(str(address), prefix, interface, broadcast)
+
+
+def parse_resource(spec: str, line: int) -> Resource:
+    """One haresources word -> Resource; raises _SpecError with a fix."""
+    fields = spec.split("::")
+    name, args = fields[0], tuple(fields[1:])
+    if looks_like_ipv4(name.split("/")[0]) and not args:
+        return Resource("IPaddr", (spec,), spec, line, parse_vip(spec))
+    if not name:
+        raise _SpecError(f"resource {spec!r} has no name before '::'", "write name::arg, e.g. IPaddr::10.0.0.100/24/eth0")
+    if "/" in name or name in (".", ".."):
+        raise _SpecError(f"resource name {name!r} must be a script name, not a path",
+                         "put the script in resource.d/ and name it without a directory")
+    if any(not a for a in args):
+        raise _SpecError(f"resource {spec!r} has an empty argument", "remove the stray '::'")
+    if name in NATIVE_RESOURCES:
+        if len(args) != 1:
+            raise _SpecError(f"{name} takes one argument, got {len(args)}", f"write {name}::{_VIP_FORM.split(', e.g. ')[0]}")
+        return Resource(name, args, spec, line, parse_vip(args[0]))
+    return Resource(name, args, spec, line)
+
+
+def parse_haresources(text: str, path: str) -> tuple[tuple[ResourceGroup, ...], list[Problem]]:
+    """Parse haresources text into groups; problems for each bad line, VIPs used twice."""
+    groups: list[ResourceGroup] = []
+    problems: list[Problem] = []
+    vip_lines: dict[str, int] = {}
+    for ll in logical_lines(text, Comments.WORD_START, continuation=True):
+        home, specs = ll.words[0], ll.words[1:]
+        ok = True
+        if not is_host_name(home):
+            problems.append(Problem(path, ll.line, f"home node {home!r} is not a valid node name",
+                                    "start the line with the `uname -n` of the node that normally holds the group"))
+            ok = False
+        if not specs:
+            problems.append(Problem(path, ll.line, f"node {home} has no resources on its line",
+                                    "write '<node> <resource> ...', e.g. 'server1 IPaddr::10.0.0.100/24/eth0'"))
+            continue
+        resources: list[Resource] = []
+        for spec in specs:
+            try:
+                resource = parse_resource(spec, ll.line)
+            except _SpecError as exc:
+                problems.append(Problem(path, ll.line, f"resource {spec}: {exc}", exc.fix))
+                ok = False
+                continue
+            if resource.vip is not None:
+                first = vip_lines.setdefault(resource.vip.address, ll.line)
+                if first != ll.line or sum(1 for r in resources if r.vip and r.vip.address == resource.vip.address):
+                    problems.append(Problem(path, ll.line, f"virtual IP {resource.vip.address} is already used on line {first}",
+                                            "give each group its own VIP; one address can have one holder"))
+                    ok = False
+            resources.append(resource)
+        if ok:
+            groups.append(ResourceGroup(home, tuple(resources), ll.line))
+    return tuple(groups), problems
