@@ -13,14 +13,17 @@ from hbvip.wire.codec import (
     Field,
     Message,
     WireError,
+    auth_field_problem,
     classic_rendering,
     decode,
     encode,
     hex_field,
+    trailer_problem,
 )
 from hbvip.wire.messages import build, control_fields
 
 __all__ = [
-    "FT_BINARY", "FT_STRING", "REASONS", "Field", "Message", "Signer", "WireError", "build",
-    "classic_rendering", "control_fields", "decode", "encode", "hex_field",
+    "FT_BINARY", "FT_STRING", "REASONS", "Field", "Message", "Signer", "WireError",
+    "auth_field_problem", "build", "classic_rendering", "control_fields", "decode", "encode", "hex_field",
+    "trailer_problem",
 ]

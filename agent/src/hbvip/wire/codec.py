@@ -27,7 +27,7 @@ DEFAULT_MAX_SIZE = 65507  # the largest UDP payload over IPv4
 _MAX_LEN_DIGITS = 6
 _HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
 _DEC = re.compile(rb"[0-9]{1,18}")
-_NAME = re.compile(r"[^=\x00]+")
+_NAME = re.compile(r"[!-<>-~]+")  # printable ASCII without "=" or space
 # Control fields the membership code relies on; a message whose value for them does not parse is
 # malformed, so nothing past decode() has to re-check them.
 _HEX_FIELDS = ("seq", "hg", "ts")
@@ -57,11 +57,14 @@ def hex_field(n: int) -> str:
 class Message:
     """A decoded (or about to be sent) message: its fields in wire order plus the raw datagram."""
 
-    __slots__ = ("fields", "raw", "_first")
+    __slots__ = ("fields", "raw", "trailer", "signed_len", "_first")
 
-    def __init__(self, fields: list[Field], raw: bytes) -> None:
+    def __init__(self, fields: list[Field], raw: bytes, trailer: bytes = b"",
+                 signed_len: int = 0) -> None:
         self.fields = fields
         self.raw = raw
+        self.trailer = trailer        # the trailer netstring's content, "N <digest>"
+        self.signed_len = signed_len  # raw[:signed_len] is what the trailer covers
         first: dict[str, Field] = {}
         for field in fields:
             first.setdefault(field[1], field)
@@ -206,17 +209,30 @@ def decode(datagram: bytes, signer: Signer | None, *, max_size: int = DEFAULT_MA
     trailer, end = _read_netstring(datagram, signed_end)
     if end != len(datagram):
         raise WireError("malformed", f"{len(datagram) - end} bytes after the trailer")
-    message = Message(fields, datagram)
+    message = Message(fields, datagram, trailer, signed_end)
     _check_control_fields(message)
     if signer is not None:
-        try:
-            value = trailer.decode("ascii")
-        except UnicodeDecodeError:
-            raise WireError("bad_auth", "trailer is not ASCII") from None
-        reason = signer.check(datagram[:signed_end], value)
+        reason = trailer_problem(message, signer)
         if reason is not None:
-            raise WireError(reason, f"trailer {value[:60]!r}")
+            raise WireError(reason, f"trailer {trailer[:60]!r}")
     return message
+
+
+def trailer_problem(message: Message, signer: Signer) -> str | None:
+    """None when the trailer authenticates the message, else ``bad_auth`` or ``unknown_key``."""
+    try:
+        value = message.trailer.decode("ascii")
+    except UnicodeDecodeError:
+        return "bad_auth"
+    return signer.check(message.raw[:message.signed_len], value)
+
+
+def auth_field_problem(message: Message, signer: Signer) -> str | None:
+    """Like :func:`trailer_problem` for the legacy ``auth=`` field (Heartbeat does not check it)."""
+    value = message.get("auth")
+    if value is None:
+        return "bad_auth"
+    return signer.check(classic_rendering(message.fields), value)
 
 
 def _check_control_fields(message: Message) -> None:
