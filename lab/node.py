@@ -1,0 +1,153 @@
+"""The simulated machines: a Host (net + mount + UTS namespaces) and the Client (net namespace only).
+
+A host's namespaces are held open by a long-lived *anchor* process (`sleep infinity` started via
+`ip netns exec NS unshare --mount --uts --propagation private`); every command then joins them with
+`nsenter -t <anchor> -n -m -u`. Without the anchor the private mounts and hostname would vanish
+with the last command that used them.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Cmd = Sequence[str] | str
+
+# Directories every host gets as plain private dirs (bind mounts of dirs under Host.root), so tests
+# can read the agent's config, state and logs from the real filesystem, even after a power loss.
+PRIVATE_DIRS = ("/etc/ha.d", "/var/lib/heartbeat", "/var/log", "/run")
+# Trees overlaid per host (lower = real tree, upper = the host's own dir): Ansible may write anywhere
+# in them without touching the real machine or the other host.
+OVERLAY_TREES = ("/etc", "/opt", "/usr/local", "/var", "/root")
+
+
+def _argv(cmd: Cmd) -> list[str]:
+    return ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+
+
+def _env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Extra variables are merged over ours: callers want to add PATH bits, not rebuild the env."""
+    return None if env is None else {**os.environ, **env}
+
+
+@dataclass
+class Client:
+    """The outside world: reaches the hosts and the VIP over the lab bridge; also the Ansible controller."""
+
+    netns: str
+    address: str
+    mac: str
+    iface: str = "eth0"
+
+    def _prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns]
+
+    def run(
+        self,
+        cmd: Cmd,
+        *,
+        check: bool = True,
+        timeout: float | None = 30,
+        input: str | bytes | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self._prefix() + _argv(cmd),
+            check=check,
+            timeout=timeout,
+            input=input,
+            env=_env(env),
+            capture_output=True,
+            text=not isinstance(input, bytes),
+        )
+
+    def spawn(self, cmd: Sequence[str], *, stdout=None, stderr=None, env=None) -> subprocess.Popen:
+        return subprocess.Popen(
+            self._prefix() + list(cmd), stdout=stdout, stderr=stderr, env=_env(env), start_new_session=True
+        )
+
+
+@dataclass
+class Host(Client):
+    """One simulated server. `root` holds its private dirs; see `path()` for how files map."""
+
+    name: str = ""
+    root: Path = Path()
+    anchor: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def anchor_pid(self) -> int:
+        if self.anchor is None:
+            raise RuntimeError(f"host {self.name} is not started")
+        return self.anchor.pid
+
+    def _prefix(self) -> list[str]:
+        return ["nsenter", "-t", str(self.anchor_pid), "-n", "-m", "-u", "--"]
+
+    def path(self, p: str) -> Path:
+        """Where host path `p` lives on the real filesystem.
+
+        Paths in PRIVATE_DIRS map to `root` (stable; survives power_loss). Anything else is reached
+        through `/proc/<anchor>/root`, which the kernel resolves in the host's mount namespace, so it
+        shows the host's merged overlay view (valid while the lab is up).
+        """
+        p = "/" + p.lstrip("/")
+        for d in PRIVATE_DIRS:
+            if p == d or p.startswith(d + "/"):
+                return self.root / p.lstrip("/")
+        return Path(f"/proc/{self.anchor_pid}/root{p}")
+
+    def write(self, p: str, text: str | bytes, mode: int = 0o644) -> Path:
+        target = self.path(p)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            target.write_bytes(text)
+        else:
+            target.write_text(text)
+        os.chmod(target, mode)
+        return target
+
+    def read(self, p: str) -> str:
+        return self.path(p).read_text()
+
+    def owns_pid(self, pid: int) -> bool:
+        """A process is this host's when it lives in this host's network namespace."""
+        try:
+            return os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{self.anchor_pid}/ns/net")
+        except OSError:
+            return False
+
+    def kill(self, proc_or_pid: subprocess.Popen | int, sig: int = signal.SIGTERM) -> None:
+        pid = proc_or_pid.pid if isinstance(proc_or_pid, subprocess.Popen) else proc_or_pid
+        if pid == self.anchor_pid or not self.owns_pid(pid):
+            raise PermissionError(f"pid {pid} is not a process of lab host {self.name}")
+        os.kill(pid, sig)
+        if isinstance(proc_or_pid, subprocess.Popen) and sig == signal.SIGKILL:
+            proc_or_pid.wait(timeout=5)
+
+    def power_loss(self, procs: Sequence[subprocess.Popen | int] = ()) -> None:
+        """Make the host a dead machine: SIGKILL `procs`, drop every address but the fixed one, link down.
+
+        Link down (not just removing addresses) is the choice: a powered-off box answers nothing, not
+        even on its fixed address, and its peer's heartbeats go nowhere. The extra addresses (the VIP)
+        are removed too because a rebooted machine comes back without them.
+        """
+        for proc in procs:
+            self.kill(proc, signal.SIGKILL)
+        self.run(["ip", "link", "set", self.iface, "down"])
+        for addr in self.addresses():
+            if addr != f"{self.address}/24":
+                self.run(["ip", "addr", "del", addr, "dev", self.iface])
+
+    def power_on(self) -> None:
+        """Undo power_loss: link up with only the fixed address and an empty neighbour table."""
+        self.run(["ip", "neigh", "flush", "dev", self.iface], check=False)
+        self.run(["ip", "link", "set", self.iface, "up"])
+
+    def addresses(self) -> list[str]:
+        """IPv4 addresses (with prefix) on the host's interface, e.g. ['10.99.3.1/24', '10.99.3.100/24']."""
+        out = self.run(["ip", "-o", "-4", "addr", "show", "dev", self.iface]).stdout
+        return [line.split()[3] for line in out.splitlines()]
