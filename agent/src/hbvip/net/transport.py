@@ -1,0 +1,144 @@
+"""UDP transport for heartbeat datagrams, laid out like Heartbeat's `ucast`/`bcast` media.
+
+One receive socket on 0.0.0.0:udpport takes datagrams from every medium; sending uses one socket per
+interface named in ha.cf, bound to that device (SO_BINDTODEVICE) as Heartbeat's ucast does, so a
+heartbeat leaves by the link the operator chose even when routing would pick another one.
+
+Both nodes run the same ha.cf (`ucast eth0 server1` and `ucast eth0 server2`), so a ucast address that
+belongs to this host is dropped at start: a node never heartbeats itself. Sending never raises: an
+unreachable peer is exactly the situation the cluster layer must observe, so errors are counted.
+Who sent a datagram and whether it is genuine is the wire layer's business, not this one's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hbvip.net.ifaddr import ipv4_addresses
+
+
+class TransportError(Exception):
+    """The transport cannot start: a peer name does not resolve, a bcast interface has no address."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    address: str
+    interface: str | None
+    broadcast: bool = False
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, transport: Transport) -> None:
+        self._owner = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._owner.counters["received"] += 1
+        self._owner.on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self._owner.counters["receive_errors"] += 1
+
+
+class Transport:
+    """Send to every configured peer, deliver every datagram received on `port` to `on_datagram`.
+
+    `peers` are (address-or-hostname, interface-or-None) pairs from ha.cf `ucast` lines;
+    `broadcast_interfaces` are the interfaces of `bcast` lines (sent to that interface's broadcast
+    address). Names are resolved and own addresses dropped in `start()`, so `peer_addresses` is
+    filled from then on.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        peers: Sequence[tuple[str, str | None]],
+        on_datagram: Callable[[bytes, tuple[str, int]], None],
+        *,
+        broadcast_interfaces: Sequence[str] = (),
+    ) -> None:
+        self.port = port
+        self.peers = tuple(peers)
+        self.broadcast_interfaces = tuple(broadcast_interfaces)
+        self.on_datagram = on_datagram
+        self.peer_addresses: list[str] = []
+        self.counters: dict[str, int] = {"sent": 0, "send_errors": 0, "received": 0, "receive_errors": 0}
+        self._targets: list[_Target] = []
+        self._send_sockets: dict[str | None, socket.socket] = {}
+        self._receiver: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        """Resolve peers, open the receive socket on 0.0.0.0:port and the per-interface send sockets."""
+        own = await ipv4_addresses()
+        own_addresses = {a.address for a in own}
+        targets: list[_Target] = []
+        for host, interface in self.peers:
+            address = await self._resolve(host)
+            target = _Target(address, interface)
+            if address not in own_addresses and target not in targets:
+                targets.append(target)
+        for interface in self.broadcast_interfaces:
+            broadcasts = sorted({a.broadcast for a in own if a.ifname == interface and a.broadcast})
+            if not broadcasts:
+                raise TransportError(f"bcast {interface}: the interface has no IPv4 broadcast address")
+            targets.append(_Target(broadcasts[0], interface, broadcast=True))
+        self._targets = targets
+        self.peer_addresses = [t.address for t in targets if not t.broadcast]
+        try:
+            for target in targets:
+                self._open_send_socket(target)
+            await self._open_receiver()
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, data: bytes) -> None:
+        """Send `data` once to every target; failures are counted in `send_errors`, never raised."""
+        for target in self._targets:
+            try:
+                self._send_sockets[target.interface].sendto(data, (target.address, self.port))
+                self.counters["sent"] += 1
+            except OSError:
+                self.counters["send_errors"] += 1
+
+    def close(self) -> None:
+        """Close every socket; safe to call twice."""
+        if self._receiver is not None:
+            self._receiver.close()
+            self._receiver = None
+        for sock in self._send_sockets.values():
+            sock.close()
+        self._send_sockets.clear()
+
+    async def _resolve(self, host: str) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, self.port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
+            raise TransportError(f"ucast peer {host!r} does not resolve to an IPv4 address: {exc}") from exc
+        return infos[0][4][0]
+
+    def _open_send_socket(self, target: _Target) -> None:
+        sock = self._send_sockets.get(target.interface)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._send_sockets[target.interface] = sock
+            sock.setblocking(False)
+            if target.interface:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, target.interface.encode())
+        if target.broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+
+    async def _open_receiver(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("0.0.0.0", self.port))
+        except OSError:
+            sock.close()
+            raise
+        loop = asyncio.get_running_loop()
+        self._receiver, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)

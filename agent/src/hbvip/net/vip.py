@@ -1,0 +1,125 @@
+"""Add and remove a virtual IP the way Heartbeat's IPaddr does, over netlink instead of `ifconfig`.
+
+Heartbeat puts a VIP on an alias label (`eth0:0`, the first free `eth0:N`), picks the interface whose
+subnet contains the VIP when the haresources line names none, takes the prefix from that subnet when
+none is given, and sets the subnet's broadcast address. Operators read `ip addr`/`ifconfig` output
+with those labels in mind, so they are kept. IPv4 only: IPv6 VIPs are IPv6addr's job, not IPaddr's.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from hbvip.config import VipSpec
+from hbvip.net.ifaddr import IfAddr, interface_index, ipv4_addresses
+
+# The kernel keeps IFNAMSIZ (16) bytes for a label, the terminating NUL included.
+MAX_LABEL = 15
+
+
+class VipError(Exception):
+    """The VIP cannot be placed: no such interface, no or several matching subnets, netlink refusal."""
+
+
+async def vip_present(vip: VipSpec) -> bool:
+    """True when the VIP is configured (on its named interface, or anywhere when none is named)."""
+    return bool(_copies(await ipv4_addresses(), vip))
+
+
+async def add_vip(vip: VipSpec) -> tuple[str, bool]:
+    """Configure the VIP; return (label, was_already_present).
+
+    An existing copy is left alone and its label returned, so acquiring twice is harmless.
+    """
+    addresses = await ipv4_addresses()
+    existing = _copies(addresses, vip)
+    if existing:
+        return existing[0].label, True
+    ifname, index = await _choose_interface(addresses, vip)
+    prefix = vip.prefix if vip.prefix is not None else _subnet_prefix(addresses, ifname, vip.address)
+    label = free_label(ifname, {a.label for a in addresses if a.ifname == ifname})
+    request = {"index": index, "address": vip.address, "prefixlen": prefix, "label": label}
+    broadcast = vip.broadcast or _default_broadcast(vip.address, prefix)
+    if broadcast:
+        request["broadcast"] = broadcast
+    async with AsyncIPRoute() as ipr:
+        try:
+            await ipr.addr("add", **request)
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                return label, True
+            raise VipError(f"cannot add {vip.address}/{prefix} on {ifname}: {exc}") from exc
+    return label, False
+
+
+async def del_vip(vip: VipSpec) -> bool:
+    """Remove every copy of the VIP; True if there was one."""
+    copies = _copies(await ipv4_addresses(), vip)
+    async with AsyncIPRoute() as ipr:
+        for copy in copies:
+            try:
+                await ipr.addr("del", index=copy.index, address=copy.address, prefixlen=copy.prefix)
+            except NetlinkError as exc:
+                if exc.code != errno.EADDRNOTAVAIL:  # gone meanwhile is what we wanted
+                    raise VipError(f"cannot remove {copy.address} from {copy.ifname}: {exc}") from exc
+    return bool(copies)
+
+
+def free_label(ifname: str, taken: set[str]) -> str:
+    """Heartbeat's `<iface>:<n>` with the first free n from 0.
+
+    When the alias would not fit the kernel's 15 characters (long names such as `enp0s31f6-vlan10`),
+    the address goes on the interface name itself, which is what `ip addr add` does without a label.
+    """
+    n = 0
+    while f"{ifname}:{n}" in taken:
+        n += 1
+    label = f"{ifname}:{n}"
+    return label if len(label) <= MAX_LABEL else ifname
+
+
+def _copies(addresses: list[IfAddr], vip: VipSpec) -> list[IfAddr]:
+    return [
+        a
+        for a in addresses
+        if a.address == vip.address and (vip.interface is None or a.ifname == vip.interface)
+    ]
+
+
+async def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str, int]:
+    if vip.interface:
+        index = await interface_index(vip.interface)
+        if index is None:
+            raise VipError(f"VIP {vip.address}: interface {vip.interface} does not exist")
+        return vip.interface, index
+    target = ipaddress.IPv4Address(vip.address)
+    matches = {(a.ifname, a.index) for a in addresses if a.address != vip.address and target in a.network}
+    if not matches:
+        raise VipError(
+            f"VIP {vip.address}: no interface has a subnet containing it; name one (IPaddr::ip/prefix/iface)"
+        )
+    if len(matches) > 1:
+        names = ", ".join(sorted(name for name, _ in matches))
+        raise VipError(f"VIP {vip.address}: several interfaces ({names}) match; name one (IPaddr::ip/prefix/iface)")
+    return matches.pop()
+
+
+def _subnet_prefix(addresses: list[IfAddr], ifname: str, vip_address: str) -> int:
+    target = ipaddress.IPv4Address(vip_address)
+    prefixes = [a.prefix for a in addresses if a.ifname == ifname and target in a.network and a.address != vip_address]
+    if not prefixes:
+        raise VipError(
+            f"VIP {vip_address}: no subnet on {ifname} contains it, so its prefix is unknown; give one (IPaddr::ip/prefix)"
+        )
+    return max(prefixes)
+
+
+def _default_broadcast(address: str, prefix: int) -> str | None:
+    """The subnet's broadcast address, as Heartbeat's findif computes it; none for /31 and /32."""
+    if prefix >= 31:
+        return None
+    return str(ipaddress.IPv4Interface(f"{address}/{prefix}").network.broadcast_address)
