@@ -7,7 +7,6 @@ so the tests read the order in which Heartbeat semantics require the calls to ha
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 import time
 from pathlib import Path
@@ -137,16 +136,14 @@ def test_init_dir_script_is_used_when_resource_d_has_none(lab: Lab) -> None:
     assert lab.calls() == ["legacy status", "legacy start"]
 
 
-def test_scripts_run_in_a_contained_environment(lab: Lab, tmp_path: Path) -> None:
+def test_scripts_run_in_a_contained_environment(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "env.txt"
-    lab.script("env.sh", f'{{ pwd; echo "PATH=$PATH"; echo "LANG=$LANG"; cat; }} > {out} 2>&1')
-    os.environ["HBVIP_TEST_SECRET"] = "leak"
-    try:
-        asyncio.run(lab.runner().status(lab.group("server1 env.sh").resources[0]))
-    finally:
-        del os.environ["HBVIP_TEST_SECRET"]
-    cwd, path, lang = out.read_text().splitlines()  # `cat` read nothing: stdin is /dev/null
+    lab.script("env.sh", f'{{ pwd; echo "PATH=$PATH"; echo "LANG=$LANG"; echo "SECRET=$HBVIP_TEST_SECRET"; cat; }} > {out} 2>&1')
+    monkeypatch.setenv("HBVIP_TEST_SECRET", "leak")
+    asyncio.run(lab.runner().status(lab.group("server1 env.sh").resources[0]))
+    cwd, path, lang, secret = out.read_text().splitlines()  # `cat` read nothing: stdin is /dev/null
     assert cwd == "/" and "/usr/bin" in path and lang == "LANG=C"
+    assert secret == "SECRET=", "the agent's environment must not reach operator scripts"
 
 
 def test_failed_start_releases_what_was_acquired_right_to_left(lab: Lab) -> None:

@@ -1,0 +1,23 @@
+"""Gratuitous ARP frames byte-for-byte as Heartbeat 3.0.6's send_arp put them on the wire.
+
+The expected bytes are two frames captured from a real Heartbeat pair taking VIP 10.99.0.100
+(request first, then reply, both to ff:ff:ff:ff:ff:ff).
+"""
+
+from __future__ import annotations
+
+from hbvip.net.garp import ARPOP_REPLY, ARPOP_REQUEST, arp_frame
+
+MAC = bytes.fromhex("029900000001")
+HEARTBEAT_REQUEST = bytes.fromhex(
+    "ffffffffffff029900000001080600010800060400010299000000010a6300640000000000000a630064")
+HEARTBEAT_REPLY = bytes.fromhex(
+    "ffffffffffff029900000001080600010800060400020299000000010a6300640299000000010a630064")
+
+
+def test_request_frame_matches_heartbeat_send_arp() -> None:
+    assert arp_frame(MAC, "10.99.0.100", ARPOP_REQUEST) == HEARTBEAT_REQUEST
+
+
+def test_reply_frame_matches_heartbeat_send_arp() -> None:
+    assert arp_frame(MAC, "10.99.0.100", ARPOP_REPLY) == HEARTBEAT_REPLY
