@@ -195,7 +195,8 @@ class Lab:
         host.anchor = subprocess.Popen(
             ["ip", "netns", "exec", host.netns, "unshare", "--mount", "--uts", "--propagation",
              "private", "sleep", "infinity"],
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         assert self._record is not None
         self._record.anchor_pids.append(host.anchor.pid)

@@ -77,6 +77,7 @@ class Host(Client):
     name: str = ""
     root: Path = Path()
     anchor: subprocess.Popen | None = field(default=None, repr=False)
+    _spawned: set[int] = field(default_factory=set, repr=False)
 
     @property
     def anchor_pid(self) -> int:
@@ -113,8 +114,16 @@ class Host(Client):
     def read(self, p: str) -> str:
         return self.path(p).read_text()
 
+    def spawn(self, cmd: Sequence[str], *, stdout=None, stderr=None, env=None) -> subprocess.Popen:
+        proc = super().spawn(cmd, stdout=stdout, stderr=stderr, env=env)
+        self._spawned.add(proc.pid)
+        return proc
+
     def owns_pid(self, pid: int) -> bool:
-        """A process is this host's when it lives in this host's network namespace."""
+        """A process is this host's when we spawned it here (nsenter may not have joined yet) or it
+        lives in this host's network namespace."""
+        if pid in self._spawned:
+            return True
         try:
             return os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{self.anchor_pid}/ns/net")
         except OSError:

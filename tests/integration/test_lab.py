@@ -1,0 +1,207 @@
+"""The lab itself: what the failover tests, the role tests and the bench rely on it for."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lab import Lab, ProbeResult
+from lab import registry
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _ping(lab: Lab, address: str) -> bool:
+    assert lab.client is not None
+    return lab.client.run(["ping", "-c", "1", "-W", "1", address], check=False).returncode == 0
+
+
+def _leftovers(prefix: str, workdir: Path) -> list[str]:
+    """Anything a torn-down lab could have left behind: namespaces, registry entry, files, mounts."""
+    found = [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+             .stdout.split() if ns.startswith(prefix + "-")]
+    if (registry.REGISTRY / f"{prefix}.json").exists():
+        found.append("registry entry")
+    if workdir.exists():
+        found.append(str(workdir))
+    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+        try:
+            if str(workdir) in mountinfo.read_text():
+                found.append(f"mount in {mountinfo}")
+        except OSError:
+            continue  # process ended while we looked
+    return found
+
+
+def test_each_host_has_its_own_hostname_and_resolves_the_others(lab: Lab) -> None:
+    s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
+    assert s1.run("hostname").stdout.strip() == "server1"
+    assert s2.run("uname -n").stdout.strip() == "server2"
+    assert s2.run("cat /etc/hostname").stdout.strip() == "server2"
+    assert s1.run(["getent", "hosts", "server2"]).stdout.split()[0] == s2.address
+    assert s2.run(["getent", "hosts", "server1"]).stdout.split()[0] == s1.address
+    assert os.uname().nodename not in {"server1", "server2"}
+
+
+def test_files_in_one_host_are_invisible_to_the_other_and_the_machine(lab: Lab) -> None:
+    s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
+    name = f"lab-private-{lab.prefix}"
+    s1.run(f"echo s1 > /etc/ha.d/{name} && echo s1 > /etc/{name} && echo s1 > /root/{name}")
+    assert s1.root.joinpath("etc/ha.d", name).read_text() == "s1\n"
+    assert s1.path(f"/etc/{name}").read_text() == "s1\n"
+    for p in (f"/etc/ha.d/{name}", f"/etc/{name}", f"/root/{name}"):
+        assert s2.run(["test", "-e", p], check=False).returncode == 1, p
+        assert not Path(p).exists(), p
+    # a fresh host still sees the packaged Heartbeat resource scripts
+    assert s2.run(["test", "-x", "/etc/ha.d/resource.d/IPaddr"], check=False).returncode == 0
+
+
+def test_client_reaches_both_fixed_addresses(lab: Lab) -> None:
+    assert _ping(lab, lab.hosts["server1"].address)
+    assert _ping(lab, lab.hosts["server2"].address)
+
+
+def test_probe_follows_a_moved_vip_and_arpwatch_sees_the_gratuitous_arp(lab: Lab) -> None:
+    s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
+    vip = f"{lab.vip}/{lab.prefix_len}"
+    probe = lab.probe(interval=0.005)
+    s1.run(["ip", "addr", "add", vip, "dev", "eth0"])
+    probe.wait_for("server1", timeout=5)
+    assert lab.client_neigh(lab.vip) == s1.mac
+    arp = lab.arpwatch()
+
+    s1.run(["ip", "addr", "del", vip, "dev", "eth0"])
+    removed = lab.now()
+    time.sleep(0.3)
+    s2.run(["ip", "addr", "add", vip, "dev", "eth0"])
+    s2.run(["arping", "-U", "-c", "1", "-I", "eth0", lab.vip])
+    probe.wait_for("server2", timeout=5, after=removed)
+    result = probe.stop()
+    frames = arp.stop()
+
+    assert result.holders() == ["server1", "server2"]
+    assert result.holder_at(removed - 0.05) == "server1"
+    assert 0.3 <= result.longest_gap() < 2.0
+    first_s2 = result.first_answer_from("server2", after=removed)
+    assert first_s2 is not None and first_s2 - removed >= 0.3
+    garps = [f for f in frames if f.gratuitous and f.sender_ip == lab.vip]
+    assert [f.sender_mac for f in garps] == [s2.mac]
+    assert lab.client_neigh(lab.vip) == s2.mac
+
+
+def test_power_loss_silences_the_host_and_power_on_brings_back_only_the_fixed_address(lab: Lab) -> None:
+    s1 = lab.hosts["server1"]
+    s1.run(["ip", "addr", "add", f"{lab.vip}/24", "dev", "eth0"])
+    victim = s1.spawn(["sleep", "60"])
+    s1.power_loss([victim])
+    assert victim.returncode == -9
+    assert not _ping(lab, s1.address)
+    assert s1.addresses() == [f"{s1.address}/24"]
+    s1.power_on()
+    assert _ping(lab, s1.address)
+    assert s1.addresses() == [f"{s1.address}/24"]
+
+
+def test_host_refuses_to_kill_processes_that_are_not_its_own(lab: Lab) -> None:
+    with pytest.raises(PermissionError):
+        lab.hosts["server1"].kill(os.getpid())
+    other = lab.hosts["server2"].spawn(["sleep", "60"])
+    with pytest.raises(PermissionError):
+        lab.hosts["server1"].kill(other)
+    lab.hosts["server2"].kill(other)
+    assert other.wait(timeout=5) == -15
+
+
+def test_teardown_leaves_nothing_even_when_the_body_raises(lab_prefix: Callable[[], str]) -> None:
+    prefix = lab_prefix()
+    lab = Lab(prefix=prefix, net=None)
+    with pytest.raises(RuntimeError, match="boom"):
+        with lab:
+            spawned = lab.hosts["server1"].spawn(["sleep", "60"])
+            anchors = [h.anchor_pid for h in lab.hosts.values()]
+            raise RuntimeError("boom")
+    assert _leftovers(prefix, lab.dir) == []
+    assert spawned.poll() is not None
+    assert not any(Path(f"/proc/{pid}").exists() for pid in anchors)
+
+
+def test_parallel_labs_get_their_own_nets_and_a_used_prefix_is_refused(
+    lab_factory: Callable[..., Lab],
+) -> None:
+    first, second = lab_factory(), lab_factory()
+    assert first.net != second.net
+    with pytest.raises(RuntimeError, match="in use"):
+        Lab(prefix=first.prefix, net=None).start()
+    assert _ping(first, first.hosts["server2"].address)
+
+
+def test_four_hosts_make_two_pairs_on_one_bridge(lab_factory: Callable[..., Lab]) -> None:
+    lab = lab_factory(hosts=("server1", "server2", "server3", "server4"))
+    names = {h.run("hostname").stdout.strip() for h in lab.hosts.values()}
+    assert names == {"server1", "server2", "server3", "server4"}
+    assert len({h.mac for h in lab.hosts.values()}) == 4
+    s3, s4 = lab.hosts["server3"], lab.hosts["server4"]
+    assert s3.run(["ping", "-c", "1", "-W", "1", "server4"]).returncode == 0
+    assert s4.run(["getent", "hosts", "server1"]).stdout.split()[0] == lab.hosts["server1"].address
+
+
+def test_ssh_and_ansible_land_in_the_right_host(lab_factory: Callable[..., Lab], tmp_path: Path) -> None:
+    lab = lab_factory(ssh=True)
+    assert lab.ssh_key is not None
+    s1 = lab.hosts["server1"]
+    out = lab.run_controller(
+        ["ssh", "-i", str(lab.ssh_key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", f"root@{s1.address}", "hostname"]
+    )
+    assert out.stdout.strip() == "server1"
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", extra_vars={"marker": "lab"})
+    ping = lab.run_controller(
+        [str(VENV_BIN / "ansible"), "-i", str(inventory), "pair", "-m", "ping"], check=False, timeout=120
+    )
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert ping.stdout.count("SUCCESS") == 2
+    touched = lab.run_controller(
+        [str(VENV_BIN / "ansible"), "-i", str(inventory), "server2", "-m", "copy",
+         "-a", "dest=/etc/hbvlab-ansible content={{ marker }}"], check=False, timeout=120,
+    )
+    assert touched.returncode == 0, touched.stdout + touched.stderr
+    assert lab.hosts["server2"].read("/etc/hbvlab-ansible") == "lab"
+    assert not s1.path("/etc/hbvlab-ansible").exists()
+    assert not Path("/etc/hbvlab-ansible").exists()
+
+
+def test_cli_up_survives_its_process_and_down_removes_it(lab_prefix: Callable[[], str]) -> None:
+    prefix = lab_prefix()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = [sys.executable, "-m", "lab"]
+    workdir = Path("/nonexistent")
+    try:
+        up = subprocess.run(run + ["up", "--prefix", prefix], env=env, capture_output=True, text=True,
+                            timeout=60)
+        assert up.returncode == 0, up.stderr
+        workdir = Path(up.stdout.split(" dir ")[1].split()[0])
+        net = up.stdout.split("net 10.99.")[1].split(".")[0]
+        ping = subprocess.run(["ip", "netns", "exec", f"{prefix}-client", "ping", "-c", "1", "-W", "1",
+                               f"10.99.{net}.2"], capture_output=True)
+        assert ping.returncode == 0
+    finally:
+        down = subprocess.run(run + ["down", "--prefix", prefix], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert _leftovers(prefix, workdir) == []
+
+
+def test_probe_result_gaps_and_holders_from_samples() -> None:
+    result = ProbeResult([(0.0, "server1"), (0.1, "server1"), (0.2, None), (0.3, None), (0.4, "server2"),
+                          (0.5, "server2"), (0.6, None), (0.7, "server1")])
+    assert result.holders() == ["server1", "server2", "server1"]
+    assert result.gaps() == [(0.1, 0.4), (0.5, 0.7)]
+    assert result.longest_gap() == pytest.approx(0.3)
+    assert result.holder_at(0.25) is None and result.holder_at(0.45) == "server2"
+    assert result.first_answer_from("server1", after=0.2) == 0.7
+    assert ProbeResult([(0.0, None), (0.1, "server1"), (0.2, None)]).gaps() == []
