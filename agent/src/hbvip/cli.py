@@ -1,0 +1,213 @@
+"""`hbvip` — the command line: run the daemon, check the config, steer and inspect a running pair."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import ConfigError, format_problems, load_config
+from .daemon import Agent, Paths
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+
+
+def _paths(args: argparse.Namespace) -> Paths:
+    return Paths(Path(args.config_dir), Path(args.state_dir), Path(args.run_dir), Path(args.init_dir))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    try:
+        config = load_config(paths.config_dir, args.node_name, init_dir=paths.init_dir)
+    except ConfigError as exc:
+        print(format_problems(exc.problems), file=sys.stderr)
+        print("hbvip: configuration errors: not starting", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        print(str(warning), file=sys.stderr)
+    try:
+        return asyncio.run(Agent(config, paths, log_stderr=args.log_stderr).run())
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the files as they are, or with single files replaced (the role's `validate:` hook)."""
+    overrides = {"ha.cf": args.ha_cf, "haresources": args.haresources, "authkeys": args.authkeys}
+    config_dir = Path(args.config_dir)
+    tmp = None
+    if any(overrides.values()):
+        tmp = tempfile.TemporaryDirectory(prefix="hbvip-check-")
+        staged = Path(tmp.name)
+        for name in ("ha.cf", "haresources", "authkeys", "hbvip.cf"):
+            src = Path(overrides[name]) if overrides.get(name) else config_dir / name
+            if src.exists():
+                shutil.copy2(src, staged / name)
+        if (config_dir / "resource.d").is_dir():
+            os.symlink((config_dir / "resource.d").resolve(), staged / "resource.d")
+        config_dir = staged
+    try:
+        config = load_config(config_dir, args.node_name, init_dir=Path(args.init_dir))
+        problems = list(config.warnings)
+        ok = True
+    except ConfigError as exc:
+        problems = exc.problems
+        ok = False
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    if args.json:
+        print(json.dumps({"ok": ok, "problems": [
+            {"path": p.path, "line": p.line, "severity": p.severity, "message": p.message, "fix": p.fix}
+            for p in problems]}, indent=2))
+    else:
+        if problems:
+            print(format_problems(problems), file=sys.stderr if not ok else sys.stdout)
+        if ok:
+            print(f"{args.config_dir}: configuration OK" + (f" ({len(problems)} warning(s))" if problems else ""))
+    return EXIT_OK if ok else EXIT_CONFIG
+
+
+def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | None:
+    from .control import call
+    try:
+        return call(Path(args.run_dir), request, timeout=getattr(args, "timeout", 60) + 30)
+    except FileNotFoundError:
+        print(f"hbvip: no agent running (no control socket in {args.run_dir})", file=sys.stderr)
+    except PermissionError:
+        print("hbvip: permission denied: the control socket is root-only (run as root)", file=sys.stderr)
+    except ConnectionRefusedError:
+        print(f"hbvip: the agent is not answering on {args.run_dir}/control.sock", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"hbvip: control socket error: {exc}", file=sys.stderr)
+    return None
+
+
+def render_status(st: dict[str, Any]) -> str:
+    peer = st["peer"]
+    heard = "never" if peer["last_heard_s"] is None else f"{peer['last_heard_s']:.1f}s ago"
+    lines = [
+        f"node   {st['node']:<12} {st['status']:<8} holds {st['hold']:<8} {'stable' if st['stable'] else 'in transition'}"
+        f"   generation {st['generation']}",
+        f"peer   {peer['name']:<12} {peer['state']:<8} holds {peer['hold']:<8} heard {heard}"
+        f"   dead after {peer['deadtime_s']:g}s   late heartbeats {peer['late_heartbeats']}",
+        "",
+        f"{'GROUP':<36} {'HOME':<10} {'HOLDER':<10} {'STATE':<14} SINCE",
+    ]
+    for g in st["groups"]:
+        since = "" if g["since_s"] is None else f"{g['since_s']:.0f}s"
+        lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since}")
+    c = st["counters"]
+    dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
+    lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    while True:
+        answer = _call(args, {"cmd": "status"})
+        if answer is None:
+            return EXIT_RUNTIME
+        if not answer.get("ok"):
+            print(f"hbvip: {answer.get('error')}", file=sys.stderr)
+            return EXIT_RUNTIME
+        if args.json:
+            print(json.dumps(answer["status"], indent=2))
+        else:
+            if args.watch:
+                print("\033[H\033[J", end="")
+            print(render_status(answer["status"]))
+        if not args.watch:
+            return EXIT_OK
+        time.sleep(args.interval)
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    answer = _call(args, {"cmd": args.command, "which": args.which, "timeout": args.timeout})
+    if answer is None:
+        return EXIT_RUNTIME
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print(f"hbvip {args.command} {args.which}: {answer.get('message') or answer.get('error')}")
+    return EXIT_OK if answer.get("ok") else EXIT_RUNTIME
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    answer = _call(args, {"cmd": "reload"})
+    if answer is None:
+        return EXIT_RUNTIME
+    print(f"hbvip reload: {answer.get('message') or answer.get('error')}")
+    return EXIT_OK if answer.get("ok") else EXIT_CONFIG
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from .wire.decode_cli import describe
+    data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+    print(describe(data, None))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", default="/etc/ha.d",
+                        help="ha.cf, haresources, authkeys (default %(default)s)")
+    common.add_argument("--state-dir", default="/var/lib/heartbeat",
+                        help="hb_uuid, hb_generation (default %(default)s)")
+    common.add_argument("--run-dir", default="/run/hbvip", help="control socket and pid file (default %(default)s)")
+    common.add_argument("--init-dir", default="/etc/init.d", help=argparse.SUPPRESS)
+    common.add_argument("--node-name", default=None, help="this node's name (default: uname -n)")
+    p = argparse.ArgumentParser(prog="hbvip", description="Heartbeat-compatible two-node virtual IP agent")
+    p.add_argument("--version", action="version", version=f"hbvip {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", parents=[common], help="run the agent in the foreground (systemd Type=notify)")
+    r.add_argument("--log-stderr", action="store_true", help="also log to stderr (journald)")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check-config", parents=[common], help="check ha.cf, haresources, authkeys; exit 2 on errors")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--ha-cf", metavar="FILE", help="check FILE in place of ha.cf (for validate: hooks)")
+    c.add_argument("--haresources", metavar="FILE")
+    c.add_argument("--authkeys", metavar="FILE")
+    c.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    s.add_argument("--interval", type=float, default=1.0)
+    s.set_defaults(func=cmd_status)
+
+    for name, text in (("standby", "give resources to the peer (hb_standby)"),
+                       ("takeover", "take resources from the peer (hb_takeover)")):
+        m = sub.add_parser(name, parents=[common], help=text)
+        m.add_argument("which", nargs="?", default="all", choices=("all", "local", "foreign"))
+        m.add_argument("--timeout", type=float, default=60.0)
+        m.add_argument("--json", action="store_true")
+        m.set_defaults(func=cmd_move)
+
+    rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
+    rl.set_defaults(func=cmd_reload)
+
+    d = sub.add_parser("decode", parents=[common], help="describe a captured datagram (debug)")
+    d.add_argument("file", help="file with the raw UDP payload, or - for stdin")
+    d.set_defaults(func=cmd_decode)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

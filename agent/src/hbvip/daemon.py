@@ -1,0 +1,492 @@
+"""The composition root: wires config, wire codec, transport, membership, failover and resources.
+
+Everything with a side effect lives here or below it (sockets, scripts, netlink, files, signals); the
+decisions live in `hbvip.cluster`, which this loop feeds with events and whose actions it carries out.
+Signal handlers only record a request; the loop acts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .cluster import (
+    Acquire, Action, Announce, Command, Event, Exit, Failover, Hold, Incoming, Log, Membership, Release,
+    Reply, ResourcesDone, Retransmit, Send, Tick,
+)
+from .config import Config, ConfigError, ResourceGroup, load_config
+from .log import EventLog
+from .net.garp import send_garp
+from .net.transport import Transport
+from .resources.runner import ResourceRunner
+from .wire import Signer, WireError, build, decode, encode
+from .wire.identity import increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
+
+#: Own datagrams kept for answering NS_rexmit byte-identically.
+SEND_HISTORY = 200
+#: How long the standby protocol may wait for the peer at each step.
+HANDSHAKE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path = Path("/etc/ha.d")
+    state_dir: Path = Path("/var/lib/heartbeat")
+    run_dir: Path = Path("/run/hbvip")
+    init_dir: Path = Path("/etc/init.d")
+
+
+class Agent:
+    """One node of a pair. `run()` returns the process exit code."""
+
+    def __init__(self, config: Config, paths: Paths, *, log_stderr: bool = False) -> None:
+        self.config = config
+        self.paths = paths
+        hacf = config.hacf
+        self.log = EventLog(config.node_name, logfile=hacf.logfile, debugfile=hacf.debugfile,
+                            logfacility=hacf.logfacility, stderr=log_stderr or not (hacf.logfile or hacf.debugfile),
+                            debug=bool(hacf.debug))
+        self.peer = config.peers[0]
+        self.signer = Signer.from_authkeys(config.authkeys)
+        self.uuid = b""
+        self.generation = 0
+        self.seq = 0
+        self.history: OrderedDict[int, bytes] = OrderedDict()
+        self.counters: dict[str, int] = {"sent": 0, "received": 0}
+        self.started = time.monotonic()
+        self.wake = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.requests: dict[int, asyncio.Future[tuple[bool, str]]] = {}
+        self._next_request = 1
+        self._signals: list[str] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.transport: Transport | None = None
+        self.runner = self._make_runner(config)
+        self.membership: Membership | None = None
+        self.failover: Failover | None = None
+        self.next_status = 0.0
+        self.status_word = "init"
+        self.takeover_started: float | None = None
+        self.last_takeover: dict[str, float] = {}
+
+    # ---- set-up -----------------------------------------------------------------------------------
+    def _make_runner(self, config: Config) -> ResourceRunner:
+        return ResourceRunner(config.config_dir, script_timeout=config.ext.script_timeout,
+                              garp_count=config.ext.garp_count, garp_interval=config.ext.garp_interval,
+                              init_dir=self.paths.init_dir,
+                              log=lambda event, fields: self.log("info", event, None, fields))
+
+    def _groups(self, hold: Hold, config: Config | None = None) -> list[ResourceGroup]:
+        """The groups of a category, in haresources order (Heartbeat acquires in file order)."""
+        config = config or self.config
+        me = config.node_name.lower()
+        out = []
+        for g in config.groups:
+            local = g.home_node.lower() == me
+            if (local and hold & Hold.LOCAL) or (not local and hold & Hold.FOREIGN):
+                out.append(g)
+        return out
+
+    async def run(self) -> int:
+        cfg = self.config
+        t = cfg.hacf.timers
+        self.log("info", "start", f"Configuration validated. Starting hbvip {__version__}",
+                 {"node": cfg.node_name, "peer": self.peer, "version": __version__})
+        self.uuid, created = load_or_create_uuid(self.paths.state_dir)
+        made_under = uuid_host(self.paths.state_dir)
+        if created:
+            self.log("info", "uuid.created", "No uuid found for current node - generating a new uuid.")
+            record_uuid_host(self.paths.state_dir, cfg.node_name)
+        elif made_under and made_under != cfg.node_name:
+            self.log("warning", "uuid.other_host",
+                     f"hb_uuid in {self.paths.state_dir} was made under hostname {made_under!r}, this node is "
+                     f"{cfg.node_name!r}: the peer may reject it as a replay; delete hb_uuid after a rename",
+                     {"made_under": made_under, "node": cfg.node_name})
+        elif not made_under:
+            record_uuid_host(self.paths.state_dir, cfg.node_name)
+        self.generation = increment_generation(self.paths.state_dir)
+        self.log("info", "generation", f"Heartbeat generation: {self.generation}", {"hg": self.generation})
+
+        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9).
+        for g in cfg.groups:
+            await self.runner.cleanup_stale(g)
+
+        now = time.monotonic()
+        self.membership = Membership(cfg.node_name, self.peer, deadtime=t.deadtime, warntime=t.warntime,
+                                     initdead=t.initdead, now=now)
+        self.failover = Failover(me=cfg.node_name, peer=self.peer, auto_failback=cfg.hacf.auto_failback,
+                                 settle_timeout=max(t.deadtime, 2 * t.keepalive),
+                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now)
+        self.transport = self._make_transport(cfg)
+        await self.transport.start()
+        self.log("info", "transport.up", None, {"port": cfg.hacf.udpport,
+                                                "peers": ",".join(self.transport.peer_addresses)})
+        from .control import ControlServer
+        control = ControlServer(self, self.paths.run_dir)
+        await control.start()
+        self._install_signals()
+        self._send_status("init")
+        self.status_word = "up"
+        self._send_status("up")
+        self.log("info", "status.local", "Local status now set to: 'up'")
+        self.next_status = time.monotonic() + t.keepalive
+        _sd_notify("READY=1\nSTATUS=waiting for peer")
+        try:
+            await self._loop()
+        finally:
+            await control.stop()
+            self.transport.close()
+            for task in list(self._tasks):
+                task.cancel()
+            self.log("info", "exit", None, {})
+            self.log.close()
+        return 0
+
+    def _make_transport(self, cfg: Config) -> Transport:
+        peers = [(m.address, m.interface) for m in cfg.hacf.media if m.kind == "ucast" and m.address]
+        bcast = [m.interface for m in cfg.hacf.media if m.kind == "bcast"]
+        return Transport(cfg.hacf.udpport, peers, self._on_datagram, broadcast_interfaces=bcast)
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, name in ((signal.SIGTERM, "term"), (signal.SIGINT, "term"), (signal.SIGHUP, "hup")):
+            loop.add_signal_handler(sig, self._signal, name)
+
+    def _signal(self, name: str) -> None:
+        self._signals.append(name)
+        self.wake.set()
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        assert self.membership and self.failover
+        keepalive = self.config.hacf.timers.keepalive
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            while self._signals:
+                name = self._signals.pop(0)
+                if name == "term":
+                    self.log("info", "shutdown.request", "Heartbeat shutdown in progress.")
+                    self.feed(Command("shutdown"))
+                else:
+                    self.reload()
+            if now >= self.next_status:
+                self._send_status(self.failover.status_word)
+                # Stay on the keepalive grid; skip beats we missed rather than bursting them.
+                self.next_status += keepalive * max(1, int((now - self.next_status) / keepalive) + 1)
+            events, actions = self.membership.check(now)
+            self.apply(actions)
+            for e in events:
+                self.feed(e)
+            self.feed(Tick())
+            deadline = min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
+            timeout = max(0.0, deadline - time.monotonic())
+            self.wake.clear()
+            if self._signals:
+                continue
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=min(timeout, 60.0))
+            except asyncio.TimeoutError:
+                pass
+
+    # ---- input ------------------------------------------------------------------------------------
+    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.membership is not None
+        try:
+            msg = decode(data, self.signer)
+        except WireError as exc:
+            self.membership.drop(exc.reason)
+            if exc.reason in ("bad_auth", "unknown_key"):
+                self.log("debug", "packet.dropped", None, {"reason": exc.reason, "from": addr[0]})
+            return
+        except Exception:   # the codec promises WireError only; a bug must not kill the daemon
+            self.membership.drop("malformed")
+            return
+        if msg.type is None or msg.src is None:
+            self.membership.drop("malformed")
+            return
+        fields = {}
+        for ftype, name, value in msg.fields:
+            if ftype == 0 and name not in fields:
+                fields[name] = value.decode("utf-8", "replace")
+        incoming = Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, fields, msg.get_bytes("srcuuid"), msg.dest)
+        now = time.monotonic()
+        reason, events, actions = self.membership.receive(incoming, now)
+        if reason is not None:
+            self.apply(actions)
+            return
+        self.counters["received"] += 1
+        self.apply(actions)
+        for e in events:
+            self.feed(e)
+        self.wake.set()
+
+    def feed(self, event: Event) -> None:
+        assert self.failover is not None
+        self.apply(self.failover.handle(event, time.monotonic()))
+
+    # ---- output -----------------------------------------------------------------------------------
+    def apply(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                self._send(a.type, a.body)
+            elif isinstance(a, Log):
+                self.log(a.level, a.event, a.classic, a.fields)
+            elif isinstance(a, Acquire):
+                if a.hold & Hold.FOREIGN and self.takeover_started is None:
+                    self.takeover_started = time.monotonic()
+                self._spawn(self._acquire(a.hold, a.reason))
+            elif isinstance(a, Release):
+                self._spawn(self._release(a.hold, a.reason))
+            elif isinstance(a, Announce):
+                self._spawn(self._announce(a.hold))
+            elif isinstance(a, Retransmit):
+                for seq in range(a.firstseq, a.lastseq + 1):
+                    raw = self.history.get(seq)
+                    if raw is not None and self.transport is not None:
+                        self.transport.send(raw)
+                        self.counters["retransmitted"] = self.counters.get("retransmitted", 0) + 1
+            elif isinstance(a, Reply):
+                fut = self.requests.pop(a.request_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result((a.ok, a.message))
+            elif isinstance(a, Exit):
+                _sd_notify("STOPPING=1")
+                self.stopping.set()
+                self.wake.set()
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _acquire(self, hold: Hold, reason: str) -> None:
+        ok, detail = True, ""
+        started = time.monotonic()
+        for group in self._groups(hold):
+            self.log("info", "group.acquire", f"Acquiring resource group: {group.home_node} "
+                     + " ".join(r.spec for r in group.resources), {"group": group.key, "reason": reason})
+            result = await self.runner.acquire(group)
+            if not result.ok:
+                ok = False
+                failed = result.failed
+                detail = f"{group.key}: {failed.resource} {failed.action} rc={failed.rc}" if failed else group.key
+        took = time.monotonic() - started
+        if hold & Hold.FOREIGN and self.takeover_started is not None:
+            self.last_takeover = {"at": time.time(), "ms": round((time.monotonic() - self.takeover_started) * 1000)}
+            self.takeover_started = None
+        self.log("info", "resources.acquired", None, {"hold": hold.word, "ok": ok, "ms": round(took * 1000)})
+        self.feed(ResourcesDone("acquire", hold, ok, detail))
+        self.wake.set()
+
+    async def _release(self, hold: Hold, reason: str) -> None:
+        ok, details = True, []
+        for group in reversed(self._groups(hold)):
+            self.log("info", "group.release", f"Releasing resource group: {group.home_node} "
+                     + " ".join(r.spec for r in group.resources), {"group": group.key, "reason": reason})
+            result = await self.runner.release(group)
+            if not result.ok:
+                ok = False
+                details += [f"{c.resource} {c.action} rc={c.rc}" for c in result.failed]
+        self.feed(ResourcesDone("release", hold, ok, "; ".join(details)))
+        self.wake.set()
+
+    async def _announce(self, hold: Hold) -> None:
+        ext = self.config.ext
+        for group in self._groups(hold):
+            for vip in group.vips:
+                iface = vip.interface or "eth0"
+                try:
+                    await send_garp(iface, vip.address, count=ext.garp_count, interval=ext.garp_interval)
+                except OSError as exc:
+                    self.log("warning", "garp.failed", None, {"ip": vip.address, "error": exc.strerror})
+
+    def _send_status(self, st: str) -> None:
+        body = (("st", st), ("dt", f"{round(self.config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"))
+        self._send("status", body)
+
+    def _send(self, mtype: str, body: tuple[tuple[str, str | bytes], ...]) -> None:
+        if self.transport is None:
+            return
+        seq: int | None = None
+        ld: str | None = None
+        if not mtype.startswith("NS_"):
+            self.seq += 1
+            seq = self.seq
+            ld = _loadavg()
+        dest = None
+        destuuid = None
+        rest = []
+        for k, v in body:
+            if k == "dest" and isinstance(v, str):
+                dest = v
+            elif k == "destuuid" and isinstance(v, bytes):
+                destuuid = v
+            else:
+                rest.append((k, v))
+        fields = build(mtype, rest, src=self.config.node_name, srcuuid=self.uuid, seq=seq, hg=self.generation,
+                       ts=int(time.time()), ld=ld, dest=dest, destuuid=destuuid)
+        data = encode(fields, self.signer)
+        if seq is not None:
+            self.history[seq] = data
+            while len(self.history) > SEND_HISTORY:
+                self.history.popitem(last=False)
+        self.transport.send(data)
+        self.counters["sent"] += 1
+
+    # ---- reload -------------------------------------------------------------------------------------
+    def reload(self) -> tuple[bool, str]:
+        """SIGHUP: load the files again; a broken config is refused and the running one kept."""
+        try:
+            new = load_config(self.paths.config_dir, self.config.node_name, init_dir=self.paths.init_dir)
+        except ConfigError as exc:
+            self.log("error", "reload.refused", "Configuration reload refused; keeping the running configuration",
+                     {"problems": len(exc.problems)})
+            for p in exc.problems:
+                self.log("error", "config.problem", str(p))
+            return False, str(exc)
+        old = self.config
+        assert self.membership is not None and self.failover is not None
+        if [p.lower() for p in new.peers] != [p.lower() for p in old.peers]:
+            msg = "a changed peer node name needs `hbvip` restarted on this node"
+            self.log("error", "reload.refused", msg, {})
+            return False, msg
+        if self.failover.busy is not None:
+            return False, "a resource transition is in progress; reload again when it is done"
+        held = self.failover.held
+        # A group is unchanged when its home node and resources are; line numbers do not count.
+        old_sigs = {_signature(g) for g in old.groups}
+        new_sigs = {_signature(g) for g in new.groups}
+        gone = [g for g in old.groups if _signature(g) not in new_sigs]
+        added = [g for g in new.groups if _signature(g) not in old_sigs]
+        mine = {g.key for g in self._groups(held, old)}
+        mine_new = {g.key for g in self._groups(held, new)}
+        self.config = new
+        to_release = [g for g in gone if g.key in mine]
+        to_acquire = [g for g in added if g.key in mine_new]
+        if to_release or to_acquire:
+            self._spawn(self._regroup(to_release, to_acquire))
+        t = new.hacf.timers
+        self.membership.retime(deadtime=t.deadtime, warntime=t.warntime, initdead=t.initdead)
+        self.signer = Signer.from_authkeys(new.authkeys)
+        self.runner.script_timeout = new.ext.script_timeout
+        self.runner.garp_count, self.runner.garp_interval = new.ext.garp_count, new.ext.garp_interval
+        self.log.reopen()
+        self.log("info", "reload.done", "Configuration reloaded.",
+                 {"digest": new.digest, "released": len(to_release), "acquired": len(to_acquire)})
+        return True, "reloaded"
+
+    async def _regroup(self, release: list[ResourceGroup], acquire: list[ResourceGroup]) -> None:
+        """Apply a reload's group changes to the groups this node holds; others are left alone."""
+        for group in reversed(release):
+            self.log("info", "group.release", None, {"group": group.key, "reason": "reload"})
+            await self.runner.release(group)
+        for group in acquire:
+            self.log("info", "group.acquire", None, {"group": group.key, "reason": "reload"})
+            await self.runner.acquire(group)
+
+    # ---- control API --------------------------------------------------------------------------------
+    async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]:
+        rid = self._next_request
+        self._next_request += 1
+        fut: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
+        self.requests[rid] = fut
+        self.feed(Command(kind, which, rid))
+        self.wake.set()
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            self.requests.pop(rid, None)
+            return False, f"timed out after {timeout:g} s; see `hbvip status`"
+
+    def status(self) -> dict[str, object]:
+        assert self.membership is not None and self.failover is not None
+        now = time.monotonic()
+        peer = self.membership.peer
+        fo = self.failover
+        me = self.config.node_name.lower()
+        groups = []
+        for g in self.config.groups:
+            cat = Hold.LOCAL if g.home_node.lower() == me else Hold.FOREIGN
+            busy = fo.busy is not None and bool(fo.busy[1] & cat)
+            if fo.held & cat and not busy:
+                holder, state = self.config.node_name, "held"
+            elif busy:
+                holder, state = None, fo.busy[0] + "ing" if fo.busy else "transition"
+            elif fo.peer_held & cat:
+                holder, state = self.peer, "held_by_peer"
+            elif fo.failed & cat:
+                holder, state = None, "failed"
+            else:
+                holder, state = None, "unserved"
+            since = fo.since.get(cat)
+            groups.append({"key": g.key, "home_node": g.home_node, "holder": holder, "state": state,
+                           "resources": [r.spec for r in g.resources],
+                           "vips": [v.address for v in g.vips],
+                           "since_s": round(now - since, 3) if since is not None and holder == self.config.node_name
+                           else None})
+        return {
+            "node": self.config.node_name,
+            "version": __version__,
+            "status": fo.status_word,
+            "phase": fo.phase.value,
+            "stable": fo.stable,
+            "hold": fo.held.word,
+            "generation": self.generation,
+            "uptime_s": round(now - self.started, 3),
+            "config_digest": self.config.digest,
+            "auto_failback": self.config.hacf.auto_failback,
+            "timers": {"keepalive": self.config.hacf.timers.keepalive, "warntime": self.config.hacf.timers.warntime,
+                       "deadtime": self.config.hacf.timers.deadtime, "initdead": self.config.hacf.timers.initdead},
+            "peer": {"name": self.peer, "state": peer.status, "hold": fo.peer_held.flipped().word,
+                     "stable": fo.peer_stable,
+                     "last_heard_s": round(now - peer.last_heard, 3) if peer.last_heard is not None else None,
+                     "deadtime_s": self.membership.dead_after(), "generation": peer.hg,
+                     "late_heartbeats": peer.late_heartbeats,
+                     "addresses": self.transport.peer_addresses if self.transport else []},
+            "groups": groups,
+            "last_takeover": self.last_takeover or None,
+            "counters": {"packets_sent": self.counters["sent"], "packets_received": self.counters["received"],
+                         "retransmitted": self.counters.get("retransmitted", 0),
+                         "dropped": {k: v for k, v in sorted(self.membership.dropped.items()) if k != "own"},
+                         **self.runner.counters,
+                         **({f"transport_{k}": v for k, v in self.transport.counters.items()}
+                            if self.transport else {})},
+        }
+
+
+def _signature(group: ResourceGroup) -> tuple[str, tuple[str, ...]]:
+    return group.home_node.lower(), tuple(r.spec for r in group.resources)
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return "0.00 0.00 0.00 1/1 1"
+
+
+def _sd_notify(message: str) -> None:
+    """systemd's notify protocol (Type=notify), by hand: one datagram, no library needed."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(path)
+            s.sendall(message.encode())
+    except OSError:
+        pass
+
+
+def load(paths: Paths, node_name: str | None) -> Config:
+    return load_config(paths.config_dir, node_name, init_dir=paths.init_dir)
