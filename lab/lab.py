@@ -21,13 +21,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab import registry, ssh
-from lab.node import OVERLAY_TREES, PRIVATE_DIRS, Client, Host
+from lab.node import OVERLAY_TREES, PRIVATE_DIRS, REFUSED, Client, Host
 from lab.probe import ArpWatch, Probe, agent_cmd, stop_proc, wait_ready
 
 CLIENT_INDEX = 200
 VIP_INDEX = 100
 # A fresh install's state files are the host's own, never copied from the real machine.
 _NOT_SEEDED = ("hb_uuid", "hb_generation", "delhostcache", "hostcache")
+
+
+_REFUSING_STUB = """#!/bin/sh
+echo "hbvlab: $0 refused inside a lab host (it would act on the whole machine)" >&2
+exit 1
+"""
 
 
 def _ip(*args: str) -> None:
@@ -105,7 +111,9 @@ class Lab:
         if self._own_dir:
             self.dir = Path(tempfile.mkdtemp(prefix=f"hbvlab-{self.prefix}-"))
         else:
-            self.dir = Path(self._workdir) / f"lab-{self.prefix}"
+            self.dir = Path(self._workdir).resolve() / f"lab-{self.prefix}"
+            if any(self.dir.is_relative_to(t) for t in OVERLAY_TREES):
+                raise ValueError(f"workdir {self.dir} is inside an overlaid tree {OVERLAY_TREES}")
         record = registry.LabRecord(
             prefix=self.prefix,
             net=self.net,
@@ -222,6 +230,9 @@ class Lab:
         for d in PRIVATE_DIRS:
             script.append(f"mkdir -p {d} && mount --bind {host.root / d.lstrip('/')} {d}")
         script.append(f"hostname {host.name}")
+        for tool in REFUSED:
+            script.append(f"rm -f /usr/bin/{tool} && printf '%s' '{_REFUSING_STUB}' > /usr/bin/{tool}"
+                          f" && chmod 755 /usr/bin/{tool}")
         host.run("\n".join(script))
         host.write("/etc/hostname", host.name + "\n")
         host.write("/etc/hosts", self._hosts_file(host))

@@ -21,7 +21,13 @@ Cmd = Sequence[str] | str
 PRIVATE_DIRS = ("/etc/ha.d", "/var/lib/heartbeat", "/var/log", "/run")
 # Trees overlaid per host (lower = real tree, upper = the host's own dir): Ansible may write anywhere
 # in them without touching the real machine or the other host.
-OVERLAY_TREES = ("/etc", "/opt", "/usr/local", "/var", "/root")
+OVERLAY_TREES = ("/etc", "/opt", "/usr/local", "/var", "/root", "/usr/bin")
+# Machine-wide killers and power switches, replaced in every host's /usr/bin by a refusing stub:
+# Heartbeat's ResourceManager runs `pkill -9 heartbeat` (which would hit the other hosts: there is no
+# PID namespace) and `/sbin/reboot -nf` when a stop fails. reboot/halt/shutdown link to systemctl.
+REFUSED = ("pkill", "killall", "systemctl")
+# CAP_SYS_BOOT is dropped from every host process, so even a direct reboot(2) cannot reach the machine.
+NO_REBOOT = ["setpriv", "--bounding-set", "-sys_boot"]
 
 
 def _argv(cmd: Cmd) -> list[str]:
@@ -86,7 +92,7 @@ class Host(Client):
         return self.anchor.pid
 
     def _prefix(self) -> list[str]:
-        return ["nsenter", "-t", str(self.anchor_pid), "-n", "-m", "-u", "--"]
+        return ["nsenter", "-t", str(self.anchor_pid), "-n", "-m", "-u", "--", *NO_REBOOT]
 
     def path(self, p: str) -> Path:
         """Where host path `p` lives on the real filesystem.

@@ -205,3 +205,16 @@ def test_probe_result_gaps_and_holders_from_samples() -> None:
     assert result.holder_at(0.25) is None and result.holder_at(0.45) == "server2"
     assert result.first_answer_from("server1", after=0.2) == 0.7
     assert ProbeResult([(0.0, None), (0.1, "server1"), (0.2, None)]).gaps() == []
+
+
+def test_machine_wide_killers_and_reboot_are_refused_inside_hosts(lab: Lab) -> None:
+    s1 = lab.hosts["server1"]
+    sleeper = lab.hosts["server2"].spawn(["sleep", "60"])
+    for cmd in ("pkill -9 sleep", "killall -9 sleep", "systemctl --version"):
+        res = s1.run(cmd, check=False)
+        assert res.returncode == 1 and "refused inside a lab host" in res.stderr, cmd
+    assert "refused inside a lab host" in s1.run(["cat", "/sbin/reboot"]).stdout  # never run for real
+    assert sleeper.poll() is None
+    cap_bnd = int(s1.run("grep CapBnd /proc/self/status").stdout.split()[1], 16)
+    assert not cap_bnd & (1 << 22)  # CAP_SYS_BOOT
+    assert Path("/usr/bin/pkill").is_symlink()  # the machine's own tools are untouched
