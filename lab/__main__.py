@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="tear labs down")
     which = down.add_mutually_exclusive_group(required=True)
     which.add_argument("--prefix")
-    which.add_argument("--all", action="store_true", help="every lab in the registry")
+    which.add_argument("--all", action="store_true",
+                       help="every detached or orphaned lab (a lab whose test process still runs is kept)")
+    down.add_argument("--force", action="store_true", help="with --all: also labs of running processes")
     sub.add_parser("list", help="labs in the registry")
     args = parser.parse_args(argv)
 
@@ -39,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
             state = "live" if rec.is_live() else "stale"
             print(f"{rec.prefix}\tnet {rec.net}\t{state}\towner {rec.owner_pid or 'detached'}")
         return 0
-    targets = registry.records() if args.all else [r for r in registry.records() if r.prefix == args.prefix]
+    if args.all:
+        targets = [
+            r for r in registry.records()
+            if args.force or r.owner_pid is None or not r.is_live()
+        ]
+    else:
+        targets = [r for r in registry.records() if r.prefix == args.prefix]
     if not targets:
         print(f"no lab {args.prefix!r} in {registry.REGISTRY}" if not args.all else "no labs")
         return 0 if args.all else 1

@@ -84,10 +84,6 @@ def records() -> list[LabRecord]:
     return found
 
 
-def load(prefix: str) -> LabRecord | None:
-    return next((r for r in records() if r.prefix == prefix), None)
-
-
 def claim(record: LabRecord, *, auto_net: bool) -> LabRecord:
     """Register a lab under the lock; pick a free net if asked. Refuses a prefix already in use."""
     with locked():
