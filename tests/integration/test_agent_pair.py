@@ -1,0 +1,200 @@
+"""The agent on two lab hosts with the seed's files: who serves the VIP, when, in which script order.
+
+Everything here is real: two network namespaces with their own hostnames and /etc/ha.d, the VIP added
+by netlink, gratuitous ARP on the bridge, probes from a client namespace.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+
+import pair
+from pair import FAST, SEED, Agent, calls, has_vip, install, wait_until
+
+
+def start_pair(lab, timers=SEED, **kw):
+    install(lab, timers, **kw)
+    a1 = Agent(lab.hosts["server1"]).start()
+    a2 = Agent(lab.hosts["server2"]).start()
+    return a1, a2
+
+
+def test_seed_pair_primary_serves_fails_over_on_power_loss_and_fails_back(lab):
+    """Issue scenarios 1-3 with the seed's own timers (deadtime 5 s)."""
+    a1, a2 = start_pair(lab, SEED)
+    probe = lab.probe()
+    arp = lab.arpwatch()
+    try:
+        # 1. both start -> server1 serves the VIP, the client uses server1's MAC
+        probe.wait_for("server1", timeout=15)
+        assert not has_vip(lab, "server2")
+        lab.client.run(["ping", "-c", "1", "-W", "1", lab.vip])
+        assert lab.client_neigh(lab.vip) == lab.hosts["server1"].mac
+        wait_until(lambda: a2.status()["peer"]["state"] == "active", 5, "server2 to see server1 active")
+        time.sleep(1.5)
+
+        # 2. power loss of server1 -> server2 serves within deadtime + 0.5 s, announced by GARP
+        t_fault = time.monotonic()
+        lab.hosts["server1"].power_loss([a1.proc])
+        t_served = probe.wait_for("server2", timeout=SEED.deadtime_s + 3, after=t_fault)
+        assert t_served - t_fault <= SEED.deadtime_s + 0.5, f"takeover took {t_served - t_fault:.3f} s"
+        garps = wait_until(lambda: arp.gratuitous_from(lab.vip, after=t_fault), 2, "GARP from server2")
+        assert {f.sender_mac for f in garps} == {lab.hosts["server2"].mac}
+        log2 = a2.ha_log()
+        assert "node server1: is dead" in log2
+        assert "Resources being acquired from server1." in log2
+
+        # 3. server1 returns -> failback; the call log is the seed's sequence
+        lab.hosts["server1"].power_on()
+        t_back = time.monotonic()
+        a1.start()
+        probe.wait_for("server1", timeout=15, after=t_back)
+        wait_until(lambda: not has_vip(lab, "server2"), 5, "server2 to drop the VIP")
+        time.sleep(0.3)
+        sequence = [(host, action) for _, host, action in calls(lab)]
+        assert sequence == [
+            ("server1", "status"), ("server1", "start"),                     # initial acquisition
+            ("server2", "status"), ("server2", "start"),                     # takeover on power loss
+            ("server2", "stop"), ("server1", "status"), ("server1", "start"),  # failback
+        ]
+        # The fallback node's stop (and VIP removal) finished before the default node started.
+        stamps = calls(lab)
+        assert stamps[4][0] < stamps[5][0]
+        result = probe.stop()
+        assert result.holders()[-1] == "server1"
+    finally:
+        probe.stop()
+        arp.stop()
+        a1.stop()
+        a2.stop()
+
+
+def test_auto_failback_off_keeps_the_vip_on_the_backup(lab):
+    a1, a2 = start_pair(lab, FAST, auto_failback="off")
+    try:
+        wait_until(lambda: has_vip(lab, "server1"), 10, "server1 to take the VIP")
+        lab.hosts["server1"].power_loss([a1.proc])
+        wait_until(lambda: has_vip(lab, "server2"), 5, "takeover by server2")
+        lab.hosts["server1"].power_on()
+        a1.start()
+        wait_until(lambda: a1.status()["peer"]["state"] == "active" and a1.status()["stable"], 10,
+                   "server1 to rejoin")
+        time.sleep(2 * FAST.deadtime_s)
+        assert has_vip(lab, "server2") and not has_vip(lab, "server1")
+        assert [a for _, h, a in calls(lab) if h == "server2"] == ["status", "start"]
+    finally:
+        a1.stop()
+        a2.stop()
+
+
+def test_sigterm_on_holder_hands_over_in_under_a_second_with_seed_timers(lab):
+    a1, a2 = start_pair(lab, SEED)
+    probe = lab.probe()
+    try:
+        probe.wait_for("server1", timeout=15)
+        wait_until(lambda: a2.status()["peer"]["state"] == "active", 5, "pair formed")
+        t_stop = time.monotonic()
+        a1.kill(signal.SIGTERM)
+        t_served = probe.wait_for("server2", timeout=5, after=t_stop)
+        assert t_served - t_stop < 1.0, f"handover took {t_served - t_stop:.3f} s"
+        assert a1.wait() == 0
+        assert not has_vip(lab, "server1")
+        assert "Received shutdown notice from 'server1'." in a2.ha_log()
+        order = [(h, a) for _, h, a in calls(lab)][-3:]
+        assert order == [("server1", "stop"), ("server2", "status"), ("server2", "start")]
+    finally:
+        probe.stop()
+        a1.stop()
+        a2.stop()
+
+
+def test_kill9_of_holder_then_restart_leaves_no_stale_vip(lab):
+    a1, a2 = start_pair(lab, FAST)
+    probe = lab.probe()
+    try:
+        probe.wait_for("server1", timeout=10)
+        time.sleep(1)
+        a1.kill(signal.SIGKILL)                       # daemon only: the VIP stays behind on server1
+        assert has_vip(lab, "server1")
+        wait_until(lambda: has_vip(lab, "server2"), 5, "server2 to take over after deadtime")
+        # Now both hold the address: the stale copy on server1 must go when its agent starts.
+        t_restart = time.monotonic()
+        a1.start()
+        wait_until(lambda: [n for n in ("server1", "server2") if has_vip(lab, n)] == ["server1"], 10,
+                   "exactly one holder (server1) after restart")
+        probe.wait_for("server1", timeout=5, after=t_restart + 0.5)
+        time.sleep(0.5)
+        assert probe.snapshot().holders()[-1] == "server1"
+        assert lab.client_neigh(lab.vip) == lab.hosts["server1"].mac
+    finally:
+        probe.stop()
+        a1.stop()
+        a2.stop()
+
+
+def test_standby_and_takeover_move_the_vip_and_return_when_done(lab):
+    a1, a2 = start_pair(lab, FAST)
+    try:
+        wait_until(lambda: has_vip(lab, "server1"), 10, "server1 to take the VIP")
+        wait_until(lambda: a1.status()["stable"] and a2.status()["stable"], 10, "pair stable")
+        r = a1.cli("standby")
+        assert r.returncode == 0, r.stdout + r.stderr
+        # returned only when the move was done
+        assert has_vip(lab, "server2") and not has_vip(lab, "server1")
+        assert a2.status()["groups"][0]["holder"] == "server2"
+        r = a1.cli("takeover")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert has_vip(lab, "server1") and not has_vip(lab, "server2")
+        # standby on a node holding nothing is a no-op that says so
+        r = a2.cli("standby")
+        assert r.returncode == 0 and "nothing to give up" in r.stdout
+    finally:
+        a1.stop()
+        a2.stop()
+
+
+def test_authkeys_readable_by_others_refuses_to_start(lab):
+    install(lab, FAST, authkeys_mode=0o644)
+    host = lab.hosts["server1"]
+    r = host.run(pair.AGENT + ["run"], check=False, timeout=20)
+    assert r.returncode == 2
+    assert "Bad permissions on keyfile [/etc/ha.d/authkeys], 600 recommended." in r.stderr
+    assert not has_vip(lab, "server1")
+
+
+def test_wrong_key_on_one_node_datagrams_dropped_and_counted(lab):
+    install(lab, FAST)
+    lab.hosts["server2"].write("/etc/ha.d/authkeys", "auth 1\n1 sha1 not-the-lab-secret\n", mode=0o600)
+    a1 = Agent(lab.hosts["server1"]).start()
+    a2 = Agent(lab.hosts["server2"]).start()
+    try:
+        time.sleep(1.5)
+        st = a1.status()
+        assert st["counters"]["dropped"].get("bad_auth", 0) >= 3
+        assert st["peer"]["state"] in ("unknown", "dead") and st["counters"]["packets_received"] == 0
+        secret_free = a1.ha_log() + a2.ha_log() + a1.cli("status", "--json").stdout
+        assert "labsecret-0123" not in secret_free and "not-the-lab-secret" not in secret_free
+    finally:
+        a1.stop()
+        a2.stop()
+
+
+def test_sighup_with_broken_config_keeps_the_running_pair(lab):
+    a1, a2 = start_pair(lab, FAST)
+    try:
+        wait_until(lambda: has_vip(lab, "server1"), 10, "server1 to take the VIP")
+        before = lab.hosts["server1"].read("/etc/ha.d/ha.cf")
+        lab.hosts["server1"].write("/etc/ha.d/ha.cf", before.replace("deadtime 1", "deadtime 0.3"))
+        a1.kill(signal.SIGHUP)
+        wait_until(lambda: "Configuration reload refused" in a1.ha_log(), 5, "reload refusal in the log")
+        assert re.search(r"ha\.cf:\d+: .*deadtime", a1.ha_log())
+        time.sleep(1)
+        assert a1.proc.poll() is None and has_vip(lab, "server1")
+        assert a1.status()["timers"]["deadtime"] == 1.0
+    finally:
+        a1.stop()
+        a2.stop()
