@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import ConfigError, format_problems, load_config
+from .config import ConfigError, errors, format_problems, load_config, parse_haresources
 from .daemon import Agent, Paths
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
@@ -150,6 +151,33 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return EXIT_OK if answer.get("ok") else EXIT_CONFIG
 
 
+def cmd_haresources(args: argparse.Namespace) -> int:
+    """Print the parsed groups of a haresources file with the physical lines each one spans.
+
+    Tools that edit one group in place (the Ansible module hb_vip) keep every other line and
+    comment of the file; they take the grammar from here rather than parse it a second time.
+    """
+    path = Path(args.file) if args.file else Path(args.config_dir) / "haresources"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"hbvip: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_RUNTIME
+    groups, problems = parse_haresources(text, str(path))
+    if args.json:
+        print(json.dumps({"path": str(path), "groups": [{
+            "key": g.key, "home_node": g.home_node, "line": g.line, "end_line": g.end_line,
+            "resources": [{"name": r.name, "args": list(r.args), "spec": r.spec,
+                           "vip": dataclasses.asdict(r.vip) if r.vip else None} for r in g.resources],
+        } for g in groups], "problems": [dataclasses.asdict(p) for p in problems]}, indent=2))
+    else:
+        for g in groups:
+            print(f"{path}:{g.line}-{g.end_line}: {g.home_node} {' '.join(r.spec for r in g.resources)}")
+        if problems:
+            print(format_problems(problems), file=sys.stderr)
+    return EXIT_CONFIG if errors(problems) else EXIT_OK
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from .wire.decode_cli import describe
     data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
@@ -197,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
     rl.set_defaults(func=cmd_reload)
+
+    h = sub.add_parser("haresources", parents=[common],
+                       help="the parsed groups of haresources with their line spans (for tools)")
+    h.add_argument("--file", metavar="FILE", help="parse FILE instead of <config-dir>/haresources")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=cmd_haresources)
 
     d = sub.add_parser("decode", parents=[common], help="describe a captured datagram (debug)")
     d.add_argument("file", help="file with the raw UDP payload, or - for stdin")

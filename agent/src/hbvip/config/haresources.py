@@ -46,6 +46,7 @@ class ResourceGroup:
     home_node: str
     resources: tuple[Resource, ...]
     line: int
+    end_line: int  # last physical line (continuations), for tools that edit one group in place
 
     @property
     def key(self) -> str:
@@ -152,5 +153,5 @@ def parse_haresources(text: str, path: str) -> tuple[tuple[ResourceGroup, ...], 
                     ok = False
             resources.append(resource)
         if ok:
-            groups.append(ResourceGroup(home, tuple(resources), ll.line))
+            groups.append(ResourceGroup(home, tuple(resources), ll.line, ll.end_line))
     return tuple(groups), problems

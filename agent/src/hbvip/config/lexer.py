@@ -23,10 +23,14 @@ class Comments(Enum):
 
 @dataclass(frozen=True)
 class LogicalLine:
-    """The words of one logical line and the number of its first physical line (1-based)."""
+    """The words of one logical line and the numbers of its first and last physical lines (1-based).
+
+    The last line lets a tool rewrite one group of a file without touching its neighbours.
+    """
 
     line: int
     words: tuple[str, ...]
+    end_line: int
 
 
 _WORD_START_COMMENT = re.compile(r"(^|[ \t])#.*$")
@@ -55,8 +59,8 @@ def logical_lines(text: str, comments: Comments, continuation: bool = False) -> 
         words = tuple(" ".join(pending).split())
         pending = []
         if words:
-            yield LogicalLine(first, words)
+            yield LogicalLine(first, words, number)
     if pending:
         words = tuple(" ".join(pending).split())
         if words:
-            yield LogicalLine(first, words)
+            yield LogicalLine(first, words, number)
