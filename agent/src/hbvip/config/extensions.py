@@ -6,11 +6,16 @@ A real Heartbeat refuses unknown ha.cf directives, so hbvip-only knobs live in t
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, fields
 
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import Problem
-from hbvip.config.values import did_you_mean, parse_time
+from hbvip.config.values import did_you_mean, parse_bool, parse_time
+
+#: Where `metrics_listen on` serves: loopback only, so turning metrics on never exposes the pair.
+DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_METRICS_PORT = 9694
 
 
 @dataclass(frozen=True)
@@ -23,13 +28,52 @@ class Extensions:
     """Seconds a resource script may run before it counts as failed."""
     garp_refresh: float = 0.0
     """Seconds between repeated ARP bursts while holding a VIP; 0 = never."""
+    metrics_listen: tuple[str, int] | None = None
+    """(address, port) of the Prometheus endpoint; None = off (the default)."""
+    metrics_textfile: str | None = None
+    """A node_exporter textfile (`*.prom`) rewritten atomically on changes; None = off."""
 
 
 _NAMES = tuple(f.name for f in fields(Extensions))
 
 
-def _convert(name: str, value: str) -> int | float:
+def _listen(value: str) -> tuple[str, int] | None:
+    """`off`, `on` (loopback, default port), `PORT` (loopback), `IP:PORT` or `[IPv6]:PORT`."""
+    fix = f"write off, on ({DEFAULT_METRICS_HOST}:{DEFAULT_METRICS_PORT}), a port, or address:port such as 127.0.0.1:9694"
+    try:
+        if not parse_bool(value):
+            return None
+        return DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
+    except ValueError:
+        pass
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = DEFAULT_METRICS_HOST, value
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(fix)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"give an IP address, not a name ({fix})") from None
+    return str(address), int(port)
+
+
+def _textfile(value: str) -> str | None:
+    if value.lower() in ("off", "no", "none"):
+        return None
+    if not value.startswith("/") or not value.endswith(".prom"):
+        raise ValueError("give an absolute path ending in .prom (node_exporter reads only *.prom), or off")
+    return value
+
+
+def _convert(name: str, value: str) -> int | float | str | tuple[str, int] | None:
     """The typed value of one directive; ValueError with the fix as message."""
+    if name == "metrics_listen":
+        return _listen(value)
+    if name == "metrics_textfile":
+        return _textfile(value)
     if name == "garp_count":
         if not value.isdigit() or not 1 <= int(value) <= 100:
             raise ValueError("give a whole number 1-100")
@@ -48,7 +92,7 @@ def _convert(name: str, value: str) -> int | float:
 def parse_extensions(text: str, path: str) -> tuple[Extensions, list[Problem]]:
     """Parse hbvip.cf text; unset or broken directives keep their defaults (and are reported)."""
     problems: list[Problem] = []
-    values: dict[str, int | float] = {}
+    values: dict[str, object] = {}
     for ll in logical_lines(text, Comments.ANYWHERE):
         name, args = ll.words[0], ll.words[1:]
         if name not in _NAMES:
