@@ -35,7 +35,10 @@ def respond(port: int, name: str) -> None:
     while not _stop:
         if select.select([sock], [], [], 0.2)[0]:
             data, peer = sock.recvfrom(512)
-            sock.sendto(data[:64] + tag, peer)
+            try:
+                sock.sendto(data[:64] + tag, peer)
+            except OSError:
+                pass  # a powered-off host (link down) answers nothing, and the responder lives on
 
 
 def probe(addr: str, port: int, interval: float, out: str) -> None:
