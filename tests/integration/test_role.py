@@ -1,6 +1,7 @@
 """The heartbeat_vip role and site.yml against lab hosts over real ssh (issue 3).
 
-One pair is provisioned once per module and the tests run in order on it: fresh run, rerun,
+The lab refuses pkill/killall/systemctl (reboot) inside its hosts, which Heartbeat's ResourceManager
+would otherwise run against the real machine. One pair is provisioned once per module and the tests run in order on it: fresh run, rerun,
 --check --diff, a refused bad value, then the primary's power loss. The two-pair run gets its own
 four-host lab. Debian's heartbeat engine needs no agent, so it is what these tests drive.
 """
@@ -29,20 +30,6 @@ FAST_TIMERS = {
     "heartbeat_vip_deadtime_ms": 1000,
     "heartbeat_vip_initdead_ms": 1000,
 }
-# Heartbeat's ResourceManager runs `pkill -9 heartbeat` and `reboot -nf` when a stop fails: in a lab
-# host those would hit the real machine, so each host sees a refusing stub instead (reboot, halt and
-# shutdown are symlinks to systemctl; pkill is a symlink to pgrep, which the bind mount also covers).
-REFUSED = ("/usr/bin/pkill", "/usr/bin/killall", "/usr/bin/systemctl")
-REFUSING_STUB = '#!/bin/sh\necho "lab: refused $0 $*" >&2\nexit 1\n'
-
-
-def guard_host(host: Host) -> None:
-    stub = host.root / "refuse"
-    stub.write_text(REFUSING_STUB)
-    stub.chmod(0o755)
-    host.run(["sh", "-c", " && ".join(f"mount --bind {stub} {path}" for path in REFUSED)])
-
-
 def pair_vars(lab: Lab, vip: str | None = None, **extra: object) -> dict[str, object]:
     return {
         "heartbeat_vip_engine": "heartbeat",
@@ -107,8 +94,6 @@ class Provisioned:
 @pytest.fixture(scope="module")
 def pair(lab_support: None) -> Iterator[Provisioned]:
     with Lab(prefix=f"rl{os.getpid()}p", net=60, hosts=("server1", "server2"), ssh=True) as lab:
-        for host in lab.hosts.values():
-            guard_host(host)
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=pair_vars(lab))
         started = time.monotonic()
         first = playbook(lab, inventory)
@@ -185,8 +170,6 @@ def test_primary_power_loss_moves_the_vip_to_the_backup(pair: Provisioned) -> No
 def test_two_pairs_in_one_run_each_serve_their_own_vip(lab_support: None) -> None:
     names = ("server1", "server2", "server3", "server4")
     with Lab(prefix=f"rl{os.getpid()}q", net=61, hosts=names, ssh=True) as lab:
-        for host in lab.hosts.values():
-            guard_host(host)
         vips: Mapping[str, str] = {"pair_a": lab.vip, "pair_b": lab.addr(101)}
         inventory = lab.write_inventory(
             lab.dir / "inventory.yml",
