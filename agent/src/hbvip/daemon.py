@@ -23,6 +23,7 @@ from .cluster import (
 )
 from .config import Config, ConfigError, ResourceGroup, load_config
 from .log import EventLog
+from .metrics import GroupHistory, MetricsExporter
 from .net.garp import send_garp
 from .net.transport import Transport
 from .resources.runner import ResourceRunner
@@ -75,6 +76,7 @@ class Agent:
         self.status_word = "init"
         self.takeover_started: float | None = None
         self.last_takeover: dict[str, float] = {}
+        self.group_history = GroupHistory()
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _make_runner(self, config: Config) -> ResourceRunner:
@@ -131,6 +133,16 @@ class Agent:
         from .control import ControlServer
         control = ControlServer(self, self.paths.run_dir)
         await control.start()
+        metrics = MetricsExporter(self.status, listen=cfg.ext.metrics_listen, textfile=cfg.ext.metrics_textfile,
+                                  on_error=lambda event, fields: self.log("warning", event, None, fields))
+        try:
+            await metrics.start()
+            if metrics.enabled:
+                self.log("info", "metrics.up", None, {"listen": _hostport(cfg.ext.metrics_listen),
+                                                      "textfile": cfg.ext.metrics_textfile or "-"})
+        except OSError as exc:     # metrics are for watching; they never keep the pair from failing over
+            self.log("error", "metrics.failed", None, {"listen": _hostport(cfg.ext.metrics_listen),
+                                                       "error": exc.strerror})
         self._install_signals()
         self._send_status("init")
         self.status_word = "up"
@@ -142,6 +154,7 @@ class Agent:
             await self._loop()
         finally:
             await control.stop()
+            await metrics.stop()
             self.transport.close()
             for task in list(self._tasks):
                 task.cancel()
@@ -166,8 +179,8 @@ class Agent:
     # ---- the loop ---------------------------------------------------------------------------------
     async def _loop(self) -> None:
         assert self.membership and self.failover
-        keepalive = self.config.hacf.timers.keepalive
         while not self.stopping.is_set():
+            keepalive = self.config.hacf.timers.keepalive   # read each turn: a reload may change it
             now = time.monotonic()
             while self._signals:
                 name = self._signals.pop(0)
@@ -269,10 +282,13 @@ class Agent:
     async def _acquire(self, hold: Hold, reason: str) -> None:
         ok, detail = True, ""
         started = time.monotonic()
+        decided = self.takeover_started if hold & Hold.FOREIGN and self.takeover_started is not None else started
         for group in self._groups(hold):
             self.log("info", "group.acquire", f"Acquiring resource group: {group.home_node} "
                      + " ".join(r.spec for r in group.resources), {"group": group.key, "reason": reason})
             result = await self.runner.acquire(group)
+            if result.ok:
+                self.group_history.acquired(group.key, decided)
             if not result.ok:
                 ok = False
                 failed = result.failed
@@ -291,6 +307,7 @@ class Agent:
             self.log("info", "group.release", f"Releasing resource group: {group.home_node} "
                      + " ".join(r.spec for r in group.resources), {"group": group.key, "reason": reason})
             result = await self.runner.release(group)
+            self.group_history.released(group.key)     # the VIP is gone even when a stop failed
             if not result.ok:
                 ok = False
                 details += [f"{c.resource} {c.action} rc={c.rc}" for c in result.failed]
@@ -377,6 +394,8 @@ class Agent:
         self.signer = Signer.from_authkeys(new.authkeys)
         self.runner.script_timeout = new.ext.script_timeout
         self.runner.garp_count, self.runner.garp_interval = new.ext.garp_count, new.ext.garp_interval
+        if (new.ext.metrics_listen, new.ext.metrics_textfile) != (old.ext.metrics_listen, old.ext.metrics_textfile):
+            self.log("warning", "reload.partial", "metrics_listen/metrics_textfile change at the next restart", {})
         self.log.reopen()
         self.log("info", "reload.done", "Configuration reloaded.",
                  {"digest": new.digest, "released": len(to_release), "acquired": len(to_acquire)})
@@ -387,9 +406,12 @@ class Agent:
         for group in reversed(release):
             self.log("info", "group.release", None, {"group": group.key, "reason": "reload"})
             await self.runner.release(group)
+            self.group_history.released(group.key)
         for group in acquire:
             self.log("info", "group.acquire", None, {"group": group.key, "reason": "reload"})
-            await self.runner.acquire(group)
+            started = time.monotonic()
+            if (await self.runner.acquire(group)).ok:
+                self.group_history.acquired(group.key, started)
 
     # ---- control API --------------------------------------------------------------------------------
     async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]:
@@ -430,7 +452,7 @@ class Agent:
                            "resources": [r.spec for r in g.resources],
                            "vips": [v.address for v in g.vips],
                            "since_s": round(now - since, 3) if since is not None and holder == self.config.node_name
-                           else None})
+                           else None, **self.group_history.fields(g.key)})
         return {
             "node": self.config.node_name,
             "version": __version__,
@@ -459,6 +481,10 @@ class Agent:
                          **({f"transport_{k}": v for k, v in self.transport.counters.items()}
                             if self.transport else {})},
         }
+
+
+def _hostport(listen: tuple[str, int] | None) -> str:
+    return "-" if listen is None else (f"[{listen[0]}]:{listen[1]}" if ":" in listen[0] else f"{listen[0]}:{listen[1]}")
 
 
 def _signature(group: ResourceGroup) -> tuple[str, tuple[str, ...]]:

@@ -1,0 +1,178 @@
+"""Prometheus exposition of `Agent.status()`: names, labels, values an operator's alert rules rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hbvip.metrics import GroupHistory, MetricsExporter, render, write_textfile
+
+SAMPLE = re.compile(r'^([a-z_]+)(\{([^}]*)\})? (\S+)$')
+
+
+def status(**over: Any) -> dict[str, Any]:
+    st: dict[str, Any] = {
+        "node": "server1", "version": "0.1.0", "status": "active", "phase": "running", "stable": True,
+        "hold": "local", "generation": 7, "uptime_s": 12.5, "config_digest": "0123456789abcdef",
+        "auto_failback": "on",
+        "timers": {"keepalive": 1.0, "warntime": 3.0, "deadtime": 5.0, "initdead": 10.0},
+        "peer": {"name": "server2", "state": "active", "hold": "none", "stable": True, "last_heard_s": 0.42,
+                 "deadtime_s": 5.0, "generation": 3, "late_heartbeats": 2, "addresses": ["10.99.0.2"]},
+        "groups": [
+            {"key": "IPaddr::10.99.0.100/24/eth0", "home_node": "server1", "holder": "server1", "state": "held",
+             "resources": [], "vips": ["10.99.0.100"], "since_s": 3.0,
+             "transitions": 1, "last_takeover_at": 1764100000.5, "last_takeover_s": 0.25},
+            {"key": 'odd"name\\x', "home_node": "server2", "holder": "server2", "state": "held_by_peer",
+             "resources": [], "vips": [], "since_s": None,
+             "transitions": 0, "last_takeover_at": None, "last_takeover_s": None},
+        ],
+        "last_takeover": None,
+        "counters": {"packets_sent": 40, "packets_received": 38, "retransmitted": 0,
+                     "dropped": {"bad_auth": 5, "replay": 1}, "script_runs": 4, "script_failures": 1,
+                     "script_timeouts": 0},
+    }
+    st.update(over)
+    return st
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Parse exposition text strictly enough to fail on format slips."""
+    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    typed: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            name, kind = line.split()[2:4]
+            assert kind in ("gauge", "counter")
+            assert not kind == "counter" or name.endswith("_total")
+            typed.add(name)
+            continue
+        if line.startswith("# HELP "):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not an exposition line: {line!r}"
+        assert m.group(1) in typed, f"{m.group(1)} has no TYPE line before it"
+        labels = frozenset(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text)[(name, frozenset(labels.items()))]
+
+
+def test_holder_and_transitions_per_group() -> None:
+    text = render(status())
+    assert value(text, "hbvip_group_holder", group="IPaddr::10.99.0.100/24/eth0", home_node="server1") == 1
+    assert value(text, "hbvip_group_holder", group='odd\\"name\\\\x', home_node="server2") == 0
+    assert value(text, "hbvip_group_transitions_total", group="IPaddr::10.99.0.100/24/eth0", home_node="server1") == 1
+    assert value(text, "hbvip_group_last_takeover_duration_seconds",
+                 group="IPaddr::10.99.0.100/24/eth0", home_node="server1") == 0.25
+    # a group never taken over here has no timestamp sample at all (not a fake 0)
+    assert ("hbvip_group_last_takeover_timestamp_seconds",
+            frozenset({("group", 'odd\\"name\\\\x'), ("home_node", "server2")})) not in samples(text)
+
+
+def test_peer_state_is_one_hot_and_last_heard_and_late_heartbeats_are_exposed() -> None:
+    text = render(status())
+    assert value(text, "hbvip_peer_state", peer="server2", state="active") == 1
+    assert value(text, "hbvip_peer_state", peer="server2", state="dead") == 0
+    assert sum(v for (n, _), v in samples(text).items() if n == "hbvip_peer_state") == 1
+    assert value(text, "hbvip_peer_last_heard_seconds", peer="server2") == 0.42
+    assert value(text, "hbvip_peer_late_heartbeats_total", peer="server2") == 2
+
+
+def test_never_heard_peer_has_no_last_heard_sample() -> None:
+    st = status()
+    st["peer"] = {**st["peer"], "state": "unknown", "last_heard_s": None}
+    text = render(st)
+    assert not any(n == "hbvip_peer_last_heard_seconds" for n, _ in samples(text))
+    assert value(text, "hbvip_peer_state", peer="server2", state="unknown") == 1
+
+
+def test_packet_and_script_counters() -> None:
+    text = render(status())
+    assert value(text, "hbvip_packets_sent_total") == 40
+    assert value(text, "hbvip_packets_received_total") == 38
+    assert value(text, "hbvip_packets_dropped_total", reason="bad_auth") == 5
+    assert value(text, "hbvip_packets_dropped_total", reason="replay") == 1
+    assert value(text, "hbvip_script_runs_total") == 4
+    assert value(text, "hbvip_script_failures_total") == 1
+
+
+def test_group_history_counts_both_directions_and_times_the_takeover() -> None:
+    h = GroupHistory()
+    assert h.fields("g") == {"transitions": 0, "last_takeover_at": None, "last_takeover_s": None}
+    h.acquired("g", decided_at=100.0, now=100.75)
+    h.released("g")
+    f = h.fields("g")
+    assert f["transitions"] == 2 and f["last_takeover_s"] == 0.75 and f["last_takeover_at"] is not None
+
+
+def test_textfile_is_replaced_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "textfile" / "hbvip.prom"
+    write_textfile(target, "a 1\n")
+    write_textfile(target, "a 2\n")
+    assert target.read_text() == "a 2\n"
+    assert [p.name for p in target.parent.iterdir()] == ["hbvip.prom"]   # no temp file left behind
+
+
+async def _ask(exporter: MetricsExporter, request: bytes) -> bytes:
+    """Drive the HTTP handler over a socketpair: the protocol without touching any network."""
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=theirs)
+    task = asyncio.create_task(exporter._client(reader, writer))
+    client_reader, client_writer = await asyncio.open_connection(sock=ours)
+    client_writer.write(request)
+    await client_writer.drain()
+    answer = await asyncio.wait_for(client_reader.read(), 5)
+    await task
+    client_writer.close()
+    return answer
+
+
+@pytest.mark.parametrize("request_bytes, first_line", [
+    (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK"),
+    (b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", b"HTTP/1.1 200 OK"),
+    (b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 404 Not Found"),
+    (b"POST /metrics HTTP/1.1\r\n\r\n", b"HTTP/1.1 405 Method Not Allowed"),
+    (b"garbage\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
+    (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 10000 + b"\r\n\r\n", b"HTTP/1.1 431 Request Header Fields Too Large"),
+])
+def test_http_answers(request_bytes: bytes, first_line: bytes) -> None:
+    st = status()
+    exporter = MetricsExporter(lambda: st, listen=("127.0.0.1", 0))
+    answer = asyncio.run(_ask(exporter, request_bytes))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == first_line
+    assert f"Content-Length: {len(body)}".encode() in head
+    if first_line.endswith(b"200 OK"):
+        assert b"text/plain; version=0.0.4" in head
+        assert value(body.decode(), "hbvip_group_holder", group="IPaddr::10.99.0.100/24/eth0", home_node="server1") == 1
+
+
+def test_textfile_writer_follows_changes(tmp_path: Path) -> None:
+    st = status()
+    target = tmp_path / "hbvip.prom"
+
+    async def scenario() -> tuple[str, str]:
+        exporter = MetricsExporter(lambda: st, textfile=str(target))
+        await exporter.start()
+        try:
+            await asyncio.sleep(0.1)
+            before = target.read_text()
+            st["groups"][0] = {**st["groups"][0], "holder": None, "state": "unserved", "transitions": 2}
+            await asyncio.sleep(0.8)
+            return before, target.read_text()
+        finally:
+            await exporter.stop()
+
+    before, after = asyncio.run(scenario())
+    grp = {"group": "IPaddr::10.99.0.100/24/eth0", "home_node": "server1"}
+    assert value(before, "hbvip_group_holder", **grp) == 1
+    assert value(after, "hbvip_group_holder", **grp) == 0
+    assert value(after, "hbvip_group_transitions_total", **grp) == 2
