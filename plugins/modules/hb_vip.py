@@ -1,0 +1,292 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hbvip team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""hb_vip: one VIP's group in haresources, and which node of the pair serves it."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: hb_vip
+short_description: Declare, move and inspect a virtual IP of a Heartbeat/hbvip pair
+version_added: 0.1.0
+description:
+  - Adds, rewrites or removes the resource group of one virtual IP in C(/etc/ha.d/haresources),
+    keeping every other line and comment of the file, then reloads the running agent so that the
+    other groups (and their VIPs) are left untouched.
+  - A VIP's group is the haresources line whose C(IPaddr)/C(IPaddr2) resource has O(address).
+  - Every edit is validated first with the agent's own grammar (C(hbvip check-config)); a file the
+    agent would refuse is never written. The file is replaced atomically.
+  - O(state=active) and O(state=standby) move the group to this node or to its peer through the
+    running hbvip agent (C(hbvip takeover) / C(hbvip standby)) and return once the move is done.
+  - Run O(state=present) and O(state=absent) on both nodes of the pair (the file must be identical on
+    both); run O(state=active) and O(state=standby) on the one node that should take or give the VIP.
+author:
+  - hbvip team
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - For O(state=present) and O(state=absent) the diff is the haresources file; for O(state=active)
+        and O(state=standby) it is the group's holder.
+  platform:
+    platforms: posix
+requirements:
+  - The hbvip agent (its C(hbvip) command) on the managed node, also when Heartbeat is the engine.
+options:
+  address:
+    description:
+      - The virtual IP, with its prefix length as the agent writes it, for example V(10.0.0.50/24).
+      - Its address part identifies the group.
+    type: str
+    required: true
+  interface:
+    description:
+      - The interface to put the address on, for example V(eth0). Left out, the agent picks the
+        interface whose subnet holds the address.
+    type: str
+  home_node:
+    description:
+      - The node (its C(uname -n), as in C(ha.cf)) that normally holds the group.
+      - Required to add a group; left out, an existing group keeps its home node.
+    type: str
+  resources:
+    description:
+      - Resource scripts that follow the VIP, in start order, for example V(postgresql) or
+        V(failback.sh) (from C(resource.d/) or C(/etc/init.d/)), with C(::) arguments if any.
+      - Left out, an existing group keeps its resources; a new one gets none.
+    type: list
+    elements: str
+  resource_type:
+    description:
+      - The resource agent that manages the address.
+    type: str
+    choices: [IPaddr, IPaddr2]
+    default: IPaddr
+  state:
+    description:
+      - V(present) and V(absent) edit haresources.
+      - V(active) makes this node hold the group (takeover); V(standby) makes the peer hold it. Both
+        need the hbvip agent running here and the group in its running configuration.
+    type: str
+    choices: [present, absent, active, standby]
+    default: present
+  timeout:
+    description:
+      - Seconds to wait for a move (and for a reload refused during a transition) before failing.
+    type: float
+    default: 60
+  reload:
+    description:
+      - Reload the running engine after an edit (C(hbvip reload), or C(/etc/init.d/heartbeat reload)
+        when Debian's heartbeat runs). Nothing runs when neither does.
+    type: bool
+    default: true
+  config_dir:
+    description:
+      - The directory of C(ha.cf), C(haresources) and C(authkeys).
+    type: path
+    default: /etc/ha.d
+  hbvip_path:
+    description:
+      - The C(hbvip) command. Default is C(/opt/hbvip/venv/bin/hbvip), then C(hbvip) on E(PATH).
+    type: path
+notes:
+  - The agent moves groups as Heartbeat does, by category, so O(state=active) or O(state=standby)
+    also moves the other groups with the same home node.
+"""
+
+EXAMPLES = r"""
+- name: Serve the db VIP from the db pair
+  hbvip.heartbeat.hb_vip:
+    address: 10.0.0.50/24
+    interface: eth0
+    home_node: db1
+    resources: [postgresql]
+
+- name: Where does it run?
+  hbvip.heartbeat.hb_vip:
+    address: 10.0.0.50/24
+  register: vip
+
+- name: Show the holder
+  ansible.builtin.debug:
+    msg: "{{ vip.holder }} serves the VIP; the peer is {{ vip.peer_state }}"
+
+- name: Move the db VIP to db2 for maintenance of db1
+  hbvip.heartbeat.hb_vip:
+    address: 10.0.0.50/24
+    state: standby
+    timeout: 30
+  when: inventory_hostname == 'db1'
+
+- name: Drop the VIP; the other groups keep running
+  hbvip.heartbeat.hb_vip:
+    address: 10.0.0.50/24
+    state: absent
+"""
+
+RETURN = r"""
+holder:
+  description: The node that holds the VIP's group after the task, or null (not running, unserved, no such group).
+  returned: always
+  type: str
+  sample: db1
+peer_state:
+  description: The peer's state as this node's agent sees it (C(active), C(dead), ...), or null when no agent runs.
+  returned: always
+  type: str
+  sample: active
+node:
+  description: This node's name as the agent knows it, or null when no agent runs.
+  returned: always
+  type: str
+  sample: db2
+groups:
+  description:
+    - Every resource group, from C(hbvip status) (or from the file when no agent runs, with holder null).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - key: IPaddr::10.0.0.50/24/eth0
+      home_node: db1
+      holder: db1
+      state: held
+      resources: [IPaddr::10.0.0.50/24/eth0, postgresql]
+      vips: [10.0.0.50]
+reload:
+  description: What the reload after an edit did.
+  returned: when haresources was written
+  type: str
+  sample: "hbvip reload: reloaded"
+problems:
+  description: The problems C(hbvip check-config) found in the edited file (on failure).
+  returned: failure
+  type: list
+  elements: dict
+diff:
+  description: Before and after of haresources, or of the holder for a move.
+  returned: always
+  type: dict
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hbvip.heartbeat.plugins.module_utils._hbvip import (
+    HbVipCli,
+    HbVipError,
+    describe,
+    file_groups,
+    find_binary,
+    plan_edit,
+    plan_move,
+    reload_engine,
+    status_group,
+    vip_address,
+)
+
+
+def read_haresources(cli: HbVipCli, path: str) -> tuple[str, dict]:
+    """The file's text and the agent's parse of it; a missing file is an empty one."""
+    if not os.path.exists(path):
+        return "", {"groups": []}
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return text, cli.haresources(path)
+
+
+def write_atomically(module: AnsibleModule, path: str, text: str) -> None:
+    """Temp file in the same directory, then rename: the agent never reads half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=".haresources.", dir=os.path.dirname(path) or ".")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    new = not os.path.exists(path)
+    module.atomic_move(tmp, path)
+    if new:
+        os.chmod(path, 0o644)
+
+
+def run(module: AnsibleModule) -> dict:
+    p = module.params
+    cli = HbVipCli(module, find_binary(module, p["hbvip_path"]), p["config_dir"])
+    address = vip_address(p["address"])
+    path = os.path.join(p["config_dir"], "haresources")
+    status = cli.status()
+    parsed: dict = {"groups": []}
+    result: dict = {}
+    if p["state"] in ("present", "absent"):
+        text, parsed = read_haresources(cli, path)
+        plan = plan_edit(text, parsed, p, cli.parse_line)
+        if plan.changed:
+            problems = cli.check_config(plan.after)
+            if problems:
+                raise HbVipError("the edited haresources would not load: "
+                                 + "; ".join(f"{x['path']}:{x['line']}: {x['message']}" for x in problems),
+                                 problems=problems, diff=plan.diff(path))
+        if plan.changed and not module.check_mode:
+            write_atomically(module, path, plan.after)
+            if p["reload"]:
+                result["reload"] = reload_engine(module, cli, status, p["timeout"])
+            status = cli.status()
+            parsed = parsed if status is not None else cli.haresources(path)
+    else:
+        if status is None:
+            raise HbVipError(f"state={p['state']} needs the hbvip agent running on this node; "
+                             f"`{cli.binary} status` found none")
+        status = cli.settled_status(address, p["timeout"])
+        plan = plan_move(status, address, p["state"])
+        if plan.changed and not module.check_mode:
+            answer = cli.move(plan.move, plan.which, p["timeout"])
+            status = cli.settled_status(address, 5)
+            group = status_group(status, address) if status else None
+            if not answer.get("ok") or group is None or group["holder"] != plan.holder_after:
+                raise HbVipError(f"hbvip {plan.move} {plan.which} did not move {address} to {plan.holder_after}: "
+                                 f"{answer.get('error') or answer.get('message')}; {describe(status, address)}",
+                                 status=status)
+    group = status_group(status, address) if status else None
+    result.update(
+        changed=plan.changed,
+        msg="; ".join(plan.messages),
+        holder=group["holder"] if group else None,
+        peer_state=status["peer"]["state"] if status else None,
+        node=status["node"] if status else None,
+        groups=status["groups"] if status else file_groups(parsed),
+        diff=plan.diff(path),
+    )
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "address": {"type": "str", "required": True},
+            "interface": {"type": "str"},
+            "home_node": {"type": "str"},
+            "resources": {"type": "list", "elements": "str"},
+            "resource_type": {"type": "str", "choices": ["IPaddr", "IPaddr2"], "default": "IPaddr"},
+            "state": {"type": "str", "choices": ["present", "absent", "active", "standby"], "default": "present"},
+            "timeout": {"type": "float", "default": 60},
+            "reload": {"type": "bool", "default": True},
+            "config_dir": {"type": "path", "default": "/etc/ha.d"},
+            "hbvip_path": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module))
+    except HbVipError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+
+
+if __name__ == "__main__":
+    main()
