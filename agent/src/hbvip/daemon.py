@@ -122,7 +122,7 @@ class Agent:
 
         now = time.monotonic()
         self.membership = Membership(cfg.node_name, self.peer, deadtime=t.deadtime, warntime=t.warntime,
-                                     initdead=t.initdead, now=now)
+                                     initdead=t.initdead, now=now, nodes=cfg.hacf.nodes)
         self.failover = Failover(me=cfg.node_name, peer=self.peer, auto_failback=cfg.hacf.auto_failback,
                                  settle_timeout=max(t.deadtime, 2 * t.keepalive),
                                  handshake_timeout=HANDSHAKE_TIMEOUT, now=now)

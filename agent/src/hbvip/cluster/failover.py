@@ -198,11 +198,13 @@ class Failover:
             return self._on_peer_report(msg.fields)
         if msg.type == "ask_resources":
             return self._on_ask_resources(msg.fields, now)
-        if msg.type == "hbvip-takeover":
+        if msg.type == "hb_takeover":
+            # Heartbeat's hb_takeover names the groups from the asker's side; we give up their mirror image
+            # through the standby protocol, as its rc.d/hb_takeover does by running hb_standby.
             which = Hold.from_word(msg.fields.get("rsc_hold"))
             if which is None:
                 return [Log("warning", "takeover.bad_request", None, {"fields": dict(msg.fields)})]
-            return self._start_standby(which & self.held, now, request_id=0)
+            return self._start_standby(which.flipped() & self.held, now, request_id=0)
         return []
 
     def _on_peer_starting(self) -> list[Action]:
@@ -411,7 +413,7 @@ class Failover:
                 self.takeover_request = (cmd.request_id, want, now + self.handshake_timeout)
                 return []
             self.takeover_request = (cmd.request_id, want, now + self.handshake_timeout)
-            return [Send("hbvip-takeover", (("rsc_hold", want.flipped().word),))]
+            return [Send("hb_takeover", (("rsc_hold", want.word),))]
         return [Reply(cmd.request_id, False, f"unknown command {cmd.kind!r}")]
 
     def _start_standby(self, give: Hold, now: float, request_id: int) -> list[Action]:

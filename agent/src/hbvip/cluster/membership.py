@@ -60,9 +60,11 @@ class Membership:
     """Tracks one peer. `receive` filters and interprets datagrams; `check` runs the timers."""
 
     def __init__(self, me: str, peer: str, *, deadtime: float, warntime: float, initdead: float,
-                 now: float) -> None:
+                 now: float, nodes: tuple[str, ...] = ()) -> None:
         self.me = me
         self.peer = PeerView(peer)
+        #: ha.cf's `node` names in file order: what a Heartbeat peer's `reqnodes` is answered with.
+        self.nodes = tuple(n.lower() for n in nodes) or (me, peer)
         self.deadtime = deadtime
         self.warntime = warntime
         self.initdead = initdead
@@ -145,6 +147,8 @@ class Membership:
             last_seq = _int(m.fields.get("lastseq"))
             if first_seq is not None and last_seq is not None and 0 < first_seq <= last_seq:
                 actions.append(Retransmit(first_seq, min(last_seq, first_seq + 50)))
+        elif m.type == "reqnodes" and m.dest == self.me:
+            actions.append(self._repnodes())
         elif m.type == "shutdone":
             peer.status = "dead"
             actions.append(Log("info", "peer.shutdown", f"Received shutdown notice from '{peer.name}'.",
@@ -153,6 +157,12 @@ class Membership:
         elif not m.type.startswith(_NOSEQ_PREFIX) and m.type != "status" and (m.dest in (None, self.me)):
             events.append(PeerMessage(m.type, m.fields))
         return None, events, actions
+
+    def _repnodes(self) -> Send:
+        """Answer a joining Heartbeat's `reqnodes`: it only goes `active` (Comm_now_up) after this reply,
+        and it drops every configured node missing from `nodelist`, so the list is the whole `node` set."""
+        return Send("repnodes", (("dest", self.peer.name), ("nodelist", "".join(n + " " for n in self.nodes)),
+                                 ("delnodelist", " ")))
 
     def _dropped(self, reason: str) -> str:
         self.dropped[reason] += 1

@@ -1,0 +1,167 @@
+"""Run Debian's real `heartbeat` 3.0.6 on a lab host: the other half of a mixed pair.
+
+Heartbeat is not built for namespaces, so each host that runs it gets what it needs here, not in the lab:
+a refusing stub bind-mounted over every tool that acts on the whole machine (its ResourceManager runs
+`pkill -9 heartbeat` and `/sbin/reboot -nf` when a stop fails, and there is no PID namespace), its run
+directories in the host's private /run, `ulimit -l unlimited` (it locks itself into memory) and
+`use_logd no` (no logging daemon: it writes ha-log itself).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from lab import Lab
+from lab.node import Host
+from pair import Timers, ha_cf, wait_until
+
+HEARTBEAT = "/usr/libexec/heartbeat/heartbeat"
+HB_STANDBY = "/usr/share/heartbeat/hb_standby"
+HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
+#: Everything that could reach beyond the host: killers by name and power switches.
+GUARDED = ("pkill", "killall", "killall5", "systemctl", "halt", "shutdown", "reboot", "poweroff")
+_STUB = '#!/bin/sh\necho "hbpeer: $0 $* refused inside a lab host" >&2\nexit 1\n'
+#: Lines in ha-log that mean the pair is not healthy (issue 5, check 1).
+BAD_LOG_LINES = ("authentication failed", "replay", "lost packet")
+
+
+def hb_ha_cf(timers: Timers, auto_failback: str = "on") -> str:
+    """The seed's ha.cf plus `use_logd no`; the agent reads the same file."""
+    return ha_cf(timers, auto_failback) + "use_logd no\n"
+
+
+class HeartbeatPeer:
+    """One real heartbeat on a lab host. Processes are found by network namespace, ended by PID."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._guarded = False
+
+    # ---- safety ------------------------------------------------------------------------------
+    def guard(self) -> None:
+        """Bind-mount a refusing stub over every guarded tool, wherever PATH or a script may find it."""
+        if self._guarded:
+            return
+        stub = self.host.write("/run/hbpeer-refuse", _STUB, mode=0o755)
+        # Each real file once (reboot, halt, shutdown and poweroff all resolve to systemctl).
+        names = " ".join(f"{d}/{tool}" for tool in GUARDED for d in ("/usr/bin", "/usr/sbin"))
+        self.host.run(f"for p in {names}; do [ -e $p ] && readlink -f $p; done | sort -u |"
+                      " while read t; do mount --bind /run/hbpeer-refuse $t; done")
+        assert stub.exists()
+        self._guarded = True
+
+    def refused(self, tool: str) -> bool:
+        res = self.host.run([tool, "--version"], check=False)
+        return res.returncode != 0 and "refused" in (res.stderr + res.stdout)
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def start(self, *, timeout: float = 10) -> HeartbeatPeer:
+        self.guard()
+        pidfile = self.host.path("/run/heartbeat.pid")
+        if pidfile.exists():           # left by a SIGKILL: heartbeat would refuse to start
+            pidfile.unlink()
+        self.host.run("umask 027; mkdir -p /run/resource-agents /run/heartbeat/ccm /run/heartbeat/crm"
+                      " /run/heartbeat/dopd /run/crm && chown -R hacluster:haclient /run/heartbeat /run/crm")
+        res = self.host.run(f"ulimit -l unlimited; exec {HEARTBEAT}", check=False, timeout=timeout)
+        if res.returncode != 0:
+            raise AssertionError(f"heartbeat on {self.host.name} failed: {res.stdout}{res.stderr}\n{self.ha_log()}")
+        wait_until(lambda: self.cl_status("hbstatus").returncode == 0, timeout,
+                   f"heartbeat on {self.host.name} to run")
+        return self
+
+    def pids(self) -> list[int]:
+        """Heartbeat's processes in this host (master, FIFO, read/write children, resource children)."""
+        out = subprocess.run(["ip", "netns", "pids", self.host.netns], capture_output=True, text=True).stdout
+        found = []
+        for pid in map(int, out.split()):
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "heartbeat":
+                found.append(pid)
+        return found
+
+    def running(self) -> bool:
+        return bool(self.pids())
+
+    def kill_all(self) -> None:
+        for pid in self.pids():
+            try:
+                self.host.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        wait_until(lambda: not self.pids(), 5, f"heartbeat on {self.host.name} to die")
+
+    def power_loss(self) -> None:
+        """The machine dies: heartbeat SIGKILLed, link down, the VIP gone (as after a reboot)."""
+        self.kill_all()
+        self.host.power_loss()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Graceful stop (what `heartbeat -k` / the init script do): SIGTERM to the master process."""
+        master = self._master()
+        if master is None:
+            return
+        self.host.kill(master, signal.SIGTERM)
+        try:
+            wait_until(lambda: not self.pids(), timeout, f"heartbeat on {self.host.name} to stop")
+        except AssertionError:
+            self.kill_all()
+            raise
+
+    def _master(self) -> int | None:
+        p = self.host.path("/run/heartbeat.pid")
+        try:
+            pid = int(p.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid in self.pids() else None
+
+    # ---- operator tools ------------------------------------------------------------------------
+    def cl_status(self, *args: str) -> subprocess.CompletedProcess:
+        return self.host.run(["cl_status", *args], check=False, timeout=10)
+
+    def nodestatus(self, node: str) -> str:
+        return self.cl_status("nodestatus", node).stdout.strip()
+
+    def standby(self, which: str = "all") -> None:
+        self.host.run([HB_STANDBY, which], timeout=10)
+
+    def takeover(self, which: str = "all") -> None:
+        self.host.run([HB_TAKEOVER, which], timeout=10)
+
+    def ha_log(self) -> str:
+        p = self.host.path("/var/log/ha-log")
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def bad_lines(self) -> list[str]:
+        return [line for line in self.ha_log().splitlines()
+                if any(bad in line for bad in BAD_LOG_LINES)]
+
+
+def install_mixed(lab: Lab, timers: Timers, *, auto_failback: str = "on") -> None:
+    """The seed's files on both hosts (identical), with `use_logd no` so Heartbeat logs to ha-log."""
+    from pair import FAILBACK_SH, SECRET
+    for name in ("server1", "server2"):
+        h = lab.hosts[name]
+        h.write("/etc/ha.d/ha.cf", hb_ha_cf(timers, auto_failback))
+        h.write("/etc/ha.d/haresources", f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
+        h.write("/etc/ha.d/authkeys", f"auth 1\n1 sha1 {SECRET}\n", mode=0o600)
+        h.write("/etc/ha.d/resource.d/failback.sh", FAILBACK_SH, mode=0o755)
+
+
+def remove_state(host: Host) -> None:
+    """Forget a host's Heartbeat state files (a fresh install)."""
+    for f in ("hb_uuid", "hb_generation"):
+        p = host.path(f"/var/lib/heartbeat/{f}")
+        if p.exists():
+            os.unlink(p)
+
+
+def now() -> float:
+    return time.monotonic()
