@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import dataclasses
 import json
 import os
 import shutil
@@ -42,9 +43,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate the files as they are, or with single files replaced (the role's `validate:` hook)."""
+    """Validate the files as they are, or with single files replaced (the role's `validate:` hook),
+    then lint them against this host (interfaces, names, scripts, ARP) unless --no-lint."""
     overrides = {"ha.cf": args.ha_cf, "haresources": args.haresources, "authkeys": args.authkeys}
     config_dir = Path(args.config_dir)
+    origin: dict[str, str] = {}
     tmp = None
     if any(overrides.values()):
         tmp = tempfile.TemporaryDirectory(prefix="hbvip-check-")
@@ -53,26 +56,37 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             src = Path(overrides[name]) if overrides.get(name) else config_dir / name
             if src.exists():
                 shutil.copy2(src, staged / name)
+                origin[str(staged / name)] = str(src)
         if (config_dir / "resource.d").is_dir():
             os.symlink((config_dir / "resource.d").resolve(), staged / "resource.d")
         config_dir = staged
+    notes: list[str] = []
     try:
         config = load_config(config_dir, args.node_name, init_dir=Path(args.init_dir))
         problems = list(config.warnings)
-        ok = True
+        if not args.no_lint:
+            from .lint import lint
+            report = asyncio.run(lint(config, init_dir=Path(args.init_dir), run_dir=Path(args.run_dir),
+                                      arp=not args.no_arp))
+            problems += report.problems
+            notes = report.notes
     except ConfigError as exc:
         problems = exc.problems
-        ok = False
     finally:
         if tmp is not None:
             tmp.cleanup()
+    # Name the files the operator gave, not the staging copies.
+    problems = [dataclasses.replace(p, path=origin.get(p.path, p.path)) for p in problems]
+    ok = not any(p.is_error for p in problems)
     if args.json:
         print(json.dumps({"ok": ok, "problems": [
             {"path": p.path, "line": p.line, "severity": p.severity, "message": p.message, "fix": p.fix}
-            for p in problems]}, indent=2))
+            for p in problems], "notes": notes}, indent=2))
     else:
         if problems:
             print(format_problems(problems), file=sys.stderr if not ok else sys.stdout)
+        for note in notes:
+            print(f"note: {note}")
         if ok:
             print(f"{args.config_dir}: configuration OK" + (f" ({len(problems)} warning(s))" if problems else ""))
     return EXIT_OK if ok else EXIT_CONFIG
@@ -207,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--ha-cf", metavar="FILE", help="check FILE in place of ha.cf (for validate: hooks)")
     c.add_argument("--haresources", metavar="FILE")
     c.add_argument("--authkeys", metavar="FILE")
+    c.add_argument("--no-lint", action="store_true",
+                   help="parse only; skip the checks against this host (interfaces, names, scripts, ARP)")
+    c.add_argument("--no-arp", action="store_true", help="skip the ARP probe for addresses already in use")
     c.set_defaults(func=cmd_check_config)
 
     s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")

@@ -1,0 +1,372 @@
+"""`hbvip check-config`'s second half: checks that need the live host, not just the files.
+
+The parser proves the files are well-formed; what hurts operators is a config that is well-formed and
+still wrong *for this machine*: a VIP outside the interface's subnet (Heartbeat's IPaddr then fails at
+takeover time, at 3 a.m.), an interface that is down, node names that resolve to the VIP, a resource
+script that hangs on `status`, an address some other machine already answers. Each finding is a
+`Problem` pointing at the file and line to change, like the parser's.
+
+The pure checks take a `HostView` (this host's links and addresses) so they are tested with fakes;
+`lint()` gathers the view over netlink, runs the scripts and sends the ARP probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyroute2 import AsyncIPRoute
+
+from hbvip.config import Config, Problem, VipSpec, resolve_script
+from hbvip.config.lexer import Comments, logical_lines
+from hbvip.config.problems import WARNING
+from hbvip.net.ifaddr import IfAddr, ipv4_addresses
+from hbvip.resources.scripts import SCRIPT_PATH, run_script
+
+IFF_UP = 0x1
+ETH_P_ARP = 0x0806
+ARPOP_REQUEST, ARPOP_REPLY = 1, 2
+#: How long a resource script may take to answer `status` before lint calls it hung.
+STATUS_TIMEOUT = 5.0
+#: RFC 5227 sends 3 probes 1-2 s apart; operators run this interactively, so shorter: 3 probes
+#: 150 ms apart and 400 ms more for late answers. A machine that holds the address answers at once.
+PROBE_COUNT, PROBE_INTERVAL, PROBE_WAIT = 3, 0.15, 0.4
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    admin_up: bool
+    carrier: bool
+    mac: str
+
+
+@dataclass(frozen=True)
+class HostView:
+    """This host's interfaces and IPv4 addresses, as one snapshot."""
+
+    links: dict[str, Link]
+    addresses: tuple[IfAddr, ...]
+
+    def local(self, address: str) -> bool:
+        return any(a.address == address for a in self.addresses)
+
+
+@dataclass
+class LintReport:
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What was checked or skipped and why: an operator trusts a clean result more when it says so."""
+
+
+async def read_host() -> HostView:
+    async with AsyncIPRoute() as ipr:
+        links = {}
+        async for msg in await ipr.link("dump"):
+            name = msg.get("IFLA_IFNAME")
+            links[name] = Link(name, bool(msg["flags"] & IFF_UP), msg.get("IFLA_OPERSTATE") in ("UP", "UNKNOWN"),
+                               msg.get("IFLA_ADDRESS") or "")
+    return HostView(links, tuple(await ipv4_addresses()))
+
+
+# ---- VIP placement ------------------------------------------------------------------------------
+
+def vip_interface(vip: VipSpec, host: HostView) -> str | None:
+    """The interface the VIP would go on: the named one, else the only one whose subnet holds it."""
+    if vip.interface:
+        return vip.interface
+    found = {a.ifname for a in _subnets_holding(vip, host.addresses)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _subnets_holding(vip: VipSpec, addresses: Iterable[IfAddr]) -> list[IfAddr]:
+    target = ipaddress.IPv4Address(vip.address)
+    return [a for a in addresses if a.address != vip.address and target in a.network]
+
+
+def check_vips(config: Config, host: HostView) -> list[Problem]:
+    path = str(config.config_dir / "haresources")
+    problems: list[Problem] = []
+    for group in config.groups:
+        for res in group.resources:
+            if res.vip is None:
+                continue
+            vip = res.vip
+            holding = _subnets_holding(vip, host.addresses)
+            if vip.interface:
+                iface = vip.interface
+                link = host.links.get(iface)
+                if link is None:
+                    problems.append(Problem(path, res.line, f"VIP {vip.address}: interface {iface} does not exist on this host",
+                                            f"name an existing interface ({', '.join(sorted(host.links)) or 'none'})"))
+                    continue
+                mine = [a for a in host.addresses if a.ifname == iface and a.address != vip.address]
+                if not any(a.ifname == iface for a in holding):
+                    have = ", ".join(f"{a.address}/{a.prefix}" for a in mine) or "no IPv4 address"
+                    problems.append(Problem(path, res.line, f"VIP {vip.address} is outside every subnet on {iface} ({have}); "
+                                            "clients on that network could not reach it",
+                                            f"use an address in {iface}'s subnet, or name the interface that carries "
+                                            f"{vip.address}'s subnet"))
+            else:
+                names = sorted({a.ifname for a in holding})
+                if not names:
+                    problems.append(Problem(path, res.line, f"VIP {vip.address} is outside every interface's subnet on this host",
+                                            f"give the interface: IPaddr::{vip.address}/<prefix>/<iface>, or fix the address"))
+                    continue
+                if len(names) > 1:
+                    problems.append(Problem(path, res.line, f"VIP {vip.address} matches subnets on several interfaces "
+                                            f"({', '.join(names)})", f"name one: IPaddr::{vip.address}/<prefix>/{names[0]}"))
+                    continue
+                iface, link = names[0], host.links.get(names[0])
+                if link is None:
+                    continue
+            if not link.admin_up:
+                problems.append(Problem(path, res.line, f"interface {iface} (for VIP {vip.address}) is down",
+                                        f"ip link set {iface} up, and make it come up at boot"))
+            elif not link.carrier:
+                problems.append(Problem(path, res.line, f"interface {iface} (for VIP {vip.address}) has no carrier",
+                                        "check the cable/switch port", WARNING))
+            same = [a for a in holding if a.ifname == iface]
+            if vip.prefix is not None and same and all(a.prefix != vip.prefix for a in same):
+                problems.append(Problem(path, res.line, f"VIP {vip.address}/{vip.prefix} has another prefix than "
+                                        f"{iface}'s subnet /{same[0].prefix}",
+                                        f"use /{same[0].prefix} unless you mean it", WARNING))
+    return problems
+
+
+# ---- node names ---------------------------------------------------------------------------------
+
+def resolve_ipv4(name: str) -> list[str]:
+    """What the resolver (/etc/hosts, DNS) gives for `name`; [] when nothing."""
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_node_names(config: Config, host: HostView, resolve: Callable[[str], list[str]] = resolve_ipv4) -> list[Problem]:
+    """Node names must name the machines' fixed addresses: heartbeats sent to a name that resolves to
+    the VIP follow the VIP to whoever holds it, and the pair splits."""
+    hacf = config.hacf
+    path, line = hacf.path, hacf.node_line
+    vips = {v.address for g in config.groups for v in g.vips}
+    ucast_lines = {m.address.lower(): m.line for m in hacf.media if m.kind == "ucast" and m.address}
+    me = config.node_name.lower()
+    problems: list[Problem] = []
+    for name in hacf.nodes:
+        addresses = resolve(name)
+        where = ucast_lines.get(name.lower(), line)
+        if not addresses:
+            used = name.lower() in ucast_lines
+            problems.append(Problem(path, where, f"node name {name} does not resolve to an IPv4 address",
+                                    f"add '<fixed IP> {name}' to /etc/hosts on both nodes",
+                                    "error" if used else WARNING))
+            continue
+        on_vip = sorted(set(addresses) & vips)
+        if on_vip:
+            problems.append(Problem(path, where, f"node name {name} resolves to {', '.join(on_vip)}, a virtual IP",
+                                    f"map {name} to its fixed address in /etc/hosts, never to the VIP"))
+            continue
+        local = [a for a in addresses if host.local(a)]
+        if name.lower() == me and not local:
+            problems.append(Problem(path, where, f"this node's name {name} resolves to {', '.join(addresses)}, "
+                                    "which is not an address of this host",
+                                    f"map {name} to this host's fixed address in /etc/hosts", WARNING))
+        if name.lower() != me and local:
+            problems.append(Problem(path, where, f"peer name {name} resolves to {', '.join(local)}, an address of "
+                                    "this host: heartbeats would go to ourselves",
+                                    f"map {name} to the peer's fixed address in /etc/hosts"))
+    for medium in hacf.media:
+        if medium.kind == "ucast" and medium.address in vips:
+            problems.append(Problem(path, medium.line, f"ucast peer {medium.address} is a virtual IP",
+                                    "send heartbeats to the peer's fixed address"))
+    return problems
+
+
+# ---- timers -------------------------------------------------------------------------------------
+
+def _directive_lines(path: str) -> dict[str, int]:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    return {ll.words[0]: ll.line for ll in logical_lines(text, Comments.ANYWHERE)}
+
+
+def check_timers(config: Config) -> list[Problem]:
+    """Sanity beyond the parser's hard rules (which already carry Heartbeat's own warnings)."""
+    t = config.hacf.timers
+    lines = _directive_lines(config.hacf.path)
+    path = config.hacf.path
+    problems = []
+    if t.deadtime < 4 * t.keepalive:
+        beats = t.deadtime / t.keepalive
+        problems.append(Problem(path, lines.get("deadtime", lines.get("keepalive")),
+                                f"deadtime {t.deadtime:g}s is only {beats:g} keepalives: a few lost heartbeats in a row "
+                                "cause a failover", f"raise deadtime to at least {4 * t.keepalive:g}s (4x keepalive)",
+                                WARNING))
+    if t.initdead < 2 * t.deadtime:
+        problems.append(Problem(path, lines.get("initdead", lines.get("deadtime")),
+                                f"initdead {t.initdead:g}s is less than twice deadtime {t.deadtime:g}s; a peer that "
+                                "boots slower than this one is declared dead and its resources taken",
+                                f"set initdead to at least {2 * t.deadtime:g}s", WARNING))
+    return problems
+
+
+# ---- resource scripts ---------------------------------------------------------------------------
+
+async def check_scripts(config: Config, init_dir: Path, timeout: float = STATUS_TIMEOUT) -> list[Problem]:
+    """Each script answers `status` in time: a script that hangs there stalls every takeover."""
+    path = str(config.config_dir / "haresources")
+    env = {"PATH": SCRIPT_PATH, "LANG": "C", "HA_D": str(config.config_dir),
+           "HA_RSCDIR": str(config.config_dir / "resource.d")}
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    jobs = []
+    for group in config.groups:
+        for res in group.resources:
+            script = None if res.is_native else resolve_script(config.config_dir, res.name, init_dir)
+            if script is None or (res.name, res.args) in seen:
+                continue            # native, or missing/not executable: the parser reported it
+            seen.add((res.name, res.args))
+            jobs.append((res, script, run_script(script, res.name, res.args, "status", timeout=timeout, env=env)))
+    problems = []
+    for (res, script, _), call in zip(jobs, await asyncio.gather(*(j[2] for j in jobs))):
+        if call.timed_out:
+            problems.append(Problem(path, res.line, f"{script} {' '.join(res.args + ('status',))} did not answer "
+                                    f"within {timeout:g}s", "make `status` quick and side-effect free"))
+        elif call.rc is None:
+            problems.append(Problem(path, res.line, call.stderr or f"{script} could not be run",
+                                    "check its #! line and mode (chmod 755)"))
+        elif call.rc not in (0, 3):   # LSB: 0 running, 3 stopped; anything else is the script failing
+            said = (call.stderr.strip() or call.output.strip()).splitlines()[:1]
+            problems.append(Problem(path, res.line, f"{script} status exited {call.rc}" + (f": {said[0]}" if said else ""),
+                                    "run it by hand; Heartbeat reads only its output, but a failing status "
+                                    "usually means a broken script", WARNING))
+    return problems
+
+
+# ---- is the VIP already somebody's? -------------------------------------------------------------
+
+def _probe_frame(mac: bytes, target_ip: str) -> bytes:
+    """RFC 5227 ARP probe: who-has target, sender IP 0.0.0.0 so no cache anywhere learns from it."""
+    eth = struct.pack("!6s6sH", b"\xff" * 6, mac, ETH_P_ARP)
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, ARPOP_REQUEST, mac, b"\0" * 4, b"\0" * 6,
+                      socket.inet_aton(target_ip))
+    return eth + arp
+
+
+def arp_probe(iface: str, ip: str, *, count: int = PROBE_COUNT, interval: float = PROBE_INTERVAL,
+              wait: float = PROBE_WAIT) -> set[str]:
+    """MACs of machines that claim `ip` on `iface`: they answer our probe, or announce/probe it too."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        sock.bind((iface, ETH_P_ARP))
+        mac = sock.getsockname()[4]
+        frame, target = _probe_frame(mac, ip), socket.inet_aton(ip)
+        claimants: set[str] = set()
+        sent, next_send = 0, time.monotonic()
+        end = next_send + (count - 1) * interval + wait
+        while (now := time.monotonic()) < end:
+            if sent < count and now >= next_send:
+                sock.send(frame)
+                sent, next_send = sent + 1, next_send + interval
+            timeout = max(0.0, min(end, next_send if sent < count else end) - now)
+            if not select.select([sock], [], [], timeout)[0]:
+                continue
+            data, meta = sock.recvfrom(2048)
+            if len(data) < 42 or meta[2] == socket.PACKET_OUTGOING:
+                continue
+            op, smac, sip, _tmac, tip = struct.unpack("!6xH6s4s6s4s", data[14:42])
+            if smac == mac:
+                continue
+            if sip == target or (op == ARPOP_REQUEST and sip == b"\0" * 4 and tip == target):
+                claimants.add(smac.hex(":"))
+        return claimants
+    finally:
+        sock.close()
+
+
+def pair_holders(run_dir: Path) -> dict[str, str] | None:
+    """{vip: holder} from the running agent's status; None when no agent answers here."""
+    from hbvip.control import call
+    try:
+        answer = call(run_dir, {"cmd": "status"}, timeout=3)
+    except (OSError, ValueError):
+        return None
+    if not answer.get("ok"):
+        return None
+    return {vip: g["holder"] for g in answer["status"]["groups"] if g.get("holder") for vip in g["vips"]}
+
+
+async def check_vips_unclaimed(config: Config, host: HostView, run_dir: Path,
+                               probe: Callable[[str, str], set[str]] = arp_probe,
+                               resolve: Callable[[str], list[str]] = resolve_ipv4) -> LintReport:
+    """Error when another machine answers for a VIP; the pair's own copy is not a conflict."""
+    report = LintReport()
+    path = str(config.config_dir / "haresources")
+    held = pair_holders(run_dir)
+    peers = [n for n in config.hacf.nodes if n.lower() != config.node_name.lower()]
+    for group in config.groups:
+        for res in group.resources:
+            vip = res.vip
+            if vip is None:
+                continue
+            if host.local(vip.address):
+                report.notes.append(f"ARP probe of {vip.address} skipped: this node holds it")
+                continue
+            if held is not None and vip.address in held:
+                report.notes.append(f"ARP probe of {vip.address} skipped: the pair holds it ({held[vip.address]})")
+                continue
+            iface = vip_interface(vip, host)
+            link = host.links.get(iface or "")
+            if link is None or not link.admin_up:
+                report.notes.append(f"ARP probe of {vip.address} skipped: no usable interface")
+                continue
+            claimants = await asyncio.to_thread(probe, iface, vip.address)  # type: ignore[arg-type]
+            if not claimants:
+                report.notes.append(f"ARP probe of {vip.address} on {iface}: no other machine answers")
+                continue
+            peer_macs: set[str] = set()
+            for peer in peers:
+                for address in resolve(peer):
+                    peer_macs |= await asyncio.to_thread(probe, iface, address)  # type: ignore[arg-type]
+            if claimants <= peer_macs:
+                report.notes.append(f"ARP probe of {vip.address}: answered by the peer ({', '.join(sorted(claimants))}); "
+                                    "the pair holds it")
+                continue
+            others = ", ".join(sorted(claimants - peer_macs))
+            report.problems.append(Problem(path, res.line, f"VIP {vip.address} is already answered on {iface} by "
+                                           f"another machine (MAC {others})",
+                                           "pick a free address, or remove it from that machine first"))
+    return report
+
+
+# ---- all of it ----------------------------------------------------------------------------------
+
+async def lint(config: Config, *, init_dir: Path, run_dir: Path, arp: bool = True,
+               scripts: bool = True) -> LintReport:
+    """Every host check for `config` on this machine."""
+    host = await read_host()
+    report = LintReport()
+    report.problems += check_vips(config, host)
+    report.problems += check_node_names(config, host)
+    report.problems += check_timers(config)
+    if scripts:
+        report.problems += await check_scripts(config, init_dir)
+    if arp:
+        try:
+            found = await check_vips_unclaimed(config, host, run_dir)
+        except PermissionError:
+            report.notes.append("ARP probes skipped: they need root (CAP_NET_RAW)")
+        else:
+            report.problems += found.problems
+            report.notes += found.notes
+    return report
