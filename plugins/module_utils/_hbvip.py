@@ -137,7 +137,8 @@ def plan_edit(text: str, parsed: dict[str, Any], params: dict[str, Any],
         kept = lines[:group["line"] - 1] + lines[group["end_line"]:]
         return Plan(True, text, "".join(kept), messages=[f"remove the group of {address} (line {group['line']})"])
     line = desired_line(params, group)
-    if group is not None and same_group(group, parse_line(line)):
+    wanted = parse_line(line)  # also refuses a line the agent could not read, before anything else
+    if group is not None and same_group(group, wanted):
         return Plan(False, text, text, messages=[f"{address} is already in its group (line {group['line']})"])
     if group is None:
         return Plan(True, text, "".join(lines) + line, messages=[f"add a group for {address}"])

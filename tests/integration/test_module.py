@@ -1,0 +1,120 @@
+"""hbvip.heartbeat.hb_vip over real ssh on the two-host lab (issue 4).
+
+The agent runs on both hosts with the seed's files (first VIP homed on server1). A playbook adds a
+second VIP homed on server2, gives it away with state=standby, removes it with state=absent; the
+client probes both VIPs the whole time. The first VIP must not lose one probe: an edit of another
+group never blinks it. Every step is rerun and must report changed=0.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import Lab
+from lab.probe import Probe, ProbeResult, agent_cmd, wait_ready
+from tests.integration.pair import FAST, Agent, install, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "hb_vip_second_vip.yml"
+HBVIP = str(REPO / ".venv" / "bin" / "hbvip")
+PORT = 5405
+
+
+@pytest.fixture
+def collections(tmp_path: Path) -> Path:
+    """ANSIBLE_COLLECTIONS_PATH with hbvip.heartbeat = this checkout."""
+    root = tmp_path / "collections"
+    (root / "ansible_collections" / "hbvip").mkdir(parents=True)
+    (root / "ansible_collections" / "hbvip" / "heartbeat").symlink_to(REPO)
+    return root
+
+
+@pytest.fixture
+def pair(lab_factory) -> Iterator[tuple[Lab, list[Agent]]]:
+    lab = lab_factory(ssh=True)
+    install(lab, FAST)
+    agents: list[Agent] = []
+    try:
+        for name in ("server1", "server2"):
+            agents.append(Agent(lab.hosts[name]).start())
+        yield lab, agents
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+def second_prober(lab: Lab, address: str) -> Probe:
+    """Probe a VIP other than lab.vip; the responders lab.probe() started answer on every address."""
+    assert lab.client is not None
+    out = lab.dir / f"probe-{address}.log"
+    proc = lab.client.spawn(agent_cmd("probe", address, PORT, 0.02, out))
+    wait_ready(out, proc, "second prober")
+    return Probe(out, proc, [])
+
+
+def recap(result: subprocess.CompletedProcess) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host: {'server1': {'ok': 2, 'changed': 1, 'failed': 0, ...}}."""
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
+            for host, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", result.stdout, re.M)}
+
+
+def lost_while_served(result: ProbeResult, until: float) -> int:
+    """Probes lost between the first answer and `until` (the end of the play)."""
+    first = next(ts for ts, host in result.samples if host is not None)
+    return sum(1 for ts, host in result.samples if host is None and first <= ts <= until)
+
+
+def test_hb_vip_adds_moves_and_removes_a_second_vip_without_touching_the_first(
+        pair: tuple[Lab, list[Agent]], collections: Path, tmp_path: Path) -> None:
+    lab, agents = pair
+    vip2 = lab.addr(101)
+    inventory = lab.write_inventory(tmp_path / "inventory.yml", extra_vars={
+        "hb_vip_address": vip2, "hb_vip_hbvip_path": HBVIP})
+
+    def play(state: str) -> dict[str, dict[str, int]]:
+        result = lab.run_controller(
+            ["ansible-playbook", "-i", str(inventory), str(PLAYBOOK), "-e", f"hb_vip_state={state}"],
+            check=False, timeout=120,
+            env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_PIPELINING": "1",
+                 "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "4"})
+        assert result.returncode == 0, f"{state}:\n{result.stdout}\n{result.stderr}"
+        return recap(result)
+
+    first = lab.probe(PORT, 0.01)
+    second = None
+    try:
+        first.wait_for("server1", timeout=15)
+        second = second_prober(lab, vip2)
+
+        counts = play("present")
+        assert (counts["server1"]["changed"], counts["server2"]["changed"]) == (1, 1)
+        for agent in agents:
+            assert f"{vip2}/24/eth0" in agent.host.read("/etc/ha.d/haresources")
+        second.wait_for("server2", timeout=10)          # its home node serves it
+        assert all(c["changed"] == 0 for c in play("present").values())
+
+        counts = play("standby")
+        assert (counts["server1"]["changed"], counts["server2"]["changed"]) == (0, 1)
+        second.wait_for("server1", timeout=10)          # the peer serves it now
+        assert agents[1].status()["groups"][1]["holder"] == "server1"
+        assert all(c["changed"] == 0 for c in play("standby").values())
+
+        counts = play("absent")
+        assert (counts["server1"]["changed"], counts["server2"]["changed"]) == (1, 1)
+        wait_until(lambda: not any(a.startswith(vip2 + "/") for h in lab.hosts.values() for a in h.addresses()),
+                   10, f"{vip2} to be released")
+        assert all(c["changed"] == 0 for c in play("absent").values())
+        for agent in agents:
+            assert agent.host.read("/etc/ha.d/haresources") == f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n"
+        end = time.monotonic()
+    finally:
+        result = first.stop()
+        if second is not None:
+            second.stop()
+    assert result.holders() == ["server1"]
+    assert lost_while_served(result, end) == 0, f"the first VIP lost probes: gaps {result.gaps()}"
