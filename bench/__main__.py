@@ -1,0 +1,35 @@
+"""`python -m bench [--smoke] [--out DIR]`: run the bench, write bench/results/<date>/."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench import report
+from bench.run import Plan, run
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--smoke", action="store_true",
+                   help="1 trial, 1 timer set (200 ms), 3 s footprint, no scale: the make-test check")
+    p.add_argument("--out", type=Path, help="results directory (default bench/results/<date>)")
+    p.add_argument("--prefix", default="bn", help="lab namespace prefix (the pid is appended)")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print("python -m bench: the lab needs root", file=sys.stderr)
+        return 2
+    out = args.out or RESULTS / time.strftime("%Y-%m-%d")
+    results = run(Plan.from_env(args.smoke), prefix=args.prefix)
+    report.write(results, out)
+    print(f"bench: results in {out}")
+    print((out / "results.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

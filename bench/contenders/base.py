@@ -1,0 +1,97 @@
+"""What a trial needs from a failover daemon: install, start, crash, planned switchover, find its pids."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab import Lab
+from lab.node import Host
+
+from bench.timers import TimerSet
+
+PRIMARY, BACKUP = "server1", "server2"
+
+
+class Contender(ABC):
+    """One daemon on both lab hosts. `primary` is the home node (highest priority); `backup` the other."""
+
+    name: str = ""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def supports(self, timers: TimerSet) -> bool:
+        return True
+
+    @abstractmethod
+    def install(self, timers: TimerSet, vips: Sequence[str]) -> None:
+        """Write the configuration for `vips` (first = the probed one) on both hosts."""
+
+    @abstractmethod
+    def start(self, host: Host) -> None:
+        """Start the daemon and return once it runs (not once it serves)."""
+
+    @abstractmethod
+    def pids(self, host: Host) -> list[int]:
+        """Every process of the daemon on `host`: footprint sums them, a crash kills them all."""
+
+    @abstractmethod
+    def standby(self, host: Host) -> None:
+        """Planned switchover: `host` hands its VIPs to the peer."""
+
+    @abstractmethod
+    def unstandby(self, host: Host) -> None:
+        """Undo `standby`: `host` takes its VIPs back."""
+
+    def kill9(self, host: Host) -> None:
+        """A crash: every process of the daemon dies at once. They are frozen first: a parent killed
+        alone lets its children clean up (keepalived's VRRP child would send priority 0 and drop the VIP)."""
+        pids = self.pids(host)
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    host.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        self._reaped(host, pids)
+
+    def _reaped(self, host: Host, pids: Sequence[int], timeout: float = 5) -> None:
+        deadline = time.monotonic() + timeout
+        while any(_alive(p) for p in pids):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} on {host.name} did not die: {pids}")
+            time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    """Alive and not a zombie (our own children stay zombies until reaped elsewhere)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def procs_named(host: Host, comm: str) -> list[int]:
+    """Processes called `comm` that live in `host`'s network namespace (there is no PID namespace)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(entry.path, "comm").read_text().strip() != comm:
+                continue
+        except OSError:
+            continue
+        pid = int(entry.name)
+        if host.owns_pid(pid) and _alive(pid):
+            found.append(pid)
+    return found
+
+
+def haresources(vips: Sequence[str]) -> str:
+    """The seed's line, widened to any number of VIPs in one group (the scale test's 64)."""
+    return f"{PRIMARY} " + " ".join(f"IPaddr::{v}/24/eth0" for v in vips) + " failback.sh\n"

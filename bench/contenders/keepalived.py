@@ -1,0 +1,89 @@
+"""Debian's keepalived: one VRRP instance, unicast between the two hosts, VRRPv3 for sub-second adverts.
+
+Priorities 150 (server1, the home node) and 100 (server2), preemption on: the same behaviour as
+Heartbeat's `auto_failback on`. A planned switchover lowers server1's priority to 50 and reloads.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Sequence
+
+from lab import Lab
+from lab.node import Host
+
+from bench.contenders.base import Contender, procs_named
+from bench.timers import TimerSet
+
+CONF = "/etc/keepalived/bench.conf"
+PIDFILE, VRRP_PIDFILE = "/run/keepalived.pid", "/run/keepalived_vrrp.pid"
+PRIORITY = {"server1": 150, "server2": 100}
+STANDBY_PRIORITY = 50
+
+
+class Keepalived(Contender):
+    name = "keepalived"
+    _timers: TimerSet
+    _vips: Sequence[str] = ()
+
+    def __init__(self, lab: Lab) -> None:
+        super().__init__(lab)
+        self._procs: dict[str, subprocess.Popen] = {}
+
+    def supports(self, timers: TimerSet) -> bool:
+        return timers.keepalived
+
+    def install(self, timers: TimerSet, vips: Sequence[str]) -> None:
+        self._timers, self._vips = timers, tuple(vips)
+        for host in self.lab.hosts.values():
+            host.write(CONF, self._conf(host, PRIORITY[host.name]))
+
+    def _conf(self, me: Host, priority: int) -> str:
+        peers = "\n".join(f"    {h.address}" for h in self.lab.hosts.values() if h is not me)
+        vips = "\n".join(f"    {v}/24 dev eth0" for v in self._vips)
+        fractional = self._timers.keepalive_ms % 1000 != 0
+        return f"""global_defs {{
+  router_id {me.name}
+{"  vrrp_version 3" if fractional else ""}
+}}
+vrrp_instance bench {{
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority {priority}
+  advert_int {self._timers.keepalive_s:g}
+  unicast_src_ip {me.address}
+  unicast_peer {{
+{peers}
+  }}
+  virtual_ipaddress {{
+{vips}
+  }}
+}}
+"""
+
+    def start(self, host: Host) -> None:
+        log = host.path("/var/log/keepalived-bench.log")
+        with open(log, "ab") as out:
+            self._procs[host.name] = host.spawn(["keepalived", "-n", "-l", "-D", "-P", "-f", CONF, "-p", PIDFILE, "-r", VRRP_PIDFILE],
+                       stdout=out, stderr=out)
+
+    def pids(self, host: Host) -> list[int]:
+        return procs_named(host, "keepalived")
+
+    def _reload(self, host: Host, priority: int) -> None:
+        host.write(CONF, self._conf(host, priority))
+        parent = int(host.read(PIDFILE).strip())
+        host.kill(parent, signal.SIGHUP)
+
+    def standby(self, host: Host) -> None:
+        self._reload(host, STANDBY_PRIORITY)
+
+    def unstandby(self, host: Host) -> None:
+        self._reload(host, PRIORITY[host.name])
+
+    def kill9(self, host: Host) -> None:
+        super().kill9(host)
+        proc = self._procs.pop(host.name, None)
+        if proc is not None:
+            proc.wait(5)        # reap the parent we spawned (its children were reparented away)

@@ -1,0 +1,176 @@
+"""results.json (every trial, raw), results.md (tables, targets, ratios), failover.png (takeover)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bench import timers as T
+from bench.stats import percentile, summary
+
+METRICS = {
+    "takeover_power": "takeover after power loss (fault → first answer from the backup)",
+    "outage_power": "client outage around the power loss",
+    "failback_gap": "failback gap (primary back → serves again)",
+    "planned_loss": "planned switchover loss (standby / hb_standby / priority change)",
+    "first_service": "first service after a joint start",
+    "takeover_kill9": "takeover after daemon-only kill -9",
+    "blackhole_kill9": "stale-VIP blackhole: lost probes from kill -9 through restart and failback",
+}
+CONTENDERS = ("hbvip", "heartbeat", "keepalived")
+SETS = {t.name: t for t in (*T.FAILOVER_SETS, *T.FOOTPRINT_SETS)}
+
+
+def _values(rows: Iterable[Mapping[str, Any]], contender: str, timers: str, metric: str) -> list[float | None]:
+    return [r.get(metric) for r in rows if r["contender"] == contender and r["timers"] == timers]
+
+
+def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
+    """{metric: {timers: {contender: stats in ms}}} for the failover and scale rows."""
+    out: dict[str, Any] = {}
+    for section, metrics in (("failover", METRICS), ("scale", ("takeover_power", "first_service"))):
+        rows = results[section]
+        table: dict[str, Any] = {}
+        for metric in metrics:
+            for timers in dict.fromkeys(r["timers"] for r in rows):
+                for c in CONTENDERS:
+                    vals = _values(rows, c, timers, metric)
+                    if vals:
+                        s = summary(vals)
+                        table.setdefault(metric, {}).setdefault(timers, {})[c] = {
+                            k: (v * 1000 if isinstance(v, float) else v) for k, v in s.items()}
+        out[section] = table
+    return out
+
+
+def _median(stats: Mapping[str, Any], metric: str, timers: str, c: str) -> float | None:
+    return stats["failover"].get(metric, {}).get(timers, {}).get(c, {}).get("median")
+
+
+def targets(results: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets for hbvip, each with the measured value and whether it is met."""
+    rows: list[dict[str, Any]] = []
+
+    def add(what: str, timers: str, value: float | None, limit: float, unit: str) -> None:
+        rows.append({"target": what, "timers": timers, "value": value, "limit": limit, "unit": unit,
+                     "met": None if value is None else value <= limit})
+
+    fail = results["failover"]
+    for name in dict.fromkeys(r["timers"] for r in fail):
+        t = SETS[name]
+        late = [v * 1000 - t.deadtime_ms for v in _values(fail, "hbvip", name, "takeover_power") if v is not None]
+        add("takeover − deadtime, p99", name, percentile(late, 99) if late else None, 20, "ms")
+        mine = _median(stats, "takeover_power", name, "hbvip")
+        for other, limit in (("keepalived", 0.9), ("heartbeat", 0.5)):
+            theirs = _median(stats, "takeover_power", name, other)
+            if mine is not None and theirs:
+                add(f"takeover ÷ {other}'s (medians)", name, mine / theirs, limit, "×")
+        planned = [v * 1000 for v in _values(fail, "hbvip", name, "planned_loss") if v is not None]
+        add("planned handoff loss, max", name, max(planned) if planned else None, 10, "ms")
+        first = [v * 1000 for v in _values(fail, "hbvip", name, "first_service") if v is not None]
+        add("first service, max (limit 2×keepalive)", name, max(first) if first else None, 2 * t.keepalive_ms, "ms")
+    for fp in results["footprint"]:
+        if fp["contender"] == "hbvip" and fp["timers"] == T.FOOTPRINT_100.name and fp.get("error") is None:
+            add("RSS, larger host", fp["timers"], max(fp[h]["rss_mb"] for h in ("server1", "server2")), 25, "MB")
+            add("CPU, busier host", fp["timers"], max(fp[h]["cpu_pct"] for h in ("server1", "server2")), 0.2, "%")
+    return rows
+
+
+def _fmt(v: Any, digits: int = 0) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def markdown(results: Mapping[str, Any], stats: Mapping[str, Any], goals: list[dict[str, Any]]) -> str:
+    meta = results["meta"]
+    v = meta["versions"]
+    lines = [
+        f"# hbvip bench — {meta['started']}",
+        "",
+        f"hbvip {v['hbvip']}, Heartbeat {v['heartbeat']}, keepalived {v['keepalived']}; kernel {v['kernel']},"
+        f" Python {v['python']}, {v['cpus']} CPUs. {meta['trials']} trial(s) per cell, probe every"
+        f" {meta['probe_interval_ms']:g} ms, footprint window {meta['footprint_window_s']:g} s,"
+        f" run took {meta.get('duration_s', 0):.0f} s. All times in ms: min / median / p95 / max (n, failed).",
+        "",
+        "## Targets (hbvip)",
+        "",
+        "| target | timers | measured | limit | met |",
+        "|---|---|---|---|---|",
+    ]
+    for g in goals:
+        met = {True: "yes", False: "**no**", None: "–"}[g["met"]]
+        digits = 2 if g["unit"] in ("×", "%") else 1
+        lines.append(f"| {g['target']} | {g['timers']} | {_fmt(g['value'], digits)} {g['unit']} |"
+                     f" {g['limit']:g} {g['unit']} | {met} |")
+    for section, title in (("failover", "Failover"), ("scale", f"Scale: {meta['scale_vips']} VIPs in one group, the last one probed")):
+        table = stats[section]
+        if not table:
+            continue
+        lines += ["", f"## {title}"]
+        for metric, by_set in table.items():
+            lines += ["", f"### {METRICS[metric]}", "", "| timers | " + " | ".join(CONTENDERS) + " |",
+                      "|---|" + "---|" * len(CONTENDERS)]
+            for name, by_c in by_set.items():
+                cells = []
+                for c in CONTENDERS:
+                    s = by_c.get(c)
+                    cells.append("n/a" if s is None else
+                                 f"{_fmt(s['min'])} / {_fmt(s['median'])} / {_fmt(s['p95'])} / {_fmt(s['max'])}"
+                                 f" ({s['n']}, {s['failed']})")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Footprint (steady state, both daemons up, server1 active)", "",
+              "| timers | contender | RSS MB active / backup | CPU % active / backup | processes |",
+              "|---|---|---|---|---|"]
+    for fp in results["footprint"]:
+        if fp.get("error"):
+            lines.append(f"| {fp['timers']} | {fp['contender']} | error: {fp['error']} | | |")
+            continue
+        a, b = fp["server1"], fp["server2"]
+        lines.append(f"| {fp['timers']} | {fp['contender']} | {_fmt(a['rss_mb'], 1)} / {_fmt(b['rss_mb'], 1)} |"
+                     f" {_fmt(a['cpu_pct'], 3)} / {_fmt(b['cpu_pct'], 3)} | {a['procs']} / {b['procs']} |")
+    errors = [r for r in (*results["failover"], *results["scale"]) if r.get("error")]
+    if errors:
+        lines += ["", "## Failed trials", ""]
+        lines += [f"- {r['contender']} {r['timers']} trial {r['trial']}: {r['error']}" for r in errors]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: Mapping[str, Any], path: Path) -> None:
+    """Takeover after power loss, every trial as a dot, per timer set and contender (log scale)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["failover"]
+    sets = list(dict.fromkeys(r["timers"] for r in rows))
+    colors = {"hbvip": "tab:green", "heartbeat": "tab:red", "keepalived": "tab:blue"}
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=80)
+    for i, name in enumerate(sets):
+        for j, c in enumerate(CONTENDERS):
+            vals = [v * 1000 for v in _values(rows, c, name, "takeover_power") if v is not None]
+            x = i + (j - 1) * 0.25
+            ax.scatter([x] * len(vals), vals, s=12, color=colors[c], label=c if i == 0 else None)
+            if vals:
+                ax.hlines(sorted(vals)[len(vals) // 2], x - 0.1, x + 0.1, color=colors[c])
+        ax.hlines(SETS[name].deadtime_ms, i - 0.4, i + 0.4, color="grey", linestyles="dotted")
+    ax.set_xticks(range(len(sets)), sets)
+    ax.set_yscale("log")
+    ax.set_ylabel("takeover after power loss, ms")
+    ax.set_title("dots: trials, bars: median, dotted: deadtime", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, pil_kwargs={"optimize": True})
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = summarize(results)
+    goals = targets(results, stats)
+    results["summary_ms"] = stats
+    results["targets"] = goals
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    (out_dir / "results.md").write_text(markdown(results, stats, goals))
+    plot(results, out_dir / "failover.png")

@@ -1,0 +1,110 @@
+"""The whole bench on one lab: failover trials, scale trials, footprint; a progress bar meanwhile.
+
+Trials are interleaved (trial 1 of every cell, then trial 2, ...) so a slow minute of the machine hits
+every contender alike instead of one cell.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lab import Lab
+
+from bench import footprint, timers as T
+from bench.contenders import ALL, Contender
+from bench.trial import ALL_PHASES, PROBE_INTERVAL, run_trial
+
+SCALE_VIPS = 64
+
+
+@dataclass
+class Plan:
+    trials: int = 10
+    failover_sets: Sequence[T.TimerSet] = T.FAILOVER_SETS
+    footprint_sets: Sequence[T.TimerSet] = T.FOOTPRINT_SETS
+    footprint_s: float = 60.0
+    scale_sets: Sequence[T.TimerSet] = (T.FAST,)
+    scale_trials: int = 3
+    contenders: Sequence[str] = field(default_factory=lambda: [c.name for c in ALL])
+
+    @classmethod
+    def from_env(cls, smoke: bool) -> Plan:
+        if smoke:
+            plan = cls(trials=1, failover_sets=(T.FAST,), footprint_sets=(T.FAST,), footprint_s=3.0,
+                       scale_sets=(), scale_trials=0)
+        else:
+            plan = cls()
+        plan.trials = int(os.environ.get("BENCH_TRIALS", plan.trials))
+        plan.footprint_s = float(os.environ.get("BENCH_FOOTPRINT_S", plan.footprint_s))
+        plan.scale_trials = int(os.environ.get("BENCH_SCALE_TRIALS", plan.scale_trials))
+        return plan
+
+
+def scale_vips(lab: Lab) -> list[str]:
+    """64 addresses in one group; the probed VIP is the *last*, so its takeover is the slowest one."""
+    others = [lab.addr(i) for i in range(101, 101 + SCALE_VIPS - 1)]
+    return others + [lab.vip]
+
+
+def _version(cmd: list[str]) -> str:
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    return (res.stdout + res.stderr).strip().splitlines()[0] if res.stdout or res.stderr else "?"
+
+
+def versions() -> dict[str, str]:
+    import hbvip
+    dpkg = ["dpkg-query", "-W", "-f=${Version}"]
+    return {"hbvip": hbvip.__version__, "heartbeat": _version(dpkg + ["heartbeat"]),
+            "keepalived": _version(dpkg + ["keepalived"]), "kernel": platform.release(),
+            "python": platform.python_version(), "cpus": str(os.cpu_count())}
+
+
+def run(plan: Plan, prefix: str = "bn") -> dict[str, object]:
+    started = time.time()
+    results: dict[str, object] = {
+        "meta": {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+                 "trials": plan.trials, "probe_interval_ms": PROBE_INTERVAL * 1000,
+                 "footprint_window_s": plan.footprint_s, "scale_vips": SCALE_VIPS,
+                 "versions": versions()},
+        "failover": [], "scale": [], "footprint": [],
+    }
+    with Lab(prefix=f"{prefix}{os.getpid()}", net=None) as lab:
+        contenders = {c.name: c(lab) for c in ALL if c.name in plan.contenders}
+
+        def cells(sets: Sequence[T.TimerSet]) -> list[tuple[Contender, T.TimerSet]]:
+            return [(c, t) for t in sets for c in contenders.values() if c.supports(t)]
+
+        fail_cells, scale_cells, fp_cells = cells(plan.failover_sets), cells(plan.scale_sets), cells(plan.footprint_sets)
+        total = plan.trials * len(fail_cells) + plan.scale_trials * len(scale_cells) + len(fp_cells)
+        columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns) as bar:
+            task = bar.add_task("bench", total=total)
+            for k in range(plan.trials):
+                for c, t in fail_cells:
+                    bar.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
+                    m = run_trial(lab, c, t, [lab.vip], ALL_PHASES)
+                    results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
+                    bar.advance(task)
+            for k in range(plan.scale_trials):
+                for c, t in scale_cells:
+                    bar.update(task, description=f"scale {c.name} {t.name} {k + 1}/{plan.scale_trials}")
+                    m = run_trial(lab, c, t, scale_vips(lab), ("start", "power"))
+                    results["scale"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
+                    bar.advance(task)
+            for c, t in fp_cells:
+                bar.update(task, description=f"footprint {c.name} {t.name} {plan.footprint_s:g}s")
+                try:
+                    fp = footprint.measure(lab, c, t, plan.footprint_s)
+                    fp["error"] = None
+                except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                    fp = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                results["footprint"].append({"contender": c.name, "timers": t.name, **fp})  # type: ignore[union-attr]
+                bar.advance(task)
+    results["meta"]["duration_s"] = round(time.time() - started, 1)  # type: ignore[index]
+    return results
