@@ -135,10 +135,10 @@ def test_rerun_changes_nothing(pair: Provisioned) -> None:
 def test_check_diff_shows_a_changed_timer_and_writes_nothing(pair: Provisioned) -> None:
     s1 = pair.lab.hosts["server1"]
     before = config_bytes(s1)
-    result = playbook(pair.lab, pair.inventory, "--check", "--diff", "-e", "heartbeat_vip_deadtime_ms=1500")
+    result = playbook(pair.lab, pair.inventory, "--check", "--diff", "-e", "heartbeat_vip_warntime_ms=600")
     assert_ok(result)
-    assert re.search(r"^-deadtime 1$", result.stdout, re.M)
-    assert re.search(r"^\+deadtime 1500ms$", result.stdout, re.M)
+    assert re.search(r"^-warntime 500ms$", result.stdout, re.M)
+    assert re.search(r"^\+warntime 600ms$", result.stdout, re.M)
     assert SECRET not in result.stdout
     assert config_bytes(s1) == before
 
