@@ -24,7 +24,7 @@ description:
   - Run O(state=present) and O(state=absent) on both nodes of the pair (the file must be identical on
     both); run O(state=active) and O(state=standby) on the one node that should take or give the VIP.
 author:
-  - hbvip team
+  - hbvip team (@hbvip)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -33,7 +33,8 @@ def test_each_group_spans_its_continuation_lines_and_no_comment_or_blank() -> No
 
 
 def test_file_ending_inside_a_continuation_ends_the_group_at_the_last_line() -> None:
-    groups, _ = parse_haresources("server1 10.99.0.100 \\\n  failback.sh \\", "haresources")
+    groups, problems = parse_haresources("server1 10.99.0.100 \\\n  failback.sh \\", "haresources")
+    assert problems == []
     assert [(g.line, g.end_line) for g in groups] == [(1, 2)]
 
 
