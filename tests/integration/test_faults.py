@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from faults import (
-    HOSTS, busy_loops, config_snapshot, deafen, heal, lossy, running_pair,
+    HOSTS, busy_loops, config_snapshot, cpu_seconds, deafen, heal, lossy, running_pair,
 )
-from pair import FAST, calls, wait_until
+from hbvip.wire import Signer, build, encode
+from pair import FAST, SECRET, calls, wait_until
 
 
 def matrix(fault: str, holders_during: int, settle_s: float | None, note: str = "") -> None:
@@ -229,3 +234,86 @@ def test_sighup_with_broken_config_keeps_serving(lab):
         assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
         assert p.agents["server1"].status()["timers"]["deadtime"] == 1.0
         matrix("SIGHUP with broken ha.cf", 1, 0.0, "refused, running config kept, file:line logged")
+
+
+# ---- hostile input -----------------------------------------------------------------------------------
+
+def udp_socket_drops(host, port: int) -> int:
+    """The kernel's drop count (receive buffer full) for the UDP socket bound to `port` on `host`."""
+    for line in host.run(["cat", "/proc/net/udp"]).stdout.splitlines()[1:]:
+        cols = line.split()
+        if cols[1].endswith(f":{port:04X}"):
+            return int(cols[-1])
+    return -1
+
+
+def hostile_datagrams(peer_hg: int, peer_seq: int) -> dict[str, bytes]:
+    """One datagram per attack, keyed by the drop reason the agent must count it under."""
+    good = Signer({1: ("sha1", SECRET.encode())}, 1)
+    wrong = Signer({1: ("sha1", b"not-the-key")}, 1)
+    uuid = bytes(16)
+
+    def status(src: str, hg: int, seq: int, signer: Signer) -> bytes:
+        fields = build("status", (("st", "active"), ("dt", "3e8"), ("protocol", "1")), src=src, srcuuid=uuid,
+                       seq=seq, hg=hg, ts=int(time.time()), ld="0.00 0.00 0.00 1/1 1")
+        return encode(fields, signer)
+
+    return {
+        "bad_auth": status("server2", peer_hg, peer_seq + 100, wrong),          # forged: no key
+        "duplicate": status("server2", peer_hg, max(1, peer_seq - 5), good),    # replayed: an old seq
+        "replay": status("server2", peer_hg - 1, peer_seq + 100, good),         # older generation
+        "unknown_node": status("server9", 1, 1, good),
+        "oversized": b"###\n" + b"9" * 45000,                                   # beyond Heartbeat's MAXMSG
+    }
+
+
+def test_flood_of_hostile_datagrams_changes_nothing_and_is_counted(lab, tmp_path):
+    """10k datagrams/s for 10 s from the client at server1's heartbeat port: forged, replayed, older
+    generation, unknown node, oversized. Nothing moves, every class is counted, the agent's CPU stays bounded."""
+    with running_pair(lab) as p:
+        a1 = p.agents["server1"]
+        st = a1.status()
+        attacks = hostile_datagrams(st["peer"]["generation"], 1)
+        small = tmp_path / "small.bin"
+        big = tmp_path / "big.bin"
+        small.write_bytes(b"".join(struct.pack(">I", len(d)) + d for k, d in attacks.items() if k != "oversized"))
+        big.write_bytes(struct.pack(">I", len(attacks["oversized"])) + attacks["oversized"])
+        before = st["counters"]["dropped"]
+        calls_before = len(calls(lab))
+        log_before = len(a1.ha_log())
+        # The attacker is another machine: senders on CPU 1, both agents on CPU 0, so the flood competes
+        # with the agent only through the datagrams, not for the processor that sends them.
+        for a in p.agents.values():
+            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(a.proc.pid)], check=True, capture_output=True)
+        flood = ["taskset", "-c", "1", sys.executable, str(Path(__file__).with_name("flood.py"))]
+        target = [p.host("server1").address, "694"]
+        cpu0, t0 = cpu_seconds(a1.proc.pid), time.monotonic()
+        # Oversized datagrams (fragmented, 45 KB each) at 500/s beside 10k/s of the four small kinds.
+        with open(tmp_path / "big.out", "w") as out:
+            big_proc = lab.client.spawn(flood + [str(big), *target, "500", "10"], stdout=out)
+        r = lab.client.run(flood + [str(small), *target, "10000", "10"], timeout=60)
+        big_proc.wait(30)
+        cpu = (cpu_seconds(a1.proc.pid) - cpu0) / (time.monotonic() - t0)
+        sent_small = int(r.stdout.split()[0].split("=")[1])
+        sent_big = int((tmp_path / "big.out").read_text().split()[0].split("=")[1])
+        sent = {k: sent_big if k == "oversized" else sent_small // 4 for k in attacks}
+        time.sleep(0.5)
+        after = a1.status()
+        c0, c1 = st["counters"], after["counters"]
+        dropped = {k: c1["dropped"].get(k, 0) - c0["dropped"].get(k, 0) for k in set(c1["dropped"]) | set(attacks)}
+        received = c1["transport_received"] - c0["transport_received"]
+        accepted = c1["packets_received"] - c0["packets_received"]
+        kernel_drops = udp_socket_drops(p.host("server1"), 694)
+        matrix("hostile flood 10k/s x 10 s (5 kinds)", p.watch.max_holders(t0), None,
+               f"sent {sent}, counted {dropped}, agent CPU {cpu:.0%} of a core, "
+               f"log +{len(a1.ha_log()) - log_before} B, kernel socket-buffer drops {kernel_drops}")
+        assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
+        assert len(calls(lab)) == calls_before, "a resource script ran during the flood"
+        assert after["peer"]["state"] == "active" and after["generation"] == st["generation"]
+        assert "is dead" not in a1.ha_log() + p.agents["server2"].ha_log()
+        # Every datagram that reached the agent is either a genuine one or counted under its own reason.
+        assert received == accepted + sum(dropped.values()), (received, accepted, dropped)
+        assert all(dropped[k] > 0 for k in attacks) and sum(dropped.values()) == sum(dropped[k] for k in attacks)
+        log_growth = len(a1.ha_log()) - log_before
+        assert log_growth < 200_000, f"the flood wrote {log_growth} bytes of log"
+        assert cpu < 0.9, f"agent used {cpu:.0%} of a core"

@@ -22,6 +22,7 @@ from .cluster import (
     Reply, ResourcesDone, Retransmit, Send, Tick,
 )
 from .config import Config, ConfigError, ResourceGroup, load_config
+from .droplog import DropLogLimiter
 from .log import EventLog
 from .metrics import GroupHistory, MetricsExporter
 from .net.garp import send_garp
@@ -34,6 +35,9 @@ from .wire.identity import increment_generation, load_or_create_uuid, record_uui
 SEND_HISTORY = 200
 #: How long the standby protocol may wait for the peer at each step.
 HANDSHAKE_TIMEOUT = 30.0
+#: Larger datagrams are dropped as `oversized` before parsing: a two-node haresources pair never sends
+#: more than a few KB, so this only bounds the work a hostile sender can make us do per datagram.
+MAX_DATAGRAM = 32768
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Agent:
         self.takeover_started: float | None = None
         self.last_takeover: dict[str, float] = {}
         self.group_history = GroupHistory()
+        self.drop_log = DropLogLimiter()
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _make_runner(self, config: Config) -> ResourceRunner:
@@ -212,7 +217,7 @@ class Agent:
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self.membership is not None
         try:
-            msg = decode(data, self.signer)
+            msg = decode(data, self.signer, max_size=MAX_DATAGRAM)
         except WireError as exc:
             self.membership.drop(exc.reason)
             if exc.reason in ("bad_auth", "unknown_key"):
@@ -232,7 +237,7 @@ class Agent:
         now = time.monotonic()
         reason, events, actions = self.membership.receive(incoming, now)
         if reason is not None:
-            self.apply(actions)
+            self.apply(self.drop_log.filter(reason, actions, now))
             return
         self.counters["received"] += 1
         self.apply(actions)
