@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from pair import FAST, Agent, Timers, has_vip, install, wait_until
+from pair import FAST, Agent, Timers, ha_cf, has_vip, install, wait_until
 
 # FAST and a second timer set the reloads alternate between.
 QUICKER = Timers("100ms", "400ms", "800ms", "2")
@@ -28,11 +28,10 @@ def holds(lab, host: str, ip: str) -> bool:
     return any(a.startswith(ip + "/") for a in lab.hosts[host].addresses())
 
 
-def reconfigure(lab, timers: Timers, second: bool) -> None:
+def reconfigure(lab, timers: Timers, second: bool, peer2: str = "server2") -> None:
     """What the role (or an operator) does before a reload: the same new files on both hosts."""
-    from pair import ha_cf
     for h in lab.hosts.values():
-        h.write("/etc/ha.d/ha.cf", ha_cf(timers))
+        h.write("/etc/ha.d/ha.cf", ha_cf(timers).replace("ucast eth0 server2", f"ucast eth0 {peer2}"))
         h.write("/etc/ha.d/haresources", haresources(lab, second))
 
 
@@ -44,9 +43,13 @@ def test_five_reloads_changing_timers_and_groups_never_drop_the_unchanged_vip(la
         t_served = probe.wait_for("server1", timeout=10)
         wait_until(lambda: all(a.status()["stable"] and a.status()["peer"]["state"] == "active" for a in agents),
                    10, "both nodes stable")
-        plan = [(QUICKER, True), (FAST, False), (QUICKER, True), (FAST, False), (QUICKER, False)]
-        for n, (timers, second) in enumerate(plan):
-            reconfigure(lab, timers, second)
+        # server2 gets a second fixed address; the last reload moves server1's heartbeats to it
+        moved = lab.addr(12)
+        lab.hosts["server2"].run(["ip", "addr", "add", f"{moved}/24", "dev", "eth0"])
+        plan = [(QUICKER, True, "server2"), (FAST, False, "server2"), (QUICKER, True, "server2"),
+                (FAST, False, "server2"), (QUICKER, False, moved)]
+        for n, (timers, second, peer2) in enumerate(plan):
+            reconfigure(lab, timers, second, peer2)
             for a in agents:
                 if n % 2:
                     assert "reloaded" in a.cli("reload").stdout     # the role's reload handler
@@ -60,7 +63,9 @@ def test_five_reloads_changing_timers_and_groups_never_drop_the_unchanged_vip(la
             else:        # removed: released, by nobody any more
                 wait_until(lambda: not any(holds(lab, h, second_vip(lab)) for h in lab.hosts), 5, "removal")
             time.sleep(0.3)
-        time.sleep(0.5)
+        assert agents[0].status()["peer"]["addresses"] == [moved]
+        time.sleep(3 * QUICKER.deadtime_s)          # heartbeats now travel to the new address only
+        assert all(a.status()["peer"]["state"] == "active" for a in agents)
         result = probe.stop()
         window = [(t, h) for t, h in result.samples if t >= t_served]
         lost = [t for t, h in window if h is None]

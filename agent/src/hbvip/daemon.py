@@ -26,7 +26,7 @@ from .droplog import DropLogLimiter
 from .log import EventLog
 from .metrics import GroupHistory, MetricsExporter
 from .net.garp import send_garp
-from .net.transport import Transport
+from .net.transport import Transport, TransportError
 from .resources.runner import ResourceRunner
 from .wire import Signer, WireError, build, decode, encode
 from .wire.identity import increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
@@ -397,6 +397,7 @@ class Agent:
         t = new.hacf.timers
         self.membership.retime(deadtime=t.deadtime, warntime=t.warntime, initdead=t.initdead)
         self.signer = Signer.from_authkeys(new.authkeys)
+        self._spawn(self._retransport(new))
         self.runner.script_timeout = new.ext.script_timeout
         self.runner.garp_count, self.runner.garp_interval = new.ext.garp_count, new.ext.garp_interval
         if (new.ext.metrics_listen, new.ext.metrics_textfile) != (old.ext.metrics_listen, old.ext.metrics_textfile):
@@ -417,6 +418,27 @@ class Agent:
             started = time.monotonic()
             if (await self.runner.acquire(group)).ok:
                 self.group_history.acquired(group.key, started)
+
+    async def _retransport(self, cfg: Config) -> None:
+        """Follow a reload's heartbeat paths (a new peer address in ha.cf or /etc/hosts, another port):
+        the new sockets open before the old ones close, both deliver to the same handler, so no
+        heartbeat falls in between. Unchanged paths keep the running transport."""
+        new = self._make_transport(cfg)
+        try:
+            await new.start()
+        except (OSError, TransportError) as exc:
+            self.log("error", "reload.transport", "Keeping the previous heartbeat paths", {"error": str(exc)})
+            return
+        old = self.transport
+        if old is not None and (new.port, new.peer_addresses, new.broadcast_interfaces) == \
+                (old.port, old.peer_addresses, old.broadcast_interfaces):
+            new.close()
+            return
+        self.transport = new
+        if old is not None:
+            old.close()
+        self.log("info", "transport.up", None, {"port": new.port, "peers": ",".join(new.peer_addresses),
+                                                "reason": "reload"})
 
     # ---- control API --------------------------------------------------------------------------------
     async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]:
