@@ -21,6 +21,7 @@ from faults import (
     HOSTS, busy_loops, config_snapshot, cpu_seconds, deafen, heal, lossy, running_pair,
 )
 from hbvip.wire import Signer, build, encode
+import pair
 from pair import FAST, SECRET, calls, wait_until
 
 
@@ -317,3 +318,16 @@ def test_flood_of_hostile_datagrams_changes_nothing_and_is_counted(lab, tmp_path
         log_growth = len(a1.ha_log()) - log_before
         assert log_growth < 200_000, f"the flood wrote {log_growth} bytes of log"
         assert cpu < 0.9, f"agent used {cpu:.0%} of a core"
+
+
+# ---- security -----------------------------------------------------------------------------------------
+
+def test_control_socket_refuses_a_non_root_user(lab):
+    with running_pair(lab) as p:
+        a1 = p.agents["server1"]
+        cmd = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--"]
+        for args in (["status"], ["standby"], ["reload"]):
+            r = p.host("server1").run(cmd + pair.AGENT + args, check=False)
+            assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
+            assert "permission denied" in r.stderr and "root-only" in r.stderr, r.stderr
+        assert p.holders() == {"server1"} and a1.status()["hold"] == "local"
