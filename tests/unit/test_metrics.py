@@ -176,3 +176,21 @@ def test_textfile_writer_follows_changes(tmp_path: Path) -> None:
     assert value(before, "hbvip_group_holder", **grp) == 1
     assert value(after, "hbvip_group_holder", **grp) == 0
     assert value(after, "hbvip_group_transitions_total", **grp) == 2
+
+
+def test_status_table_shows_link_holder_since_when_and_last_takeover() -> None:
+    """`hbvip status` (text) is read from the same snapshot the metrics come from."""
+    import time
+
+    from hbvip.cli import render_status
+    now = time.mktime((2026, 11, 25, 21, 40, 0, 0, 0, -1))
+    st = status()
+    st["groups"][0] = {**st["groups"][0], "since_s": 600.0, "last_takeover_at": now - 600, "last_takeover_s": 0.25}
+    lines = render_status(st, now=now).splitlines()
+    assert lines[1].split()[:6] == ["peer", "server2", "active", "holds", "none", "heard"]
+    assert lines[2] == "link   ucast to 10.99.0.2"
+    row = next(ln for ln in lines if ln.startswith("IPaddr::10.99.0.100/24/eth0"))
+    assert row.split()[1:] == ["server1", "server1", "held", "21:30:00", "(10m)", "21:30:00", "in", "250", "ms"]
+    other = next(ln for ln in lines if ln.startswith('odd"name'))
+    assert other.split()[1:] == ["server2", "server2", "held_by_peer"]
+    assert lines[-1] == "packets sent 40  received 38  dropped: bad_auth=5, replay=1"

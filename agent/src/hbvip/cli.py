@@ -107,24 +107,43 @@ def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] |
     return None
 
 
-def render_status(st: dict[str, Any]) -> str:
+def render_status(st: dict[str, Any], now: float | None = None) -> str:
+    """The table an operator reads: this node, the peer and the link to it, each group's holder and
+    since when (wall clock, so it matches the logs), and the packet counters."""
+    now = time.time() if now is None else now
     peer = st["peer"]
     heard = "never" if peer["last_heard_s"] is None else f"{peer['last_heard_s']:.1f}s ago"
+    via = ", ".join(peer.get("addresses") or []) or "-"
     lines = [
         f"node   {st['node']:<12} {st['status']:<8} holds {st['hold']:<8} {'stable' if st['stable'] else 'in transition'}"
         f"   generation {st['generation']}",
         f"peer   {peer['name']:<12} {peer['state']:<8} holds {peer['hold']:<8} heard {heard}"
         f"   dead after {peer['deadtime_s']:g}s   late heartbeats {peer['late_heartbeats']}",
+        f"link   ucast to {via}",
         "",
-        f"{'GROUP':<36} {'HOME':<10} {'HOLDER':<10} {'STATE':<14} SINCE",
+        f"{'GROUP':<36} {'HOME':<10} {'HOLDER':<10} {'STATE':<14} {'SINCE':<19} LAST TAKEOVER",
     ]
     for g in st["groups"]:
-        since = "" if g["since_s"] is None else f"{g['since_s']:.0f}s"
-        lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since}")
+        since = "" if g["since_s"] is None else f"{_clock(now - g['since_s'])} ({_age(g['since_s'])})"
+        took = g.get("last_takeover_s")
+        last = "" if took is None else f"{_clock(g['last_takeover_at'])} in {took * 1000:.0f} ms"
+        lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since:<19} {last}")
     c = st["counters"]
     dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
     lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h" if seconds < 172800 else f"{seconds / 86400:.0f}d"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
