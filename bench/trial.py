@@ -79,6 +79,7 @@ class Trial:
         self.error: str | None = None
 
     def run(self, phases: Sequence[str] = ALL_PHASES) -> Metrics:
+        began = time.monotonic()
         reset(self.lab, self.c)
         self.c.install(self.timers, self.vips)
         probe = self.lab.probe(interval=PROBE_INTERVAL)
@@ -91,7 +92,9 @@ class Trial:
         finally:
             probe.stop()
             reset(self.lab, self.c)
-        return self.metrics(measure.Record.parse(measure.probe_log(probe).read_text()))
+        metrics = self.metrics(measure.Record.parse(measure.probe_log(probe).read_text()))
+        metrics["duration_s"] = round(time.monotonic() - began, 1)
+        return metrics
 
     # phases -------------------------------------------------------------------------------------
     def _mark(self, name: str) -> float:
