@@ -76,6 +76,8 @@ def test_power_loss_of_holder_moves_the_vip_within_deadline(lab):
         assert settle <= p.deadline, f"took {settle:.2f} s"
         p.client_reaches("server2")
         assert "node server1: is dead" in p.agents["server2"].ha_log()
+        time.sleep(2.5)                       # two unanswered echoes: a dead machine is not misdiagnosed
+        assert p.agents["server2"].status()["peer"]["diagnosis"] is None
         matrix("power loss of holder", p.watch.max_holders(t0), settle)
         p.host("server1").power_on()
 
@@ -114,6 +116,11 @@ def test_symmetric_partition_heals_to_the_home_node_with_a_garp_burst(lab):
         deafen(s2, s1)
         wait_until(lambda: p.holders() == {"server1", "server2"}, p.deadline + 1, "split brain (both hold)")
         assert "node server1: is dead" in p.agents["server2"].ha_log()
+        # ICMP still passes: both say the peer is alive and point at the firewall, in status and log.
+        hint = "peer alive but heartbeats lost — check the firewall for UDP 694"
+        for a in p.agents.values():
+            wait_until(lambda: a.status()["peer"]["diagnosis"] == hint, 4, "the firewall diagnosis")
+            assert hint in a.ha_log() and hint in a.cli("status").stdout
         time.sleep(1.2)                           # server2's takeover burst (5 x 200 ms) is over
         arp = lab.arpwatch()
         try:
@@ -126,6 +133,7 @@ def test_symmetric_partition_heals_to_the_home_node_with_a_garp_burst(lab):
         finally:
             arp.stop()
         p.client_reaches("server1")
+        assert all(a.status()["peer"]["diagnosis"] is None for a in p.agents.values())
         log1, log2 = p.agents["server1"].ha_log(), p.agents["server2"].ha_log()
         assert "returning after partition" in log1 + log2
         assert "Both machines own" in log1 + log2
@@ -331,3 +339,24 @@ def test_control_socket_refuses_a_non_root_user(lab):
             assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
             assert "permission denied" in r.stderr and "root-only" in r.stderr, r.stderr
         assert p.holders() == {"server1"} and a1.status()["hold"] == "local"
+
+
+# ---- diagnosis ----------------------------------------------------------------------------------------
+
+def test_status_flags_a_pair_whose_files_differ(lab):
+    with running_pair(lab, start=False) as p:
+        p.host("server2").write("/etc/ha.d/hbvip.cf", "garp_count 3\n")
+        p.config_before = config_snapshot(lab)
+        for a in p.agents.values():
+            a.start()
+        a1, a2 = p.agents["server1"], p.agents["server2"]
+        wait_until(lambda: a1.status()["peer"]["config"] == "differs", 5, "server1 to see the difference")
+        st1, st2 = a1.status(), a2.status()
+        assert st1["peer"]["config_digest"] == st2["config_digest"] != st1["config_digest"]
+        assert st2["peer"]["config"] == "differs"
+        assert "runs different config files" in a1.cli("status").stdout
+        p.host("server2").path("/etc/ha.d/hbvip.cf").unlink()
+        p.config_before = config_snapshot(lab)
+        a2.cli("reload")
+        wait_until(lambda: a1.status()["peer"]["config"] == "same", 5, "the digests to agree after reload")
+        assert "runs different config files" not in a1.cli("status").stdout

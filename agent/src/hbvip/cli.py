@@ -131,6 +131,11 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
     c = st["counters"]
     dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
     lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]
+    if peer.get("config") == "differs":
+        lines.append(f"WARNING: {peer['name']} runs different config files (digest {peer['config_digest']}, "
+                     f"ours {st['config_digest']}): compare ha.cf, haresources and hbvip.cf")
+    if peer.get("diagnosis"):
+        lines.append(f"WARNING: {peer['diagnosis']}")
     return "\n".join(line.rstrip() for line in lines)
 
 

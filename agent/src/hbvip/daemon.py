@@ -18,10 +18,11 @@ from pathlib import Path
 
 from . import __version__
 from .cluster import (
-    Acquire, Action, Announce, Command, Event, Exit, Failover, Hold, Incoming, Log, Membership, Release,
-    Reply, ResourcesDone, Retransmit, Send, Tick,
+    Acquire, Action, Announce, Command, Event, Exit, Failover, Hold, Incoming, Log, Membership, PeerDead,
+    Release, Reply, ResourcesDone, Retransmit, Send, Tick,
 )
 from .config import Config, ConfigError, ResourceGroup, load_config
+from .diagnosis import DIGEST_FIELD, digest_state, explain_silence
 from .droplog import DropLogLimiter
 from .log import EventLog
 from .metrics import GroupHistory, MetricsExporter
@@ -82,6 +83,8 @@ class Agent:
         self.last_takeover: dict[str, float] = {}
         self.group_history = GroupHistory()
         self.drop_log = DropLogLimiter()
+        self.peer_digest: str | None = None
+        self.diagnosis: str | None = None
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _make_runner(self, config: Config) -> ResourceRunner:
@@ -201,6 +204,8 @@ class Agent:
             events, actions = self.membership.check(now)
             self.apply(actions)
             for e in events:
+                if isinstance(e, PeerDead) and not e.graceful:
+                    self._spawn(self._diagnose_silence())
                 self.feed(e)
             self.feed(Tick())
             deadline = min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
@@ -240,6 +245,9 @@ class Agent:
             self.apply(self.drop_log.filter(reason, actions, now))
             return
         self.counters["received"] += 1
+        self.diagnosis = None
+        if incoming.type == "status":
+            self.peer_digest = fields.get(DIGEST_FIELD)
         self.apply(actions)
         for e in events:
             self.feed(e)
@@ -330,8 +338,21 @@ class Agent:
                     self.log("warning", "garp.failed", None, {"ip": vip.address, "error": exc.strerror})
 
     def _send_status(self, st: str) -> None:
-        body = (("st", st), ("dt", f"{round(self.config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"))
+        body = (("st", st), ("dt", f"{round(self.config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
+                (DIGEST_FIELD, self.config.digest))
         self._send("status", body)
+
+    async def _diagnose_silence(self) -> None:
+        """The peer went silent: if it still answers ping, say that heartbeats are lost, not the peer."""
+        try:
+            why = await explain_silence(self.transport.peer_addresses if self.transport else [],
+                                        self.config.hacf.udpport)
+        except PermissionError:
+            self.log("debug", "diagnosis.no_icmp", None, {"error": "CAP_NET_RAW missing"})
+            return
+        if why is not None and self.membership is not None and self.membership.peer.status == "dead":
+            self.diagnosis = why
+            self.log("warning", "peer.alive_no_heartbeats", why, {"node": self.peer})
 
     def _send(self, mtype: str, body: tuple[tuple[str, str | bytes], ...]) -> None:
         if self.transport is None:
@@ -498,7 +519,10 @@ class Agent:
                      "last_heard_s": round(now - peer.last_heard, 3) if peer.last_heard is not None else None,
                      "deadtime_s": self.membership.dead_after(), "generation": peer.hg,
                      "late_heartbeats": peer.late_heartbeats,
-                     "addresses": self.transport.peer_addresses if self.transport else []},
+                     "addresses": self.transport.peer_addresses if self.transport else [],
+                     "config_digest": self.peer_digest,
+                     "config": digest_state(self.config.digest, self.peer_digest),
+                     "diagnosis": self.diagnosis},
             "groups": groups,
             "last_takeover": self.last_takeover or None,
             "counters": {"packets_sent": self.counters["sent"], "packets_received": self.counters["received"],
