@@ -109,7 +109,7 @@ def desired_line(params: dict[str, Any], group: dict[str, Any] | None) -> str:
         raise HbVipError(f"{params['address']} is in no group yet: home_node is required to add it")
     resources = params.get("resources")
     if resources is None:
-        resources = [r["spec"] for r in group["resources"][1:]] if group else []
+        resources = [r["spec"] for r in group["resources"] if not r.get("vip")] if group else []
     vip = vip_spec(params["resource_type"], params["address"], params.get("interface"))
     return " ".join([home_node, vip, *resources]) + "\n"
 
