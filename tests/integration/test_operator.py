@@ -42,7 +42,7 @@ def test_five_reloads_changing_timers_and_groups_never_drop_the_unchanged_vip(la
     try:
         t_served = probe.wait_for("server1", timeout=10)
         wait_until(lambda: all(a.status()["stable"] and a.status()["peer"]["state"] == "active" for a in agents),
-                   10, "both nodes stable")
+                   10, "both nodes stable", interval=0.2)
         # server2 gets a second fixed address; the last reload moves server1's heartbeats to it
         moved = lab.addr(12)
         lab.hosts["server2"].run(["ip", "addr", "add", f"{moved}/24", "dev", "eth0"])
@@ -56,12 +56,13 @@ def test_five_reloads_changing_timers_and_groups_never_drop_the_unchanged_vip(la
                 else:
                     a.kill(signal.SIGHUP)
             want = timers.keepalive_s
-            wait_until(lambda: all(a.status()["timers"]["keepalive"] == want for a in agents), 5, f"reload {n + 1}")
+            wait_until(lambda: all(a.status()["timers"]["keepalive"] == want for a in agents), 10, f"reload {n + 1}",
+                       interval=0.2)
             if second:   # added: acquired by its home node only
-                wait_until(lambda: holds(lab, "server2", second_vip(lab)), 5, "server2 to acquire the added group")
+                wait_until(lambda: holds(lab, "server2", second_vip(lab)), 10, "server2 to acquire the added group")
                 assert not holds(lab, "server1", second_vip(lab))
             else:        # removed: released, by nobody any more
-                wait_until(lambda: not any(holds(lab, h, second_vip(lab)) for h in lab.hosts), 5, "removal")
+                wait_until(lambda: not any(holds(lab, h, second_vip(lab)) for h in lab.hosts), 10, "removal")
             time.sleep(0.3)
         assert agents[0].status()["peer"]["addresses"] == [moved]
         time.sleep(3 * QUICKER.deadtime_s)          # heartbeats now travel to the new address only

@@ -68,7 +68,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             from .lint import lint
             report = asyncio.run(lint(config, init_dir=Path(args.init_dir), run_dir=Path(args.run_dir),
                                       arp=not args.no_arp))
-            problems += report.problems
+            problems += sorted(report.problems, key=lambda p: (p.path, p.line or 0))
             notes = report.notes
     except ConfigError as exc:
         problems = exc.problems
