@@ -194,3 +194,24 @@ def test_status_table_shows_link_holder_since_when_and_last_takeover() -> None:
     other = next(ln for ln in lines if ln.startswith('odd"name'))
     assert other.split()[1:] == ["server2", "server2", "held_by_peer"]
     assert lines[-1] == "packets sent 40  received 38  dropped: bad_auth=5, replay=1"
+
+
+def test_textfile_is_not_rewritten_for_every_heartbeat(tmp_path: Path) -> None:
+    """Packet counters move with every heartbeat; rewriting the file for them would churn the disk."""
+    st = status()
+    target = tmp_path / "hbvip.prom"
+
+    async def scenario() -> tuple[float, float]:
+        exporter = MetricsExporter(lambda: st, textfile=str(target))
+        await exporter.start()
+        try:
+            await asyncio.sleep(0.1)
+            first = target.stat().st_mtime_ns
+            st["counters"] = {**st["counters"], "packets_sent": 41, "packets_received": 39}
+            await asyncio.sleep(0.7)
+            return first, target.stat().st_mtime_ns
+        finally:
+            await exporter.stop()
+
+    first, later = asyncio.run(scenario())
+    assert first == later

@@ -26,7 +26,7 @@ from pyroute2 import AsyncIPRoute
 
 from hbvip.config import Config, Problem, VipSpec, resolve_script
 from hbvip.config.lexer import Comments, logical_lines
-from hbvip.config.problems import WARNING
+from hbvip.config.problems import ERROR, WARNING
 from hbvip.net.ifaddr import IfAddr, ipv4_addresses
 from hbvip.resources.scripts import SCRIPT_PATH, run_script
 
@@ -168,7 +168,7 @@ def check_node_names(config: Config, host: HostView, resolve: Callable[[str], li
             used = name.lower() in ucast_lines
             problems.append(Problem(path, where, f"node name {name} does not resolve to an IPv4 address",
                                     f"add '<fixed IP> {name}' to /etc/hosts on both nodes",
-                                    "error" if used else WARNING))
+                                    ERROR if used else WARNING))
             continue
         on_vip = sorted(set(addresses) & vips)
         if on_vip:
@@ -366,6 +366,8 @@ async def lint(config: Config, *, init_dir: Path, run_dir: Path, arp: bool = Tru
             found = await check_vips_unclaimed(config, host, run_dir)
         except PermissionError:
             report.notes.append("ARP probes skipped: they need root (CAP_NET_RAW)")
+        except OSError as exc:
+            report.notes.append(f"ARP probes skipped: {exc.strerror or exc}")
         else:
             report.problems += found.problems
             report.notes += found.notes

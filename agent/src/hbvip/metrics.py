@@ -160,10 +160,12 @@ def write_textfile(path: Path, text: str) -> None:
 
 
 def _fingerprint(status: dict[str, Any]) -> tuple[object, ...]:
-    """What counts as "a change" for the textfile: states, holders and counters, not clocks."""
+    """What counts as "a change" for the textfile: states, holders, drops and script runs — not clocks
+    or the packet counts every heartbeat moves (those are refreshed every TEXTFILE_REFRESH)."""
+    c = status["counters"]
     return (status["peer"]["state"], status["peer"]["late_heartbeats"], status["stable"],
             tuple((g["key"], g["holder"], g.get("transitions")) for g in status["groups"]),
-            repr(status["counters"]))
+            tuple(sorted(c["dropped"].items())), c.get("script_runs"), c.get("script_failures"))
 
 
 # ---- serving ------------------------------------------------------------------------------------
