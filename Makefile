@@ -21,6 +21,17 @@ unit: deps
 integration: deps
 	$(PYTEST) tests/integration -m "not slow and not soak"
 
+## Long runs (not in CI): the whole fault suite, soak scenarios, >= 10^6 fuzz inputs of the wire codec.
+## atheris is installed here only (it is not in requirements-dev.txt: CI must not depend on its wheel).
+SOAK_FUZZ_RUNS ?= 1000000
+SOAK_DIR ?= /tmp/hbvip-soak
+soak: deps
+	$(PY) -m pip install -q 'atheris>=2.3' || { echo "make soak: atheris could not be installed (needs a wheel for this Python or clang to build)"; exit 1; }
+	$(PYTEST) tests/integration -m "soak or not slow" -p no:cacheprovider
+	mkdir -p $(SOAK_DIR)/fuzz-corpus
+	cd $(SOAK_DIR) && PYTHONPATH=$(CURDIR)/agent/src:$(CURDIR) $(CURDIR)/$(PY) $(CURDIR)/tests/fuzz/fuzz_codec.py \
+		-atheris_runs=$(SOAK_FUZZ_RUNS) -max_len=4096 fuzz-corpus
+
 lint: deps
 	@bash scripts/lint.sh
 
