@@ -31,10 +31,18 @@ def main(argv: list[str] | None = None) -> int:
         provision.tear_down_previous()
         print("\ninterrupted: demo lab removed")
         return 130
+    except (DemoFailed, TimeoutError) as exc:
+        timeline.close()
+        print(f"make demo: {exc}\nthe demo lab stays up for a look; `make demo-down` removes it", file=sys.stderr)
+        return 1
     except Exception:
         timeline.close()
-        print(f"the demo lab stays up for a look; `make demo-down` removes it", file=sys.stderr)
+        print("the demo lab stays up for a look; `make demo-down` removes it", file=sys.stderr)
         raise
+
+
+class DemoFailed(Exception):
+    """A step failed in a way the user can act on: the message says what and where to look."""
 
 
 def _demo(timeline: Timeline, engine: str) -> int:
@@ -63,7 +71,7 @@ def _provision(lab: Lab, engine: str, timeline: Timeline) -> str:
         timeline.event(f"site.yml done: the pair runs engine {engine}", "green")
         return engine
     if engine != "agent":
-        raise SystemExit(f"site.yml failed (log {log}):\n{provision.failure_excerpt(log)}")
+        raise DemoFailed(f"site.yml failed (log {log}):\n{provision.failure_excerpt(log)}")
     timeline.event(f"NOTE: site.yml with engine agent failed (log {log}); falling back to engine heartbeat", "bold yellow")
     timeline.event(provision.failure_excerpt(log, lines=3), "yellow")
     return _provision(lab, "heartbeat", timeline)
