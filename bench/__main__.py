@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,10 @@ from bench import report
 from bench.run import Plan, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("python -m bench: the lab needs root", file=sys.stderr)
         return 2
+    # SIGTERM (a CI timeout, `kill`) must unwind through the Lab's teardown like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _terminate)
     out = args.out or RESULTS / time.strftime("%Y-%m-%d")
-    results = run(Plan.from_env(args.smoke), prefix=args.prefix)
+    partial = out / "partial.json"
+    results = run(Plan.from_env(args.smoke), prefix=args.prefix, checkpoint=partial)
     report.write(results, out)
+    partial.unlink()
     print(f"bench: results in {out}")
     print((out / "results.md").read_text())
     return 0

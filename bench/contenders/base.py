@@ -92,6 +92,26 @@ def procs_named(host: Host, comm: str) -> list[int]:
     return found
 
 
+def with_descendants(host: Host, roots: Sequence[int]) -> list[int]:
+    """`roots` and every process they started that still lives in the host: Heartbeat's resource
+    scripts run as children and would go on adding VIPs after their daemon was killed."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(roots), list(roots)
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found and host.owns_pid(pid) and _alive(pid):
+                found.add(pid)
+                frontier.append(pid)
+    return sorted(found)
+
+
 def haresources(vips: Sequence[str]) -> str:
     """The seed's line, widened to any number of VIPs in one group (the scale test's 64)."""
     return f"{PRIMARY} " + " ".join(f"IPaddr::{v}/24/eth0" for v in vips) + " failback.sh\n"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from lab.node import Host
 
-from bench.contenders.base import Contender, procs_named
+from bench.contenders.base import Contender, procs_named, with_descendants
 from bench.contenders.heartbeat_files import install_ha_d
 from bench.timers import TimerSet
 
@@ -29,7 +29,7 @@ class Heartbeat(Contender):
         host.run(["/etc/init.d/heartbeat", "start"], timeout=30)
 
     def pids(self, host: Host) -> list[int]:
-        return procs_named(host, "heartbeat")
+        return with_descendants(host, procs_named(host, "heartbeat"))
 
     def standby(self, host: Host) -> None:
         host.run([f"{HB_SHARE}/hb_standby"], timeout=30)
