@@ -37,7 +37,7 @@ exit 1
 
 
 def _ip(*args: str) -> None:
-    res = subprocess.run(["ip", *args], capture_output=True, text=True)
+    res = subprocess.run(["ip", *args], check=False, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {res.stderr.strip()}")
 

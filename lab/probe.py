@@ -96,14 +96,14 @@ class ProbeResult:
     def holders(self) -> list[str]:
         """Answering hosts in order, consecutive repeats folded: ['server1', 'server2', 'server1']."""
         seq: list[str] = []
-        for _, host in self.samples:
+        for _unused, host in self.samples:
             if host is not None and (not seq or seq[-1] != host):
                 seq.append(host)
         return seq
 
     @property
     def answered(self) -> int:
-        return sum(1 for _, h in self.samples if h is not None)
+        return sum(1 for _unused, h in self.samples if h is not None)
 
 
 class Probe:

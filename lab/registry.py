@@ -105,7 +105,7 @@ def claim(record: LabRecord, *, auto_net: bool) -> LabRecord:
 
 
 def _netns_pids(ns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+    out = subprocess.run(["ip", "netns", "pids", ns], check=False, capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 
 
@@ -149,7 +149,7 @@ def teardown(record: LabRecord) -> list[str]:
     _wait_gone(sorted(victims), timeout=5)
     for ns in record.namespaces:
         if namespace_exists(ns):
-            res = subprocess.run(["ip", "netns", "del", ns], capture_output=True, text=True)
+            res = subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, text=True)
             if res.returncode != 0:
                 problems.append(f"ip netns del {ns}: {res.stderr.strip()}")
     for p in record.remove_paths:
@@ -170,7 +170,7 @@ def _remove_tree(path: Path) -> list[str]:
         if line.split()[4] == base or line.split()[4].startswith(base + "/")
     ]
     for target in sorted(mounted, reverse=True):
-        subprocess.run(["umount", "-l", target], capture_output=True)
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
     try:
         shutil.rmtree(path)
     except OSError as exc:

@@ -51,7 +51,7 @@ def main() -> int:
     args = ap.parse_args()
     print(f"{'timers':<14} {'deadtime':>8} {'min':>7} {'median':>7} {'max':>7}  (seconds, {args.trials} trials)")
     for name, timers in SETS.items():
-        results = [trial(timers) for _ in range(args.trials)]
+        results = [trial(timers) for _unused in range(args.trials)]
         print(f"{name:<14} {timers.deadtime_s:>8.3f} {min(results):>7.3f} {statistics.median(results):>7.3f} "
               f"{max(results):>7.3f}  {' '.join(f'{r:.3f}' for r in results)}")
     return 0

@@ -23,7 +23,7 @@ def lab_unavailable() -> str | None:
     missing = [t for t in ("ip", "nsenter", "unshare") if shutil.which(t) is None]
     if missing:
         return f"the lab needs {', '.join(missing)}"
-    probe = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True, text=True)
+    probe = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], check=False, capture_output=True, text=True)
     if probe.returncode != 0:
         return f"namespaces unavailable: {probe.stderr.strip()}"
     return None

@@ -81,7 +81,7 @@ class HeartbeatPeer:
 
     def pids(self) -> list[int]:
         """Heartbeat's processes in this host (master, FIFO, read/write children, resource children)."""
-        out = subprocess.run(["ip", "netns", "pids", self.host.netns], capture_output=True, text=True).stdout
+        out = subprocess.run(["ip", "netns", "pids", self.host.netns], check=False, capture_output=True, text=True).stdout
         found = []
         for pid in map(int, out.split()):
             try:
@@ -175,8 +175,6 @@ def install_mixed(lab: Lab, timers: Timers, *, auto_failback: str = "on") -> Non
         h.write("/etc/ha.d/haresources", f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
         h.write("/etc/ha.d/authkeys", f"auth 1\n1 sha1 {SECRET}\n", mode=0o600)
         h.write("/etc/ha.d/resource.d/failback.sh", FAILBACK_SH, mode=0o755)
-
-
 
 
 @contextmanager

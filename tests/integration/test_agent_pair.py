@@ -10,7 +10,6 @@ import re
 import signal
 import time
 
-import pytest
 
 import pair
 from pair import FAST, SEED, Agent, calls, has_vip, install, wait_until
@@ -55,7 +54,7 @@ def test_seed_pair_primary_serves_fails_over_on_power_loss_and_fails_back(lab):
         probe.wait_for("server1", timeout=15, after=t_back)
         wait_until(lambda: not has_vip(lab, "server2"), 5, "server2 to drop the VIP")
         time.sleep(0.3)
-        sequence = [(host, action) for _, host, action in calls(lab)]
+        sequence = [(host, action) for _unused, host, action in calls(lab)]
         assert sequence == [
             ("server1", "status"), ("server1", "start"),                     # initial acquisition
             ("server2", "status"), ("server2", "start"),                     # takeover on power loss
@@ -85,7 +84,7 @@ def test_auto_failback_off_keeps_the_vip_on_the_backup(lab):
                    "server1 to rejoin")
         time.sleep(2 * FAST.deadtime_s)
         assert has_vip(lab, "server2") and not has_vip(lab, "server1")
-        assert [a for _, h, a in calls(lab) if h == "server2"] == ["status", "start"]
+        assert [a for _unused, h, a in calls(lab) if h == "server2"] == ["status", "start"]
     finally:
         a1.stop()
         a2.stop()
@@ -104,7 +103,7 @@ def test_sigterm_on_holder_hands_over_in_under_a_second_with_seed_timers(lab):
         assert a1.wait() == 0
         assert not has_vip(lab, "server1")
         assert "Received shutdown notice from 'server1'." in a2.ha_log()
-        order = [(h, a) for _, h, a in calls(lab)][-3:]
+        order = [(h, a) for _unused, h, a in calls(lab)][-3:]
         assert order == [("server1", "stop"), ("server2", "status"), ("server2", "start")]
     finally:
         probe.stop()

@@ -23,7 +23,7 @@ def _ping(lab: Lab, address: str) -> bool:
 
 def _leftovers(prefix: str, workdir: Path) -> list[str]:
     """Anything a torn-down lab could have left behind: namespaces, registry entry, files, mounts."""
-    found = [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    found = [ns for ns in subprocess.run(["ip", "netns", "list"], check=False, capture_output=True, text=True)
              .stdout.split() if ns.startswith(prefix + "-")]
     if (registry.REGISTRY / f"{prefix}.json").exists():
         found.append("registry entry")
@@ -181,16 +181,16 @@ def test_cli_up_survives_its_process_and_down_removes_it(lab_prefix: Callable[[]
     run = [sys.executable, "-m", "lab"]
     workdir = Path("/nonexistent")
     try:
-        up = subprocess.run(run + ["up", "--prefix", prefix], env=env, capture_output=True, text=True,
+        up = subprocess.run(run + ["up", "--prefix", prefix], env=env, check=False, capture_output=True, text=True,
                             timeout=60)
         assert up.returncode == 0, up.stderr
         workdir = Path(up.stdout.split(" dir ")[1].split()[0])
         net = up.stdout.split("net 10.99.")[1].split(".")[0]
         ping = subprocess.run(["ip", "netns", "exec", f"{prefix}-client", "ping", "-c", "1", "-W", "1",
-                               f"10.99.{net}.2"], capture_output=True)
+                               f"10.99.{net}.2"], check=False, capture_output=True)
         assert ping.returncode == 0
     finally:
-        down = subprocess.run(run + ["down", "--prefix", prefix], env=env, capture_output=True, text=True,
+        down = subprocess.run(run + ["down", "--prefix", prefix], env=env, check=False, capture_output=True, text=True,
                               timeout=60)
     assert down.returncode == 0, down.stderr
     assert _leftovers(prefix, workdir) == []

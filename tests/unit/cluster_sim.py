@@ -77,8 +77,6 @@ class Sim:
 
     def run_until(self, t_end: float) -> None:
         while True:
-            nxt = min([self.queue[0][0]] if self.queue else [] +
-                      [n.next_status for n in self.nodes.values() if n.alive], default=t_end)
             cand = [n.next_status for n in self.nodes.values() if n.alive and not n.exited]
             cand += [self._deadline(n) for n in self.nodes.values() if n.alive and not n.exited]
             if self.queue:
@@ -90,14 +88,14 @@ class Sim:
             self.t = max(self.t, nxt)
             for n in self.nodes.values():
                 if n.alive and not n.exited and n.next_status <= self.t:
-                    self._send(n, "status", (("st", n.failover.status_word), ("dt", f"{int(DEADTIME*1000):x}"),
-                                              ("protocol", "1")))
+                    body = (("st", n.failover.status_word), ("dt", f"{int(DEADTIME * 1000):x}"), ("protocol", "1"))
+                    self._send(n, "status", body)
                     n.next_status = self.t + KEEPALIVE
             for n in self.nodes.values():
                 if n.alive and not n.exited and self._deadline(n) <= self.t:
                     self._tick(n)
             while self.queue and self.queue[0][0] <= self.t:
-                _, _, kind, (node, payload) = heapq.heappop(self.queue)
+                _unused, _unused, kind, (node, payload) = heapq.heappop(self.queue)
                 self._event(kind, self.nodes[node], payload)
 
     def _deadline(self, n: SimNode) -> float:
@@ -149,7 +147,7 @@ class Sim:
         if not n.alive or n.exited:
             return
         if kind == "deliver":
-            _, events, actions = n.membership.receive(payload, self.t)
+            _unused, events, actions = n.membership.receive(payload, self.t)
             self._apply(n, actions)
             for e in events:
                 self._apply(n, n.failover.handle(e, self.t))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster_sim import DEADTIME, INITDEAD, KEEPALIVE, Sim
-from hbvip.cluster import Command, Failover, Hold, Membership, Incoming, PeerDead, PeerUp, Tick
+from hbvip.cluster import Command, Failover, Hold, Incoming, Membership, PeerDead, PeerUp
 
 
 def test_both_start_together_home_node_serves_vip_at_once():
@@ -78,7 +78,7 @@ def test_graceful_stop_hands_over_at_once():
     t = sim.first_time_holder("server2", 20.0)
     assert t is not None and t - 20.0 < 0.5
     assert sim.nodes["server1"].exited
-    sent = [m for _, m, _ in sim.nodes["server1"].sent]
+    sent = [m for _unused, m, _unused in sim.nodes["server1"].sent]
     assert sent[-1] == "shutdone"
     stop_t = [c[0] for c in sim.calls if c[1:] == ("server1", "stop")][0]
     start_t = [c[0] for c in sim.calls if c[1:] == ("server2", "start")][0]
@@ -173,7 +173,7 @@ class TestMembership:
     def test_dead_after_the_peers_advertised_deadtime_not_ours(self):
         m = self.make()
         m.receive(self.msg(1, dt="7d0"), 1.0)           # peer says 2000 ms
-        events, _ = m.check(2.9)
+        events, _unused = m.check(2.9)
         assert not events
         events, actions = m.check(3.0)
         assert isinstance(events[0], PeerDead)
@@ -182,7 +182,7 @@ class TestMembership:
     def test_late_heartbeat_warning_after_warntime(self):
         m = self.make()
         m.receive(self.msg(1), 1.0)
-        _, _, actions = m.receive(self.msg(2), 4.01)
+        _unused, _unused, actions = m.receive(self.msg(2), 4.01)
         assert any(a.classic == "Late heartbeat: Node server1: interval 3010 ms" for a in actions
                    if hasattr(a, "classic"))
         assert m.peer.late_heartbeats == 1
@@ -192,7 +192,7 @@ class TestMembership:
         m.receive(self.msg(1), 1.0)
         m.receive(self.msg(3), 1.1)
         assert 2 in m.peer.missing
-        _, actions = m.check(1.5)
+        _unused, actions = m.check(1.5)
         rexmit = [a for a in actions if getattr(a, "type", None) == "NS_rexmit"]
         assert rexmit and dict(rexmit[0].body)["firstseq"] == "2"
         assert m.receive(self.msg(2), 1.6)[0] is None     # late arrival accepted
@@ -203,7 +203,7 @@ class TestMembership:
         m.receive(self.msg(1), 1.0)
         m.check(7.0)
         assert m.peer.status == "dead"
-        _, events, actions = m.receive(self.msg(9), 20.0)
+        _unused, events, actions = m.receive(self.msg(9), 20.0)
         assert [type(e).__name__ for e in events] == ["PeerReturned"]
 
 

@@ -32,7 +32,7 @@ def test_broken_config_is_refused_with_file_line_and_message(case: str, tmp_path
     expect = tomllib.loads((BROKEN / case / "expect.toml").read_text())
     config_dir = _copy(BROKEN / case, tmp_path / case)
     (config_dir / "expect.toml").unlink()
-    file_name, _, line = expect["where"].partition(":")
+    file_name, _unused, line = expect["where"].partition(":")
     with pytest.raises(ConfigError) as caught:
         load_config(config_dir, "server1", init_dir=tmp_path / "no-init.d")
     matching = [

@@ -65,7 +65,7 @@ def test_initdead_default_follows_heartbeat(deadtime: str, initdead: float) -> N
 def test_fast_timers_in_milliseconds() -> None:
     parsed, problems = hacf("keepalive 200ms\nwarntime 500ms\ndeadtime 1\ninitdead 2\n")
     assert parsed is not None
-    assert parsed.timers == type(parsed.timers)(keepalive=0.2, warntime=0.5, deadtime=1.0, initdead=2.0)
+    assert (parsed.timers.keepalive, parsed.timers.warntime, parsed.timers.deadtime, parsed.timers.initdead) == (0.2, 0.5, 1.0, 2.0)
     assert ["initdead 2s may be too small" in m for m in messages(problems)] == [True]
     assert problems[0].severity == "warning" and problems[0].line == 7
 
@@ -84,7 +84,7 @@ def test_warntime_not_above_keepalive_is_a_warning() -> None:
 
 
 def test_nodes_may_repeat_and_share_lines() -> None:
-    parsed, _ = parse_hacf("node server1\nnode server2\nucast eth0 server2\nauto_failback off\n", "ha.cf")
+    parsed, _unused = parse_hacf("node server1\nnode server2\nucast eth0 server2\nauto_failback off\n", "ha.cf")
     assert parsed is not None and parsed.nodes == ("server1", "server2") and parsed.auto_failback == "off"
 
 
@@ -174,7 +174,7 @@ def test_continuation_lines_make_one_group_numbered_by_its_first_line() -> None:
 
 
 def test_same_vip_twice_in_one_group_is_refused() -> None:
-    _, problems = parse_haresources("server1 10.99.0.10 IPaddr::10.99.0.10/24\n", "haresources")
+    _unused, problems = parse_haresources("server1 10.99.0.10 IPaddr::10.99.0.10/24\n", "haresources")
     assert ["10.99.0.10 is already used on line 1" in m for m in messages(problems)] == [True]
 
 
@@ -189,7 +189,7 @@ def test_keyed_methods(method: str) -> None:
 
 
 def test_crc_needs_no_key() -> None:
-    keys, _ = parse_authkeys("auth 1\n1 crc\n", "authkeys")
+    keys, _unused = parse_authkeys("auth 1\n1 crc\n", "authkeys")
     assert keys is not None and keys.active_key.secret == b""
 
 

@@ -22,7 +22,7 @@ def sends(actions: list, mtype: str) -> list[Send]:
 
 def test_reqnodes_addressed_to_us_is_answered_with_the_whole_node_list():
     m = membership()
-    _, events, actions = m.receive(Incoming("reqnodes", "server1", 7, 5, {}, dest="server2"), 1.0)
+    _unused, events, actions = m.receive(Incoming("reqnodes", "server1", 7, 5, {}, dest="server2"), 1.0)
     [rep] = sends(actions, "repnodes")
     # Heartbeat removes every configured node missing from nodelist: both names, ha.cf order, lowercase,
     # each followed by a space, exactly as Heartbeat's own repnodes in the capture.
@@ -32,7 +32,7 @@ def test_reqnodes_addressed_to_us_is_answered_with_the_whole_node_list():
 
 def test_reqnodes_for_another_node_is_not_answered():
     m = membership()
-    _, _, actions = m.receive(Incoming("reqnodes", "server1", 7, 5, {}, dest="server3"), 1.0)
+    _unused, _unused, actions = m.receive(Incoming("reqnodes", "server1", 7, 5, {}, dest="server3"), 1.0)
     assert not sends(actions, "repnodes")
 
 

@@ -44,7 +44,7 @@ def _ip(*args: str) -> str:
 
 def _stop_processes(ns: str) -> None:
     """Processes outlive `ip netns del`; the ones in our namespace are ours, end them by PID."""
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "netns", "pids", ns], check=False, capture_output=True, text=True).stdout
     for pid in out.split():
         try:
             os.kill(int(pid), 9)
@@ -88,7 +88,7 @@ def _env() -> dict[str, str]:
 
 def run_in(ns: str, code: str, timeout: float = 30) -> dict:
     """Run `code` (which prints one JSON object last) in namespace `ns`; return that object."""
-    done = subprocess.run(_child(ns, code), env=_env(), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(_child(ns, code), env=_env(), check=False, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 

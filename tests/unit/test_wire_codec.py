@@ -195,4 +195,3 @@ def test_tampered_field_or_trailer_is_bad_auth():
     # Heartbeat does not check the legacy auth= field on receive, nor do we.
     assert decode(STATUS.replace(b"auth=1 8da8", b"auth=1 8da9")
                   .replace(b"5648d633c3e5954e28b88183a54d57dfc6afca92", b"0" * 40), None)
-

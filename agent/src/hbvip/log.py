@@ -54,7 +54,7 @@ class EventLog:
                     print(f"hbvip: cannot open log file {path}: {exc.strerror}", file=sys.stderr)
 
     def close(self) -> None:
-        for f, _ in self._files:
+        for f, _unused in self._files:
             f.close()
         self._files = []
 

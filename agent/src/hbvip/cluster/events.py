@@ -22,7 +22,7 @@ class Hold(enum.IntFlag):
     NONE = 0
     LOCAL = 1
     FOREIGN = 2
-    ALL = 3
+    ALL = LOCAL | FOREIGN
 
     @property
     def word(self) -> str:

@@ -165,7 +165,7 @@ class Failover:
         self.peer_held = Hold.NONE
         out = self._abort_handshake("the peer is dead")
         if self.takeover_request is not None:
-            rid, _, _ = self.takeover_request
+            rid, _unused, _unused = self.takeover_request
             self.takeover_request = None
             out.append(Reply(rid, False, f"{self.peer} died during the takeover; taking over as after a failure"))
         self.settle_deadline = None
@@ -316,7 +316,7 @@ class Failover:
                 out.append(Send("ask_resources", (("rsc_hold", hs.hold.word), ("info", "done"))))
                 out.append(Log("info", "standby.acquired", f"Standby resource acquisition done [{hs.hold.word}]."))
             if self.takeover_request is not None and self.handshake is None:
-                rid, want, _ = self.takeover_request
+                rid, want, _unused = self.takeover_request
                 if not done.ok or not (want & ~self.held):
                     self.takeover_request = None
                     out.append(Reply(rid, done.ok, "takeover complete" if done.ok else
@@ -446,7 +446,7 @@ class Failover:
         if hs is not None and now >= hs.deadline and self.busy is None:
             out += self._abort_handshake(f"no answer from {self.peer} in step {hs.step}")
         if self.takeover_request is not None and now >= self.takeover_request[2]:
-            rid, _, _ = self.takeover_request
+            rid, _unused, _unused = self.takeover_request
             self.takeover_request = None
             out.append(Reply(rid, False, f"takeover timed out: {self.peer} did not hand over"))
         return out

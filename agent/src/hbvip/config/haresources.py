@@ -116,7 +116,7 @@ def parse_resource(spec: str, line: int) -> Resource:
         raise _SpecError(f"resource {spec!r} has an empty argument", "remove the stray '::'")
     if name in NATIVE_RESOURCES:
         if len(args) != 1:
-            raise _SpecError(f"{name} takes one argument, got {len(args)}", f"write {name}::{_VIP_FORM.split(', e.g. ')[0]}")
+            raise _SpecError(f"{name} takes one argument, got {len(args)}", f"write {name}::{_VIP_FORM.split(', e.g. ', maxsplit=1)[0]}")
         return Resource(name, args, spec, line, parse_vip(args[0]))
     return Resource(name, args, spec, line)
 

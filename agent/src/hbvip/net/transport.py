@@ -141,4 +141,4 @@ class Transport:
             sock.close()
             raise
         loop = asyncio.get_running_loop()
-        self._receiver, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
+        self._receiver, _unused = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)

@@ -103,7 +103,7 @@ async def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str,
             f"VIP {vip.address}: no interface has a subnet containing it; name one (IPaddr::ip/prefix/iface)"
         )
     if len(matches) > 1:
-        names = ", ".join(sorted(name for name, _ in matches))
+        names = ", ".join(sorted(name for name, _unused in matches))
         raise VipError(f"VIP {vip.address}: several interfaces ({names}) match; name one (IPaddr::ip/prefix/iface)")
     return matches.pop()
 

@@ -7,7 +7,6 @@ with the active one (``auth N``).
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ def _crc_table() -> tuple[int, ...]:
     table = []
     for byte in range(256):
         crc = byte << 24
-        for _ in range(8):
+        for _unused in range(8):
             crc = ((crc << 1) ^ _CRC_POLY) if crc & 0x80000000 else (crc << 1)
         table.append(crc & 0xFFFFFFFF)
     return tuple(table)
