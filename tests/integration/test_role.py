@@ -93,7 +93,7 @@ class Provisioned:
 
 @pytest.fixture(scope="module")
 def pair(lab_support: None) -> Iterator[Provisioned]:
-    with Lab(prefix=f"rl{os.getpid()}p", net=60, hosts=("server1", "server2"), ssh=True) as lab:
+    with Lab(prefix=f"rl{os.getpid()}p", net=None, hosts=("server1", "server2"), ssh=True) as lab:
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=pair_vars(lab))
         started = time.monotonic()
         first = playbook(lab, inventory)
@@ -169,7 +169,7 @@ def test_primary_power_loss_moves_the_vip_to_the_backup(pair: Provisioned) -> No
 
 def test_two_pairs_in_one_run_each_serve_their_own_vip(lab_support: None) -> None:
     names = ("server1", "server2", "server3", "server4")
-    with Lab(prefix=f"rl{os.getpid()}q", net=61, hosts=names, ssh=True) as lab:
+    with Lab(prefix=f"rl{os.getpid()}q", net=None, hosts=names, ssh=True) as lab:
         vips: Mapping[str, str] = {"pair_a": lab.vip, "pair_b": lab.addr(101)}
         inventory = lab.write_inventory(
             lab.dir / "inventory.yml",
