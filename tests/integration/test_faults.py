@@ -142,13 +142,7 @@ def test_symmetric_partition_heals_to_the_home_node_with_a_garp_burst(lab):
                "home node keeps + GARP burst; other releases")
 
 
-ONE_WAY_BUG = ("known bug: after a one-way partition heals, the home node only re-announces (GARP) on the "
-               "peer's report and never sends its own, so the peer (peer_held reset by PeerReturned) keeps its "
-               "copy: two holders until a restart. Fix in cluster/failover.py _reconcile: also send a report.")
-
-
-@pytest.mark.parametrize("deaf", ["server1", pytest.param("server2", marks=pytest.mark.xfail(
-    reason=ONE_WAY_BUG, strict=True))])
+@pytest.mark.parametrize("deaf", HOSTS)
 def test_one_way_partition_then_heal(lab, deaf):
     """`deaf` stops hearing its peer's heartbeats; the peer still hears it."""
     with running_pair(lab, overlap_allowed=True) as p:

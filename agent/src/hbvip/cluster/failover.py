@@ -247,6 +247,9 @@ class Failover:
         if both & Hold.LOCAL:
             out.append(Log("error", "splitbrain.local", "Both machines own our resources!"))
             out.append(Announce(Hold.LOCAL))
+            # Tell the peer too: after a one-way partition it never saw us die, so nothing else would
+            # make it learn that we hold its foreign groups, and it would keep its copy for good.
+            out.append(self._report())
         if both & Hold.FOREIGN:
             out.append(Log("error", "splitbrain.foreign", "Both machines own foreign resources!"))
             self.target &= ~Hold.FOREIGN
