@@ -197,3 +197,46 @@ def test_sighup_with_broken_config_keeps_the_running_pair(lab):
     finally:
         a1.stop()
         a2.stop()
+
+
+def test_peer_renamed_by_sighup_keeps_the_vip_and_pairs_under_the_new_name(lab):
+    """The agent side of the rolling rename: the peer learns server1 -> db1 on SIGHUP, no restart."""
+    a1, a2 = start_pair(lab, FAST)
+    probe = lab.probe()
+    try:
+        probe.wait_for("server1", timeout=10)
+        wait_until(lambda: a1.status()["stable"] and a2.status()["stable"], 10, "pair stable")
+        a1.stop()                                             # planned: server1 hands over and stops
+        wait_until(lambda: has_vip(lab, "server2"), 5, "server2 to serve")
+        s1 = lab.hosts["server1"]
+        old_uuid = s1.path("/var/lib/heartbeat/hb_uuid").read_bytes()
+        s1.run(["hostname", "db1"])
+        s1.write("/etc/hostname", "db1\n")
+        for h in lab.hosts.values():
+            h.write("/etc/hosts", h.read("/etc/hosts") + f"{s1.address} db1\n")
+            h.write("/etc/ha.d/ha.cf", pair.ha_cf(FAST).replace("server1", "db1"))
+            h.write("/etc/ha.d/haresources", f"db1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
+        t_reload = time.monotonic()
+        a2.kill(signal.SIGHUP)
+        wait_until(lambda: "Peer node server1 is now db1" in a2.ha_log(), 5, "rename logged")
+        assert a2.status()["peer"]["name"] == "db1" and has_vip(lab, "server2")
+        # hb_uuid was NOT deleted: the agent says clearly that it was made under another hostname
+        a1.start()
+        wait_until(lambda: "was made under hostname 'server1'" in a1.ha_log(), 5, "uuid warning")
+        a1.stop()
+        s1.path("/var/lib/heartbeat/hb_uuid").unlink()
+        a1.start()
+        # (the lab's responder answers with the lab host's name, server1, whatever its hostname now is)
+        probe.wait_for("server1", timeout=10, after=time.monotonic())
+        wait_until(lambda: not has_vip(lab, "server2"), 5, "server2 to hand back")
+        wait_until(lambda: a2.status()["peer"]["state"] == "active", 5, "server2 sees db1 active")
+        assert s1.path("/var/lib/heartbeat/hb_uuid").read_bytes() != old_uuid
+        assert a1.status()["node"] == "db1" and a1.status()["groups"][0]["holder"] == "db1"
+        result = probe.stop()
+        # The reload itself cost nothing: server2 served without a gap from SIGHUP until the failback.
+        assert not [g for g in result.gaps() if g[0] >= t_reload and result.holder_at(g[0] - 0.001) == "server2"
+                    and g[1] - g[0] > 0.05 and result.holder_at(g[1] + 0.02) == "server2"]
+    finally:
+        probe.stop()
+        a1.stop()
+        a2.stop()

@@ -212,3 +212,32 @@ class TestMembership:
 def test_hold_words_and_perspective(hold, flipped):
     assert Hold.from_word(hold.word) == hold
     assert hold.flipped() == flipped
+
+
+def test_renamed_peer_is_accepted_under_its_new_name_with_a_fresh_identity():
+    m = Membership("server2", "server1", deadtime=5, warntime=3, initdead=10, now=0.0)
+    m.receive(Incoming("status", "server1", 50, 7, {"st": "active"}), 1.0)
+    m.receive(Incoming("shutdone", "server1", 50, 8, {"st": "dead"}), 2.0)
+    m.rename_peer("db1", 3.0)
+    assert m.peer.status == "dead" and set(m.nodes) == {"server2", "db1"}
+    # the old name is now a stranger; the new name with a new (lower!) generation is welcome
+    assert m.receive(Incoming("status", "server1", 51, 1, {"st": "active"}), 4.0)[0] == "unknown_node"
+    reason, events, _unused = m.receive(Incoming("status", "db1", 40, 1, {"st": "init"}), 4.1)
+    assert reason is None
+    assert [type(e).__name__ for e in events] == ["PeerUp"]
+
+
+def test_failback_cut_short_by_the_home_nodes_stop_is_retried_when_it_returns():
+    sim = Sim()
+    sim.power_loss("server1", 20.0)
+    sim.run_until(30)
+    sim.at(40, "boot", "server1")
+    # server1 is stopped again right while server2 asks to give the group back
+    while not (sim.nodes["server2"].failover.handshake and sim.nodes["server2"].failover.handshake.step == "asked"):
+        sim.run_until(sim.t + 0.0001)
+    sim.command("server1", sim.t, Command("shutdown"))
+    sim.run_until(45)
+    assert sim.vip_holders() == ["server2"]
+    sim.at(50, "boot", "server1")
+    sim.run_until(60)
+    assert sim.vip_holders() == ["server1"]

@@ -396,17 +396,20 @@ class Agent:
             return False, str(exc)
         old = self.config
         assert self.membership is not None and self.failover is not None
-        if [p.lower() for p in new.peers] != [p.lower() for p in old.peers]:
-            msg = "a changed peer node name needs `hbvip` restarted on this node"
-            self.log("error", "reload.refused", msg, {})
-            return False, msg
         if self.failover.busy is not None:
             return False, "a resource transition is in progress; reload again when it is done"
+        renamed = new.peers[0].lower() != old.peers[0].lower()
+        if renamed:
+            # A rolling rename: the peer comes back under its new name (and a new hb_uuid). Its groups
+            # keep their identity, so nothing this node holds is touched.
+            self._rename_peer(old.peers[0], new.peers[0])
         held = self.failover.held
-        # A group is unchanged when its home node and resources are; line numbers do not count.
-        old_sigs = {_signature(g) for g in old.groups}
+        # A group is unchanged when its home node and resources are; line numbers do not count, and a
+        # renamed peer's groups are the same groups under the new name.
+        rename = {old.peers[0].lower(): new.peers[0].lower()} if renamed else {}
+        old_sigs = {_signature(g, rename) for g in old.groups}
         new_sigs = {_signature(g) for g in new.groups}
-        gone = [g for g in old.groups if _signature(g) not in new_sigs]
+        gone = [g for g in old.groups if _signature(g, rename) not in new_sigs]
         added = [g for g in new.groups if _signature(g) not in old_sigs]
         mine = {g.key for g in self._groups(held, old)}
         mine_new = {g.key for g in self._groups(held, new)}
@@ -427,6 +430,17 @@ class Agent:
         self.log("info", "reload.done", "Configuration reloaded.",
                  {"digest": new.digest, "released": len(to_release), "acquired": len(to_acquire)})
         return True, "reloaded"
+
+    def _rename_peer(self, old: str, new: str) -> None:
+        assert self.membership is not None and self.failover is not None
+        alive = self.membership.peer.status not in ("unknown", "dead")
+        self.log("warning" if alive else "info", "peer.renamed",
+                 f"Peer node {old} is now {new}" + ("; it is still running under the old name and will be "
+                                                   "declared dead" if alive else ""),
+                 {"old": old, "new": new, "peer_was_alive": alive})
+        self.peer = new
+        self.membership.rename_peer(new, time.monotonic())
+        self.failover.peer = new
 
     async def _regroup(self, release: list[ResourceGroup], acquire: list[ResourceGroup]) -> None:
         """Apply a reload's group changes to the groups this node holds; others are left alone."""
@@ -538,8 +552,9 @@ def _hostport(listen: tuple[str, int] | None) -> str:
     return "-" if listen is None else (f"[{listen[0]}]:{listen[1]}" if ":" in listen[0] else f"{listen[0]}:{listen[1]}")
 
 
-def _signature(group: ResourceGroup) -> tuple[str, tuple[str, ...]]:
-    return group.home_node.lower(), tuple(r.spec for r in group.resources)
+def _signature(group: ResourceGroup, rename: dict[str, str] | None = None) -> tuple[str, tuple[str, ...]]:
+    home = group.home_node.lower()
+    return (rename or {}).get(home, home), tuple(r.spec for r in group.resources)
 
 
 def _loadavg() -> str:

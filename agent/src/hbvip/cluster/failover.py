@@ -179,7 +179,9 @@ class Failover:
             out.append(Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
                            {"from": self.peer, "graceful": event.graceful, "hold": missing.word}))
         self.target = Hold.ALL & ~self.failed
-        if self.target & Hold.FOREIGN & ~self.held:
+        if self.target & Hold.FOREIGN:
+            # Whatever we hold of the peer's goes back when it returns (also when a failback that had
+            # started was cut short by this death: we never gave those groups away).
             self.needs_failback = True
         return out
 

@@ -76,6 +76,17 @@ class Membership:
     def retime(self, *, deadtime: float, warntime: float, initdead: float) -> None:
         self.deadtime, self.warntime, self.initdead = deadtime, warntime, initdead
 
+    def rename_peer(self, name: str, now: float) -> None:
+        """The peer's node name changed (rolling rename): forget the old identity (uuid, generation,
+        sequence) so the renamed node's fresh hb_uuid is accepted. A dead peer stays dead; a live one
+        is given initdead from now to show up under its new name."""
+        was_dead = self.peer.status == "dead"
+        old = self.peer.name.lower()
+        self.nodes = tuple(name.lower() if n == old else n for n in self.nodes)
+        self.peer = PeerView(name, status="dead" if was_dead else "unknown")
+        if not was_dead:
+            self.started_at = now
+
     # ---- input -------------------------------------------------------------------------------
     def drop(self, reason: str) -> None:
         """Count a datagram dropped before it reached us (bad HMAC, malformed...)."""
@@ -126,7 +137,7 @@ class Membership:
 
         if m.type == "status":
             actions += self._on_status(m, now)
-        if was == "dead" and not restarted:
+        if was == "dead" and not restarted and not first:
             actions.append(Log("warning", "peer.returned",
                                f"Cluster node {peer.name} returning after partition.", {"node": peer.name}))
             if peer.status == "dead":
