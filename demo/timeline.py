@@ -53,7 +53,7 @@ class RichTimeline:
         self._live.start()
 
     def _render(self) -> Group:
-        table = Table(title="hbvip demo", expand=True, show_edge=False)
+        table = Table(title="hbvip demo", show_edge=False)
         table.add_column("time", justify="right", width=8, style="dim")
         table.add_column("event")
         for at, text, style in self._events:
