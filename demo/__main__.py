@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import time
 
 from demo import preflight, provision, scenario
 from demo.timeline import Timeline, make
@@ -24,12 +26,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"make demo: {problem}", file=sys.stderr)
         return 2
     timeline = make(args.no_tty)
+    # Ctrl-C, and a `kill` from another terminal, both mean "stop and clean up"; also when this
+    # process was started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _demo(timeline, args.engine)
     except KeyboardInterrupt:
         timeline.close()
         provision.tear_down_previous()
-        print("\ninterrupted: demo lab removed")
+        print("\ninterrupted: demo lab removed", flush=True)
         return 130
     except (DemoFailed, TimeoutError) as exc:
         timeline.close()
@@ -66,9 +72,10 @@ def _provision(lab: Lab, engine: str, timeline: Timeline) -> str:
     """site.yml with the chosen engine; when the agent engine fails, say so and use Debian's heartbeat,
     so the newcomer still sees the pair the role builds (the failure is shown, not hidden)."""
     timeline.event(f"ansible-playbook site.yml (engine {engine}) over ssh to both hosts")
+    started = time.monotonic()
     code, log = provision.run_site(lab, engine, lambda task: timeline.status(f"site.yml: {task}"))
     if code == 0:
-        timeline.event(f"site.yml done: the pair runs engine {engine}", "green")
+        timeline.event(f"site.yml done: the pair runs engine {engine} ({time.monotonic() - started:.0f} s)", "green")
         return engine
     if engine != "agent":
         raise DemoFailed(f"site.yml failed (log {log}):\n{provision.failure_excerpt(log)}")

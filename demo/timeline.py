@@ -26,16 +26,24 @@ class Timeline(Protocol):
 
 
 class PlainTimeline:
-    """One line per event, `[  12.3s] text`; statuses are dropped (they would flood a log)."""
+    """One line per event, `[  12.3s] text`. Statuses change many times a second, so only one every
+    STATUS_EVERY_S is printed (indented): enough to show a long site.yml run is moving."""
+
+    STATUS_EVERY_S = 20.0
 
     def __init__(self) -> None:
         self._start = time.monotonic()
+        self._last_status = self._start
 
     def event(self, text: str, style: str = "") -> None:
         print(f"[{time.monotonic() - self._start:6.1f}s] {text}", flush=True)
+        self._last_status = time.monotonic()
 
     def status(self, text: str) -> None:
-        pass
+        now = time.monotonic()
+        if now - self._last_status >= self.STATUS_EVERY_S:
+            print(f"[{now - self._start:6.1f}s]   ... {text}", flush=True)
+            self._last_status = now
 
     def close(self) -> None:
         pass
