@@ -7,6 +7,7 @@ definition of "the pair survived".
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -162,7 +163,6 @@ def busy_loops(host: Host, pid: int, count: int, cpu: int = 0) -> Iterator[None]
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -15,7 +15,8 @@ import time
 
 
 def load(path: str) -> list[bytes]:
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     out, pos = [], 0
     while pos < len(data):
         (n,) = struct.unpack_from(">I", data, pos)
