@@ -197,12 +197,6 @@ exit 0
 """
 
 
-START_FAIL_BUG = ("known bug: when the home node's start fails it rolls back and reports rsc_hold=none, but a "
-                  "peer already RUNNING only takes unclaimed groups at start-up (STARTING phase), so nobody "
-                  "serves the VIP. Fix in cluster/failover.py _on_peer_report: take stable-unclaimed categories.")
-
-
-@pytest.mark.xfail(reason=START_FAIL_BUG, strict=True)
 @pytest.mark.parametrize("how", [pytest.param("fail", marks=pytest.mark.soak), "hang"])
 def test_resource_script_failing_or_hanging_on_start(lab, how):
     """server1's failback.sh start fails (exit 1) or hangs past script_timeout: server1 must roll back

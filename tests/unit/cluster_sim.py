@@ -62,6 +62,7 @@ class Sim:
         self.queue: list[tuple[float, int, str, object]] = []
         self.counter = itertools.count()
         self.calls: list[tuple[float, str, str]] = []     # (time, host, "start"/"stop"/"status")
+        self.failing_start: set[str] = set()                # nodes whose VIP group fails to start
         self.link = {("server1", "server2"): True, ("server2", "server1"): True}
         self.nodes = {
             "server1": SimNode("server1", "server2", True, auto_failback, 0.0),
@@ -126,7 +127,9 @@ class Sim:
                 if (a.hold & Hold.LOCAL and n.home_of_vip) or (a.hold & Hold.FOREIGN and not n.home_of_vip):
                     self.calls.append((self.t, n.name, "status"))
                     self.calls.append((self.t, n.name, "start"))
-                self.at(self.t + self.work, "done", n.name, ResourcesDone("acquire", a.hold, True))
+                vip = (a.hold & Hold.LOCAL and n.home_of_vip) or (a.hold & Hold.FOREIGN and not n.home_of_vip)
+                ok = not (vip and n.name in self.failing_start)
+                self.at(self.t + self.work, "done", n.name, ResourcesDone("acquire", a.hold, ok, "" if ok else "rc=1"))
             elif isinstance(a, Release):
                 if (a.hold & Hold.LOCAL and n.home_of_vip) or (a.hold & Hold.FOREIGN and not n.home_of_vip):
                     self.calls.append((self.t, n.name, "stop"))

@@ -241,3 +241,21 @@ def test_failback_cut_short_by_the_home_nodes_stop_is_retried_when_it_returns():
     sim.at(50, "boot", "server1")
     sim.run_until(60)
     assert sim.vip_holders() == ["server1"]
+
+
+def test_failed_start_on_the_home_node_is_taken_by_the_running_peer_once():
+    sim = Sim()
+    sim.failing_start.add("server1")
+    sim.run_until(10)
+    assert sim.vip_holders() == ["server2"]
+    assert any(log.event == "takeover.unclaimed" for log in sim.nodes["server2"].logs)
+    assert any(log.event == "acquire.failed" for log in sim.nodes["server1"].logs)
+
+
+def test_a_group_that_fails_to_start_everywhere_does_not_ping_pong():
+    sim = Sim()
+    sim.failing_start.update({"server1", "server2"})
+    sim.run_until(30)
+    assert sim.vip_holders() == []
+    starts = [c for c in sim.calls if c[2] == "start"]
+    assert len(starts) == 2        # one attempt on each node, then both report the group unserved

@@ -240,7 +240,19 @@ class Failover:
             return out
         if self.phase is Phase.RUNNING and self.peer_stable and self.handshake is None and self.busy is None:
             out += self._reconcile()
+            out += self._take_unclaimed()
         return out
+
+    def _take_unclaimed(self) -> list[Action]:
+        """Principle 1 while running: a group nobody holds and the stable peer gave up on (its start
+        failed, so it reports holding nothing) is taken here, once. Groups whose start failed *here*
+        are not retried, so two failing nodes never ping-pong a group."""
+        unclaimed = Hold.ALL & ~self.target & ~self.held & ~self.peer_held & ~self.failed
+        if not unclaimed or not self.peer_alive:
+            return []
+        self.target |= unclaimed
+        return [Log("warning", "takeover.unclaimed", f"{unclaimed.word} resources held by nobody: acquiring them",
+                    {"hold": unclaimed.word, "peer": self.peer})]
 
     def _reconcile(self) -> list[Action]:
         """Both claim a category (a healed partition): the home node keeps it, the other lets go."""
