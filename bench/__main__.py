@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true",
                    help="1 trial, 1 timer set (200 ms), 3 s footprint, no scale: the make-test check")
     p.add_argument("--out", type=Path, help="results directory (default bench/results/<date>)")
+    p.add_argument("--resume", type=Path, metavar="PARTIAL_JSON",
+                   help="continue an interrupted run from its partial.json (finished cells are kept)")
     p.add_argument("--prefix", default="bn", help="lab namespace prefix (the pid is appended)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     out = args.out or RESULTS / time.strftime("%Y-%m-%d")
     partial = out / "partial.json"
-    results = run(Plan.from_env(args.smoke), prefix=args.prefix, checkpoint=partial)
+    resume = json.loads(args.resume.read_text()) if args.resume else None
+    results = run(Plan.from_env(args.smoke), prefix=args.prefix, checkpoint=partial, resume=resume)
     report.write(results, out)
     partial.unlink()
     print(f"bench: results in {out}")

@@ -75,10 +75,12 @@ def _save(results: dict[str, object], checkpoint: Path | None) -> None:
         checkpoint.write_text(json.dumps(results, indent=1))
 
 
-def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None) -> dict[str, object]:
-    """`checkpoint`: rewritten with the raw results after every cell, so an interrupted hour is not lost."""
+def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
+        resume: dict[str, object] | None = None) -> dict[str, object]:
+    """`checkpoint`: rewritten with the raw results after every cell, so an interrupted hour is not lost;
+    `resume`: such a checkpoint, whose finished cells are kept and not run again."""
     started = time.time()
-    results: dict[str, object] = {
+    results: dict[str, object] = resume or {
         "meta": {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
                  "trials": plan.trials, "probe_interval_ms": PROBE_INTERVAL * 1000,
                  "footprint_window_s": plan.footprint_s, "scale_vips": SCALE_VIPS,
@@ -96,8 +98,13 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None) -> dict[
         columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns) as bar:
             task = bar.add_task("bench", total=total)
+            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint")
+                    for r in results[s]}  # type: ignore[attr-defined]
+            bar.advance(task, len(done))
             for k in range(plan.trials):
                 for c, t in fail_cells:
+                    if (c.name, t.name, k, "failover") in done:
+                        continue
                     bar.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
                     m = run_trial(lab, c, t, [lab.vip], ALL_PHASES)
                     results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
@@ -105,20 +112,26 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None) -> dict[
                     bar.advance(task)
             for k in range(plan.scale_trials):
                 for c, t in scale_cells:
+                    if (c.name, t.name, k, "scale") in done:
+                        continue
                     bar.update(task, description=f"scale {c.name} {t.name} {k + 1}/{plan.scale_trials}")
                     m = run_trial(lab, c, t, scale_vips(lab), ("start", "power"))
                     results["scale"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
                     _save(results, checkpoint)
                     bar.advance(task)
             for c, t in fp_cells:
+                if (c.name, t.name, 0, "footprint") in done:
+                    continue
                 bar.update(task, description=f"footprint {c.name} {t.name} {plan.footprint_s:g}s")
                 try:
                     fp = footprint.measure(lab, c, t, plan.footprint_s)
                     fp["error"] = None
                 except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
                     fp = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                results["footprint"].append({"contender": c.name, "timers": t.name, **fp})  # type: ignore[union-attr]
+                results["footprint"].append({"contender": c.name, "timers": t.name, "trial": 0, **fp})  # type: ignore[union-attr]
                 _save(results, checkpoint)
                 bar.advance(task)
-    results["meta"]["duration_s"] = round(time.time() - started, 1)  # type: ignore[index]
+    meta = results["meta"]
+    meta["trials"] = plan.trials  # type: ignore[index]
+    meta["duration_s"] = round(meta.get("duration_s", 0) + time.time() - started, 1)  # type: ignore[union-attr]
     return results

@@ -55,8 +55,11 @@ class Contender(ABC):
             for pid in pids:
                 try:
                     host.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+                except (ProcessLookupError, PermissionError):
+                    # A short-lived child (a resource script) may exit between listing and kill; the
+                    # lab then no longer sees it in the host and refuses. Only a live one is an error.
+                    if _alive(pid) and host.owns_pid(pid):
+                        raise
         self._reaped(host, pids)
 
     def _reaped(self, host: Host, pids: Sequence[int], timeout: float = 5) -> None:
