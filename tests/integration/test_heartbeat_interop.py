@@ -156,9 +156,13 @@ def test_agent_primary_heartbeat_backup(pair: Pair) -> None:
     pair.serves("server2", time.monotonic())
     wait_until(lambda: a1.status()["peer"]["stable"], 10, "heartbeat stable after standby")
     t = time.monotonic()
+    standby_mark = hb2.log_size()
     hb2.standby("all")
     print(f"hb_standby -> agent serves after {pair.serves('server1', t):.2f} s, gap {gap(pair, t):.2f} s")
     wait_until(lambda: not has_vip(lab, "server2"), 5, "heartbeat to drop the VIP")
+    # Heartbeat's standby is over only when it has our `done` (else a stop now "cancels" it as a death).
+    wait_until(lambda: "Other node completed standby takeover" in hb2.ha_log()[standby_mark:], 10,
+               "heartbeat to close its standby")
 
     # 4. graceful stop of the holder -> Heartbeat takes over at once, not after deadtime
     wait_until(lambda: a1.status()["stable"] and a1.status()["peer"]["stable"], 10, "both stable")
