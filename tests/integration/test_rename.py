@@ -3,22 +3,26 @@
 The agent pair is renamed server1 -> db1, server2 -> db2 one node at a time while the client probes the
 VIP every 10 ms; the longest gap is held to two planned handoffs measured on the same pair just before.
 A pair running Debian's heartbeat is refused without heartbeat_vip_rename_allow_outage and renamed (with
-the outage the option allows) with it. The probe's responders answer with the lab's host names
+the outage the option allows) with it, that run as hbvip.heartbeat.rename_node from a collections path
+that holds this checkout. The probe's responders answer with the lab's host names
 (server1/server2), fixed when they start, so holders are read in those names.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from lab import Host, Lab
-from test_role import FAST_TIMERS, REPO, SECRET, assert_ok, heartbeat_pids, pair_vars
-from test_role_agent import agent_status, config_bytes, playbook as site, wheelhouse  # noqa: F401 (fixture)
+from test_role import REPO, assert_ok, heartbeat_pids, pair_vars
+from test_role_agent import agent_status, config_bytes, playbook as site, wheelhouse  # noqa: F401 a fixture; pylint: disable=unused-import
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -27,16 +31,51 @@ NEW_NAMES = {"server1": "db1", "server2": "db2"}
 HBVIP = "/opt/hbvip/venv/bin/hbvip"
 
 
-def rename(lab: Lab, inventory: Path, mapping: Mapping[str, str], **extra: object) -> subprocess.CompletedProcess:
-    """Run the rename playbook from the repo; a hang comes back as a failed result with its output."""
-    cmd = ["ansible-playbook", "-i", str(inventory), str(RENAME),
+def installed_collection(lab: Lab) -> dict[str, str]:
+    """Environment that makes this checkout the installed collection hbvip.heartbeat (a symlink in a
+    collections path of the lab's own), as `ansible-galaxy collection install` would lay it out."""
+    root = lab.dir / "collections"
+    (root / "ansible_collections" / "hbvip").mkdir(parents=True, exist_ok=True)
+    link = root / "ansible_collections" / "hbvip" / "heartbeat"
+    if not link.is_symlink():
+        link.symlink_to(REPO)
+    return {"ANSIBLE_COLLECTIONS_PATH": str(root)}
+
+
+def rename(lab: Lab, inventory: Path, mapping: Mapping[str, str], *, fqcn: bool = False,
+           **extra: object) -> subprocess.CompletedProcess:
+    """Run the rename playbook from the repo (or as hbvip.heartbeat.rename_node); a hang comes back as a
+    failed result with its output."""
+    cmd = ["ansible-playbook", "-i", str(inventory), "hbvip.heartbeat.rename_node" if fqcn else str(RENAME),
            "-e", json.dumps({"heartbeat_vip_rename": dict(mapping), **extra})]
+    env = {"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "8",
+           **(installed_collection(lab) if fqcn else {})}
     try:
-        return lab.run_controller(cmd, check=False, timeout=500,
-                                  env={"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "8"})
+        return lab.run_controller(cmd, check=False, timeout=500, env=env)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
         return subprocess.CompletedProcess(cmd, -9, out + "\n[timed out]", "")
+
+
+@pytest.fixture(scope="module")
+def pairs(lab_support: None, wheelhouse: Path) -> Iterator[dict[str, tuple[Lab, Path]]]:  # noqa: F811 (fixture)
+    """(lab, inventory) of an agent pair and a heartbeat pair, provisioned with site.yml at the same time:
+    the runs mostly wait on ssh round trips, so two side by side take little longer than one."""
+    out: dict[str, tuple[Lab, Path]] = {}
+    with ExitStack() as stack:
+        for engine in ("agent", "heartbeat"):
+            lab = stack.enter_context(Lab(prefix=f"rn{os.getpid()}{engine[0]}", net=None, ssh=True))
+            extra = pair_vars(lab, heartbeat_vip_engine=engine, heartbeat_vip_agent_wheel_find_links=str(wheelhouse))
+            out[engine] = (lab, lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs",
+                                                              extra_vars=extra))
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = {engine: pool.submit(site, lab, inventory) for engine, (lab, inventory) in out.items()}
+            results = {engine: run.result() for engine, run in runs.items()}
+        print(f"site.yml, both pairs side by side: {time.monotonic() - started:.1f} s")
+        for result in results.values():
+            assert_ok(result)
+        yield out
 
 
 def hostname(host: Host) -> str:
@@ -64,18 +103,9 @@ def measure_handoff(lab: Lab) -> float:
 
 
 def test_agent_pair_is_renamed_one_node_at_a_time_without_losing_the_vip(
-    lab_factory: Callable[..., Lab], wheelhouse: Path,  # noqa: F811 (the imported fixture)
+    pairs: dict[str, tuple[Lab, Path]],
 ) -> None:
-    lab = lab_factory(ssh=True)
-    extra = {
-        "heartbeat_vip_engine": "agent",
-        "heartbeat_vip_vip": {"address": lab.vip, "prefix": 24},
-        "heartbeat_vip_auth_secret": SECRET,
-        "heartbeat_vip_agent_wheel_find_links": str(wheelhouse),
-        **FAST_TIMERS,
-    }
-    inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=extra)
-    assert_ok(site(lab, inventory))
+    lab, inventory = pairs["agent"]
     s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
     handoff = measure_handoff(lab)
     uuids = {name: uuid(host) for name, host in lab.hosts.items()}
@@ -113,16 +143,16 @@ def test_agent_pair_is_renamed_one_node_at_a_time_without_losing_the_vip(
 
 
 def test_heartbeat_pair_rename_is_refused_without_opt_in_and_done_with_an_outage_with_it(
-    lab_factory: Callable[..., Lab],
+    pairs: dict[str, tuple[Lab, Path]],
 ) -> None:
-    lab = lab_factory(ssh=True)
-    inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=pair_vars(lab))
-    assert_ok(site(lab, inventory))
+    lab, inventory = pairs["heartbeat"]
     s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
     pids = {name: heartbeat_pids(host) for name, host in lab.hosts.items()}
     before = config_bytes(s1)
 
+    started = time.monotonic()
     refused = rename(lab, inventory, NEW_NAMES)
+    print(f"rename_node.yml (heartbeat, no opt-in) refused after {time.monotonic() - started:.1f} s")
     assert refused.returncode != 0
     assert "Refusing to rename nodes of a pair running Debian's heartbeat" in refused.stdout, refused.stdout[-3000:]
     assert "heartbeat_vip_rename_allow_outage" in refused.stdout
@@ -135,7 +165,8 @@ def test_heartbeat_pair_rename_is_refused_without_opt_in_and_done_with_an_outage
     try:
         probe.wait_for("server1", timeout=15)
         started = time.monotonic()
-        done = rename(lab, inventory, NEW_NAMES, heartbeat_vip_rename_allow_outage=True)
+        # This run goes through the installed collection's name; the others use the repo's path.
+        done = rename(lab, inventory, NEW_NAMES, fqcn=True, heartbeat_vip_rename_allow_outage=True)
         took = time.monotonic() - started
         back = probe.wait_for("server1", timeout=30)
     finally:
