@@ -259,3 +259,16 @@ def test_a_group_that_fails_to_start_everywhere_does_not_ping_pong():
     assert sim.vip_holders() == []
     starts = [c for c in sim.calls if c[2] == "start"]
     assert len(starts) == 2        # one attempt on each node, then both report the group unserved
+
+
+def test_home_node_that_went_standby_then_restarted_gets_its_groups_back():
+    sim = Sim()
+    sim.run_until(5)
+    sim.command("server1", 5.0, Command("standby", "all", request_id=1))
+    sim.run_until(6)
+    assert sim.vip_holders() == ["server2"]
+    sim.command("server1", 6.0, Command("shutdown"))
+    sim.run_until(8)
+    sim.at(10, "boot", "server1")
+    sim.run_until(15)
+    assert sim.vip_holders() == ["server1"]
