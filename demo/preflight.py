@@ -17,7 +17,8 @@ def problems() -> list[str]:
     if missing:
         found.append(f"missing commands: {', '.join(missing)} (make deps installs them)")
     else:
-        probe = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True, text=True)
+        probe = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], check=False, capture_output=True,
+                               text=True)
         if probe.returncode != 0:
             found.append(
                 "network namespaces are unavailable here (a container without CAP_SYS_ADMIN?): "

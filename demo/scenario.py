@@ -49,8 +49,8 @@ def engine_pids(host: Host, engine: str) -> list[int]:
 
 def _describe(result: ProbeResult) -> str:
     recent = result.samples[-50:]
-    holder = next((h for _, h in reversed(recent) if h), None)
-    lost = sum(1 for _, h in result.samples if h is None)
+    holder = next((h for _unused, h in reversed(recent) if h), None)
+    lost = sum(1 for _unused, h in result.samples if h is None)
     return (
         f"VIP served by {holder or 'nobody'}  |  probes sent {len(result.samples)}, "
         f"answered {result.answered}, lost {lost}"

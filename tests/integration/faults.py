@@ -152,7 +152,7 @@ def lossy(host: Host, percent: int) -> None:
 def busy_loops(host: Host, pid: int, count: int, cpu: int = 0) -> Iterator[None]:
     """Pin the agent (all its threads) to `cpu` and run `count` busy loops pinned beside it."""
     subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], check=True, capture_output=True)
-    hogs = [host.spawn(["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"]) for _ in range(count)]
+    hogs = [host.spawn(["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"]) for _unused in range(count)]
     try:
         yield
     finally:

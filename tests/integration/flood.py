@@ -35,7 +35,7 @@ def main(path: str, addr: str, port: str, rate: str, seconds: str) -> None:
     end = start + float(seconds)
     next_slot = start
     while time.monotonic() < end:
-        for _ in range(per_slot):
+        for _unused in range(per_slot):
             try:
                 sock.sendto(datagrams[i % len(datagrams)], (addr, int(port)))
                 sent += 1

@@ -63,7 +63,7 @@ def test_sigterm_of_holder_hands_over_at_once(lab):
         assert settle < p.deadline
         p.client_reaches("server2")
         assert "Received shutdown notice from 'server1'." in p.agents["server2"].ha_log()
-        assert [(h, a) for _, h, a in calls(lab)][-3:] == [("server1", "stop"), ("server2", "status"),
+        assert [(h, a) for _unused, h, a in calls(lab)][-3:] == [("server1", "stop"), ("server2", "status"),
                                                            ("server2", "start")]
         matrix("SIGTERM holder", p.watch.max_holders(t0), settle)
 
@@ -105,7 +105,7 @@ def test_both_nodes_starting_together_settle_on_the_home_node(lab):
             t.join()
         settle = p.settle("server1", t0, timeout=FAST.deadtime_s * 2 + 3)
         p.client_reaches("server1")
-        assert "server2" not in {h for _, h, a in calls(lab) if a == "start"}
+        assert "server2" not in {h for _unused, h, a in calls(lab) if a == "start"}
         matrix("joint start", p.watch.max_holders(t0), settle, "from process start")
 
 

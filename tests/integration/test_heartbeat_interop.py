@@ -82,7 +82,7 @@ def pair(mixed: Callable[[], Lab]) -> Iterator[Pair]:
 
 
 def handoffs(lab: Lab, since: int) -> list[tuple[str, str]]:
-    return [(host, action) for _, host, action in calls(lab)[since:]]
+    return [(host, action) for _unused, host, action in calls(lab)[since:]]
 
 
 def gap(pair: Pair, after: float) -> float:

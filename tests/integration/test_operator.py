@@ -124,6 +124,7 @@ def test_metrics_endpoint_follows_a_failover(lab):
         assert 0 < took < 1.0
         assert abs(after[f"hbvip_group_last_takeover_timestamp_seconds{{{group}}}"] - time.time()) < 10
         assert after["hbvip_script_runs_total"] > before2["hbvip_script_runs_total"]
+
         def textfile() -> str | None:
             text = lab.hosts["server2"].read("/var/lib/node_exporter/hbvip.prom")
             return text if f"hbvip_group_holder{{{group}}} 1" in text else None

@@ -30,6 +30,8 @@ FAST_TIMERS = {
     "heartbeat_vip_deadtime_ms": 1000,
     "heartbeat_vip_initdead_ms": 1000,
 }
+
+
 def pair_vars(lab: Lab, vip: str | None = None, **extra: object) -> dict[str, object]:
     return {
         "heartbeat_vip_engine": "heartbeat",

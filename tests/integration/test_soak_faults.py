@@ -53,7 +53,7 @@ def test_power_loss_cycles_always_end_with_one_holder(lab):
     """20 rounds of power loss of the holder and return: every round settles on one holder in time."""
     with running_pair(lab) as p:
         worst = 0.0
-        for _ in range(20):
+        for _unused in range(20):
             t0 = time.monotonic()
             p.crash("server1", power=True)
             worst = max(worst, p.settle("server2", t0, timeout=p.deadline))
@@ -91,6 +91,6 @@ def test_peer_with_a_monotonic_clock_an_hour_ahead_fails_over_and_back(lab):
         p.host("server1").power_on()
         p.agents["server1"].start()
         p.settle("server1", time.monotonic(), timeout=3 * FAST.deadtime_s + 5)
-        assert [a for _, h, a in calls(lab) if h == "server2"] == ["status", "start", "stop"]
+        assert [a for _unused, h, a in calls(lab) if h == "server2"] == ["status", "start", "stop"]
         wait_until(lambda: p.agents["server2"].status()["peer"]["state"] == "active", 5, "pair formed again")
         print(f"MATRIX | peer monotonic clock +1 h | 1 | {settle:.2f} |")

@@ -81,7 +81,7 @@ def test_peer_state_is_one_hot_and_last_heard_and_late_heartbeats_are_exposed() 
     text = render(status())
     assert value(text, "hbvip_peer_state", peer="server2", state="active") == 1
     assert value(text, "hbvip_peer_state", peer="server2", state="dead") == 0
-    assert sum(v for (n, _), v in samples(text).items() if n == "hbvip_peer_state") == 1
+    assert sum(v for (n, _unused), v in samples(text).items() if n == "hbvip_peer_state") == 1
     assert value(text, "hbvip_peer_last_heard_seconds", peer="server2") == 0.42
     assert value(text, "hbvip_peer_late_heartbeats_total", peer="server2") == 2
 
@@ -90,7 +90,7 @@ def test_never_heard_peer_has_no_last_heard_sample() -> None:
     st = status()
     st["peer"] = {**st["peer"], "state": "unknown", "last_heard_s": None}
     text = render(st)
-    assert not any(n == "hbvip_peer_last_heard_seconds" for n, _ in samples(text))
+    assert not any(n == "hbvip_peer_last_heard_seconds" for n, _unused in samples(text))
     assert value(text, "hbvip_peer_state", peer="server2", state="unknown") == 1
 
 
@@ -147,7 +147,7 @@ def test_http_answers(request_bytes: bytes, first_line: bytes) -> None:
     st = status()
     exporter = MetricsExporter(lambda: st, listen=("127.0.0.1", 0))
     answer = asyncio.run(_ask(exporter, request_bytes))
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _unused, body = answer.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0] == first_line
     assert f"Content-Length: {len(body)}".encode() in head
     if first_line.endswith(b"200 OK"):

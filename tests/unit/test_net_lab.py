@@ -214,7 +214,7 @@ def test_acquire_sends_garp_burst_even_when_vip_already_present(pair: Pair, conf
     assert out["took"] < 0.5, "acquire must not wait for the burst"
     mac = bytes.fromhex(pair.mac_a.replace(":", ""))
     vip = bytes(int(x) for x in VIP.split("."))
-    garps = [bytes.fromhex(f) for _, f in frames if bytes.fromhex(f)[28:32] == vip]
+    garps = [bytes.fromhex(f) for _unused, f in frames if bytes.fromhex(f)[28:32] == vip]
     assert len(garps) == 5
     for n, frame in enumerate(garps):
         assert frame[0:6] == b"\xff" * 6 and frame[6:12] == mac

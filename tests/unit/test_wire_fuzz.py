@@ -32,7 +32,7 @@ def test_random_bytes_only_ever_give_wireerror(data):
 @given(st.sampled_from(SAMPLES), st.data())
 def test_mutated_captured_datagrams_only_ever_give_wireerror(sample, data):
     buf = bytearray(sample)
-    for _ in range(data.draw(st.integers(1, 4))):
+    for _unused in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(0, len(buf) - 1))
         action = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
         if action == "flip":

@@ -434,9 +434,8 @@ class Agent:
     def _rename_peer(self, old: str, new: str) -> None:
         assert self.membership is not None and self.failover is not None
         alive = self.membership.peer.status not in ("unknown", "dead")
-        self.log("warning" if alive else "info", "peer.renamed",
-                 f"Peer node {old} is now {new}" + ("; it is still running under the old name and will be "
-                                                   "declared dead" if alive else ""),
+        tail = "; it is still running under the old name and will be declared dead" if alive else ""
+        self.log("warning" if alive else "info", "peer.renamed", f"Peer node {old} is now {new}{tail}",
                  {"old": old, "new": new, "peer_was_alive": alive})
         self.peer = new
         self.membership.rename_peer(new, time.monotonic())

@@ -238,7 +238,7 @@ async def check_scripts(config: Config, init_dir: Path, timeout: float = STATUS_
             seen.add((res.name, res.args))
             jobs.append((res, script, run_script(script, res.name, res.args, "status", timeout=timeout, env=env)))
     problems = []
-    for (res, script, _), call in zip(jobs, await asyncio.gather(*(j[2] for j in jobs))):
+    for (res, script, _unused), call in zip(jobs, await asyncio.gather(*(j[2] for j in jobs))):
         if call.timed_out:
             problems.append(Problem(path, res.line, f"{script} {' '.join(res.args + ('status',))} did not answer "
                                     f"within {timeout:g}s", "make `status` quick and side-effect free"))
