@@ -132,6 +132,6 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                 _save(results, checkpoint)
                 bar.advance(task)
     meta = results["meta"]
-    meta["trials"] = plan.trials  # type: ignore[index]
+    meta.update(trials=plan.trials, footprint_window_s=plan.footprint_s)  # type: ignore[union-attr]
     meta["duration_s"] = round(meta.get("duration_s", 0) + time.time() - started, 1)  # type: ignore[union-attr]
     return results
