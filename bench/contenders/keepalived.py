@@ -87,3 +87,8 @@ vrrp_instance bench {{
         proc = self._procs.pop(host.name, None)
         if proc is not None:
             proc.wait(5)        # reap the parent we spawned (its children were reparented away)
+        # The orphaned VRRP child stays a zombie here (no init of our own reaps it), and keepalived
+        # refuses to start while its pidfile names a zombie ("daemon is already running"). On a real
+        # machine init reaps at once, so the pidfiles would name dead pids: remove them as such.
+        for pidfile in (PIDFILE, VRRP_PIDFILE):
+            host.path(pidfile).unlink(missing_ok=True)
