@@ -36,7 +36,7 @@ lint: deps
 	@bash scripts/lint.sh
 
 ## hbvip vs Heartbeat 3.0.6 vs keepalived on one lab (not part of `make test`; about an hour).
-## BENCH_TRIALS (10), BENCH_FOOTPRINT_S (60), BENCH_SCALE_TRIALS (3); writes bench/results/<date>/.
+## BENCH_TRIALS (10), BENCH_FOOTPRINT_S (60), BENCH_SCALE_TRIALS (2); writes bench/results/<date>/.
 bench: deps
 	$(PY) -m bench
 
