@@ -42,11 +42,11 @@ class Record:
         return cls(sent, answers)
 
     def first_answer(self, after: float, host: str | None = None) -> float | None:
-        return next((t for t, h, _ in self.answers if t >= after and (host is None or h == host)), None)
+        return next((t for t, h, _unused in self.answers if t >= after and (host is None or h == host)), None)
 
     def last_answer_before(self, before: float, host: str) -> float | None:
         found = None
-        for t, h, _ in self.answers:
+        for t, h, _unused in self.answers:
             if t >= before:
                 break
             if h == host:
@@ -61,12 +61,12 @@ class Record:
 
     def lost(self, start: float, end: float, interval: float) -> float:
         """Unanswered probes sent in [start, end), as time (count × interval): robust to jitter."""
-        answered = {seq for _, _, seq in self.answers}
+        answered = {seq for _unused, _unused, seq in self.answers}
         return interval * sum(1 for seq, t in self.sent.items() if start <= t < end and seq not in answered)
 
     def holders(self) -> list[str]:
         seq: list[str] = []
-        for _, h, _ in self.answers:
+        for _unused, h, _unused in self.answers:
             if not seq or seq[-1] != h:
                 seq.append(h)
         return seq

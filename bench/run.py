@@ -57,7 +57,7 @@ def scale_vips(lab: Lab) -> list[str]:
 
 
 def _version(cmd: list[str]) -> str:
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
     return (res.stdout + res.stderr).strip().splitlines()[0] if res.stdout or res.stderr else "?"
 
 
@@ -96,33 +96,33 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
         fail_cells, scale_cells, fp_cells = cells(plan.failover_sets), cells(plan.scale_sets), cells(plan.footprint_sets)
         total = plan.trials * len(fail_cells) + plan.scale_trials * len(scale_cells) + len(fp_cells)
         columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns) as bar:
-            task = bar.add_task("bench", total=total)
+        with Progress(*columns) as progress:
+            task = progress.add_task("bench", total=total)
             done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint")
                     for r in results[s]}  # type: ignore[attr-defined]
-            bar.advance(task, len(done))
+            progress.advance(task, len(done))
             for k in range(plan.trials):
                 for c, t in fail_cells:
                     if (c.name, t.name, k, "failover") in done:
                         continue
-                    bar.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
+                    progress.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
                     m = run_trial(lab, c, t, [lab.vip], ALL_PHASES)
                     results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
                     _save(results, checkpoint)
-                    bar.advance(task)
+                    progress.advance(task)
             for k in range(plan.scale_trials):
                 for c, t in scale_cells:
                     if (c.name, t.name, k, "scale") in done:
                         continue
-                    bar.update(task, description=f"scale {c.name} {t.name} {k + 1}/{plan.scale_trials}")
+                    progress.update(task, description=f"scale {c.name} {t.name} {k + 1}/{plan.scale_trials}")
                     m = run_trial(lab, c, t, scale_vips(lab), ("start", "power"))
                     results["scale"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
                     _save(results, checkpoint)
-                    bar.advance(task)
+                    progress.advance(task)
             for c, t in fp_cells:
                 if (c.name, t.name, 0, "footprint") in done:
                     continue
-                bar.update(task, description=f"footprint {c.name} {t.name} {plan.footprint_s:g}s")
+                progress.update(task, description=f"footprint {c.name} {t.name} {plan.footprint_s:g}s")
                 try:
                     fp = footprint.measure(lab, c, t, plan.footprint_s)
                     fp["error"] = None
@@ -130,7 +130,7 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                     fp = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 results["footprint"].append({"contender": c.name, "timers": t.name, "trial": 0, **fp})  # type: ignore[union-attr]
                 _save(results, checkpoint)
-                bar.advance(task)
+                progress.advance(task)
     meta = results["meta"]
     meta.update(trials=plan.trials, footprint_window_s=plan.footprint_s)  # type: ignore[union-attr]
     meta["duration_s"] = round(meta.get("duration_s", 0) + time.time() - started, 1)  # type: ignore[union-attr]

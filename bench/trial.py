@@ -164,7 +164,7 @@ class Trial:
 
         if "start" in ev:
             out["first_service"] = since("start", None)
-            out["first_holder"] = next((h for t, h, _ in rec.answers if t >= ev["start"]), None)
+            out["first_holder"] = next((h for t, h, _unused in rec.answers if t >= ev["start"]), None)
         if "standby" in ev:
             out["planned_loss"] = gap("standby", s1, s2)
         if "power_loss" in ev:
@@ -185,4 +185,3 @@ class Trial:
 def run_trial(lab: Lab, contender: Contender, timers: TimerSet, vips: Sequence[str],
               phases: Sequence[str] = ALL_PHASES) -> Metrics:
     return Trial(lab, contender, timers, vips).run(phases)
-

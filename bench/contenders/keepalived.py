@@ -65,8 +65,8 @@ vrrp_instance bench {{
     def start(self, host: Host) -> None:
         log = host.path("/var/log/keepalived-bench.log")
         with open(log, "ab") as out:
-            self._procs[host.name] = host.spawn(["keepalived", "-n", "-l", "-D", "-P", "-f", CONF, "-p", PIDFILE, "-r", VRRP_PIDFILE],
-                       stdout=out, stderr=out)
+            cmd = ["keepalived", "-n", "-l", "-D", "-P", "-f", CONF, "-p", PIDFILE, "-r", VRRP_PIDFILE]
+            self._procs[host.name] = host.spawn(cmd, stdout=out, stderr=out)
 
     def pids(self, host: Host) -> list[int]:
         return procs_named(host, "keepalived")
