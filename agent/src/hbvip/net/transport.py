@@ -20,10 +20,6 @@ from dataclasses import dataclass
 from hbvip.net.ifaddr import ipv4_addresses
 
 
-#: Receive buffer asked for: about 4000 heartbeat datagrams.
-RECEIVE_BUFFER = 1 << 20
-
-
 class TransportError(Exception):
     """The transport cannot start: a peer name does not resolve, a bcast interface has no address."""
 
@@ -140,9 +136,6 @@ class Transport:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            # A flood of junk on the port must not crowd out the peer's heartbeats in the kernel queue
-            # (the kernel caps this at net.core.rmem_max).
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             sock.bind(("0.0.0.0", self.port))
         except OSError:
             sock.close()
