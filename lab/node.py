@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,12 @@ class Host(Client):
         """Undo power_loss: link up with only the fixed address and an empty neighbour table."""
         self.run(["ip", "neigh", "flush", "dev", self.iface], check=False)
         self.run(["ip", "link", "set", self.iface, "up"])
+        # Return only when the link really carries traffic again (operstate UP), as a booted box would.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.run(["cat", f"/sys/class/net/{self.iface}/operstate"], check=False).stdout.strip() == "up":
+                return
+            time.sleep(0.02)
 
     def addresses(self) -> list[str]:
         """IPv4 addresses (with prefix) on the host's interface, e.g. ['10.99.3.1/24', '10.99.3.100/24']."""
