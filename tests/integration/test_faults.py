@@ -63,8 +63,8 @@ def test_sigterm_of_holder_hands_over_at_once(lab):
         assert settle < p.deadline
         p.client_reaches("server2")
         assert "Received shutdown notice from 'server1'." in p.agents["server2"].ha_log()
-        assert [(h, a) for _unused, h, a in calls(lab)][-3:] == [("server1", "stop"), ("server2", "status"),
-                                                           ("server2", "start")]
+        expected = [("server1", "stop"), ("server2", "status"), ("server2", "start")]
+        assert [(h, a) for _unused, h, a in calls(lab)][-3:] == expected
         matrix("SIGTERM holder", p.watch.max_holders(t0), settle)
 
 

@@ -189,8 +189,8 @@ def test_vip_answered_by_another_machine_is_an_error(config_dir: Path, tmp_path:
 
 
 def test_vip_answered_by_the_peer_is_the_pair_holding_it(config_dir: Path, tmp_path: Path) -> None:
-    report, _unused = unclaimed(load(config_dir), SERVER1, {"10.99.0.100": {"02:99:00:00:00:02"},
-                                                      "10.99.0.2": {"02:99:00:00:00:02"}}, tmp_path)
+    answers = {"10.99.0.100": {"02:99:00:00:00:02"}, "10.99.0.2": {"02:99:00:00:00:02"}}
+    report, _unused = unclaimed(load(config_dir), SERVER1, answers, tmp_path)
     assert report.problems == [] and "only the peer (02:99:00:00:00:02)" in report.notes[0]
 
 
