@@ -12,7 +12,7 @@ deps:
 
 ## The whole suite (what CI runs): unit tests, lab integration tests, lint.
 test: deps
-	$(PYTEST) tests/unit tests/integration -m "not slow and not soak"
+	$(PYTEST) tests/unit tests/integration -m "not slow and not soak" --durations=15
 	$(MAKE) --no-print-directory lint
 
 unit: deps
