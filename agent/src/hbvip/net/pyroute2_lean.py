@@ -48,6 +48,7 @@ _install_deferred_package()
 from pyroute2.netlink import (  # noqa: E402
     NETLINK_EXT_ACK,
     NLM_F_ACK,
+    NLM_F_ACK_TLVS,
     NLM_F_CREATE,
     NLM_F_DUMP,
     NLM_F_DUMP_INTR,
@@ -65,7 +66,7 @@ from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR  # noqa:
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402
 
 __all__ = [
-    "NETLINK_EXT_ACK", "NLM_F_ACK", "NLM_F_CREATE", "NLM_F_DUMP", "NLM_F_DUMP_INTR", "NLM_F_EXCL", "NLM_F_MULTI",
+    "NETLINK_EXT_ACK", "NLM_F_ACK", "NLM_F_ACK_TLVS", "NLM_F_CREATE", "NLM_F_DUMP", "NLM_F_DUMP_INTR", "NLM_F_EXCL", "NLM_F_MULTI",
     "NLM_F_REQUEST", "NLMSG_DONE", "NLMSG_ERROR", "NLMSG_OVERRUN", "RTM_DELADDR", "RTM_GETADDR", "RTM_NEWADDR",
     "SOL_NETLINK", "ifaddrmsg", "nlmsg", "nlmsgerr",
 ]

@@ -6,9 +6,10 @@ a VIP add or delete is one request and its ack, and a group's VIPs share one add
 
 pyroute2 stays the netlink grammar: requests are built and replies decoded with its message classes
 (`ifaddrmsg`, `nlmsgerr`). What is written by hand is what pyroute2's socket classes would do, because
-importing them costs the agent about 5 MB more (see `pyroute2_lean`): opening the socket, the
-16-byte header walk that splits a datagram into messages, and matching replies to requests by
-sequence number. Requests run one at a time (a lock), so the reply to the current sequence number is
+importing them costs the agent about 5 MB more (see `pyroute2_lean`) and their marshal's
+sequence filter is not usable as is: opening the socket, the 16-byte header walk that splits a
+datagram into messages, matching replies to requests by sequence number, and reading the kernel's
+text out of an extended ack. Requests run one at a time (a lock), so the reply to the current sequence number is
 the only one wanted; anything else on the socket is a late reply to a cancelled request and is dropped.
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from hbvip.net.pyroute2_lean import (
     NETLINK_EXT_ACK,
     NLM_F_ACK,
+    NLM_F_ACK_TLVS,
     NLM_F_DUMP,
     NLM_F_DUMP_INTR,
     NLM_F_MULTI,
@@ -42,6 +44,7 @@ HEADER = struct.Struct("=IHHII")  # struct nlmsghdr: length, type, flags, sequen
 # The kernel sends a dump in datagrams of at most about 32 KiB; a shorter read would cut one silently.
 RECV_SIZE = 65536
 NETLINK_CAP_ACK = 10  # an error echoes only the request's header, not the whole request
+NLMSGERR_ATTR_MSG = 1  # the kernel's text in an extended ack
 DUMP_TRIES = 3  # a dump that raced with a change (NLM_F_DUMP_INTR) is asked again
 # Reply types decoded with pyroute2's classes; the session asks only for addresses.
 DECODERS: dict[int, type[nlmsg]] = {RTM_NEWADDR: ifaddrmsg}
@@ -83,16 +86,33 @@ def split_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
         offset += (length + 3) & ~3  # NLMSG_ALIGN
 
 
-def error_of(raw: bytes, what: str) -> RtnlError | None:
+def error_of(raw: bytes, flags: int, what: str) -> RtnlError | None:
     """None for an ack (error 0); otherwise the refusal, with the kernel's own text when it sent one."""
     msg = nlmsgerr(raw)
     msg.decode()
     code = -msg["error"]
     if code == 0:
         return None
-    detail = msg.get_attr("NLMSGERR_ATTR_MSG")
+    detail = ext_ack_message(raw) if flags & NLM_F_ACK_TLVS else None
     reason = os.strerror(code) + (f" ({detail})" if detail else "")
     return RtnlError(code, f"{what}: {reason}")
+
+
+def ext_ack_message(raw: bytes) -> str | None:
+    """NLMSGERR_ATTR_MSG of an extended ack ("Attribute failed policy validation").
+
+    Walked by hand: the attributes follow the echoed request header (NETLINK_CAP_ACK), an offset
+    pyroute2's `nlmsgerr` does not skip, so it would read the echo as attributes.
+    """
+    offset = HEADER.size + 4 + HEADER.size  # our header, the errno, the echoed request's header
+    while offset + 4 <= len(raw):
+        length, attr_type = struct.unpack_from("=HH", raw, offset)
+        if length < 4:
+            break
+        if attr_type & 0x3FFF == NLMSGERR_ATTR_MSG:
+            return raw[offset + 4:offset + length].split(b"\0", 1)[0].decode(errors="replace")
+        offset += (length + 3) & ~3
+    return None
 
 
 class Reply:
@@ -115,7 +135,7 @@ class Reply:
                 continue  # a late answer to an earlier, cancelled request
             self.interrupted |= bool(flags & NLM_F_DUMP_INTR)
             if msg_type == NLMSG_ERROR:
-                error = error_of(raw, self.what)
+                error = error_of(raw, flags, self.what)
                 if error is not None:
                     raise error
                 return True
