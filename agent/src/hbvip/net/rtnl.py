@@ -198,8 +198,11 @@ class RtnlSession:
 
     def close(self) -> None:
         if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+            sock, self._sock = self._sock, None
+            try:
+                sock.close()
+            except OSError:
+                pass  # already dead: that is why it is being closed
 
     async def _exchange(self, msg: nlmsg, msg_type: int, flags: int, what: str) -> list[nlmsg]:
         if self._sock is None or self._sock.fileno() < 0:
