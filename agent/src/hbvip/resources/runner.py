@@ -4,9 +4,11 @@ Acquire: left to right, `status` then `start` unless running. Release: `stop` ri
 IPaddr2 are native (netlink + gratuitous ARP); everything else is a script from `resource.d/` or the
 init directory. A native VIP has no separate status step: its start checks presence itself (from the
 group's address snapshot, or the kernel's EEXIST) and says "already present", and the VIPs of a group
-share one address dump, invalidated whenever a script ran (a script may change addresses). Unlike Heartbeat, a failed stop never reboots the machine or kills the daemon: it is
-retried, reported, and the VIP is removed anyway so the peer can serve it. A failed start releases
-what was acquired so far, so the node never holds half a group.
+share one address dump, invalidated whenever a script ran (a script may change addresses).
+
+Unlike Heartbeat, a failed stop never reboots the machine or kills the daemon: it is retried,
+reported, and the VIP is removed anyway so the peer can serve it. A failed start releases what was
+acquired so far, so the node never holds half a group.
 """
 
 from __future__ import annotations
