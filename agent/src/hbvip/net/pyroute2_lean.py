@@ -1,10 +1,10 @@
 """pyroute2's netlink grammar without pyroute2's whole API: the one place the agent imports pyroute2.
 
 `import pyroute2` runs the package's `__init__`, which imports every public class (NDB, IPDB,
-nftables, generic netlink families, ...): a running agent grew from about 21 MB to 34-37 MB of RSS for
-code it never calls (measured with pyroute2 0.9.7 under /usr/bin/time and /proc/<pid>/status). The
-agent needs only the message classes (`ifaddrmsg`, `nlmsgerr`) and constants, which live in
-`pyroute2.netlink` and do not need that `__init__`: importing them with it bypassed adds about 4 MB.
+nftables, generic netlink families, ...) for code the agent never calls. The agent needs only the
+message classes (`ifaddrmsg`, `nlmsgerr`) and constants, which live in `pyroute2.netlink` and do not
+need that `__init__`. Measured with pyroute2 0.9.7, VmRSS of a settled agent in a lab pair at
+keepalive 100 ms: 37.3 MB with `from pyroute2 import AsyncIPRoute`, 27.3 MB with this module.
 
 So, when nothing has imported pyroute2 yet, a stand-in package module is registered whose `__path__`
 is the real package directory (submodules import from there as usual) and whose package body runs only
