@@ -6,7 +6,6 @@ every problem in one run; the daemon refuses to start (or to reload) on any erro
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -44,6 +43,9 @@ class Config:
 
 def config_digest(contents: dict[str, bytes]) -> str:
     """Digest of the non-secret files; each is framed by name and length so files cannot blur."""
+    # Imported here, not at module level, so `hbvip run` can still choose hashlib's backend (cli._without_openssl).
+    import hashlib  # pylint: disable=import-outside-toplevel
+
     sha = hashlib.sha256()
     for name in (HACF, HARESOURCES, EXTENSIONS):
         data = contents.get(name, b"")

@@ -3,10 +3,9 @@
 VIP placement (which interface, which `eth0:N` label is free) and the transport (which `ucast`
 addresses are this node's own) both need the same view of the host, so it is read in one place.
 
-pyroute2's `AsyncIPRoute` is used directly: in pyroute2 0.9.x it is native asyncio and a dump costs
-the same as a blocking `IPRoute` call pushed to a thread (about 3 ms each, measured), without tying up
-a worker thread or needing locking around a shared socket. A fresh netlink socket per call keeps the
-code free of connection state; these calls happen at start-up and on failover only.
+The addresses come from one RTM_GETADDR dump on the agent's netlink session (`rtnl`); interface
+names from the C library's `if_nameindex`/`if_nametoindex`, instead of a link dump whose message class
+(`ifinfmsg`) would import all of pyroute2's link-kind plugins.
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from pyroute2 import AsyncIPRoute
+from hbvip.net.pyroute2_lean import RTM_GETADDR, ifaddrmsg
+from hbvip.net.rtnl import session
 
 
 @dataclass(frozen=True)
@@ -36,27 +36,30 @@ class IfAddr:
 
 async def ipv4_addresses() -> list[IfAddr]:
     """Every IPv4 address of the current network namespace."""
-    async with AsyncIPRoute() as ipr:
-        names = {link["index"]: link.get("IFLA_IFNAME") async for link in await ipr.link("dump")}
-        result = []
-        async for msg in await ipr.addr("dump", family=socket.AF_INET):
-            index = msg["index"]
-            address = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-            result.append(
-                IfAddr(
-                    ifname=names.get(index, str(index)),
-                    index=index,
-                    address=address,
-                    prefix=msg["prefixlen"],
-                    label=msg.get("IFA_LABEL") or names.get(index, ""),
-                    broadcast=msg.get("IFA_BROADCAST"),
-                )
+    request = ifaddrmsg()
+    request["family"] = socket.AF_INET
+    records = await session().dump(request, RTM_GETADDR, "list IPv4 addresses")
+    names = dict(socket.if_nameindex())
+    result = []
+    for msg in records:
+        index = msg["index"]
+        ifname = names.get(index, str(index))
+        result.append(
+            IfAddr(
+                ifname=ifname,
+                index=index,
+                address=msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"),
+                prefix=msg["prefixlen"],
+                label=msg.get_attr("IFA_LABEL") or ifname,
+                broadcast=msg.get_attr("IFA_BROADCAST"),
             )
-        return result
+        )
+    return result
 
 
-async def interface_index(ifname: str) -> int | None:
+def interface_index(ifname: str) -> int | None:
     """The index of interface `ifname`, or None when there is no such interface."""
-    async with AsyncIPRoute() as ipr:
-        found = await ipr.link_lookup(ifname=ifname)
-        return found[0] if found else None
+    try:
+        return socket.if_nametoindex(ifname)
+    except (OSError, ValueError):  # no such interface; ValueError: a name with a NUL byte
+        return None

@@ -4,18 +4,22 @@ Heartbeat puts a VIP on an alias label (`eth0:0`, the first free `eth0:N`), pick
 subnet contains the VIP when the haresources line names none, takes the prefix from that subnet when
 none is given, and sets the subnet's broadcast address. Operators read `ip addr`/`ifconfig` output
 with those labels in mind, so they are kept. IPv4 only: IPv6 VIPs are IPv6addr's job, not IPaddr's.
+
+Each function can take `addresses`, a snapshot from `ipv4_addresses()`: the VIPs of one group then
+share one address dump, and an add or delete is one netlink request. The snapshot is kept up to date
+with what these functions change, so the next VIP of the group gets the next free label.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
-
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+import socket
 
 from hbvip.config import VipSpec
 from hbvip.net.ifaddr import IfAddr, interface_index, ipv4_addresses
+from hbvip.net.pyroute2_lean import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, RTM_DELADDR, RTM_NEWADDR, ifaddrmsg
+from hbvip.net.rtnl import RtnlError, session
 
 # The kernel keeps IFNAMSIZ (16) bytes for a label, the terminating NUL included.
 MAX_LABEL = 15
@@ -25,47 +29,52 @@ class VipError(Exception):
     """The VIP cannot be placed: no such interface, no or several matching subnets, netlink refusal."""
 
 
-async def vip_present(vip: VipSpec) -> bool:
+async def vip_present(vip: VipSpec, addresses: list[IfAddr] | None = None) -> bool:
     """True when the VIP is configured (on its named interface, or anywhere when none is named)."""
-    return bool(_copies(await ipv4_addresses(), vip))
+    return bool(_copies(await _snapshot(addresses), vip))
 
 
-async def add_vip(vip: VipSpec) -> tuple[str, bool]:
+async def add_vip(vip: VipSpec, addresses: list[IfAddr] | None = None) -> tuple[str, bool]:
     """Configure the VIP; return (label, was_already_present).
 
-    An existing copy is left alone and its label returned, so acquiring twice is harmless.
+    An existing copy is left alone and its label returned, so acquiring twice is harmless. A copy that
+    appeared after the snapshot was taken is reported by the kernel (EEXIST) and counts as present too.
     """
-    addresses = await ipv4_addresses()
+    addresses = await _snapshot(addresses)
     existing = _copies(addresses, vip)
     if existing:
         return existing[0].label, True
-    ifname, index = await _choose_interface(addresses, vip)
+    ifname, index = _choose_interface(addresses, vip)
     prefix = vip.prefix if vip.prefix is not None else _subnet_prefix(addresses, ifname, vip.address)
     label = free_label(ifname, {a.label for a in addresses if a.ifname == ifname})
-    request = {"index": index, "address": vip.address, "prefixlen": prefix, "label": label}
     broadcast = vip.broadcast or _default_broadcast(vip.address, prefix)
+    attrs = [("IFA_LOCAL", vip.address), ("IFA_ADDRESS", vip.address), ("IFA_LABEL", label)]
     if broadcast:
-        request["broadcast"] = broadcast
-    async with AsyncIPRoute() as ipr:
-        try:
-            await ipr.addr("add", **request)
-        except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
-                return label, True
-            raise VipError(f"cannot add {vip.address}/{prefix} on {ifname}: {exc}") from exc
+        attrs.append(("IFA_BROADCAST", broadcast))
+    what = f"add {vip.address}/{prefix} on {ifname}"
+    try:
+        await session().request(_ifaddr(index, prefix, attrs), RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, what)
+    except RtnlError as exc:
+        if exc.errno == errno.EEXIST:
+            return label, True
+        raise VipError(f"cannot {exc.strerror}") from exc
+    addresses.append(IfAddr(ifname, index, vip.address, prefix, label, broadcast))
     return label, False
 
 
-async def del_vip(vip: VipSpec) -> bool:
+async def del_vip(vip: VipSpec, addresses: list[IfAddr] | None = None) -> bool:
     """Remove every copy of the VIP; True if there was one."""
-    copies = _copies(await ipv4_addresses(), vip)
-    async with AsyncIPRoute() as ipr:
-        for copy in copies:
-            try:
-                await ipr.addr("del", index=copy.index, address=copy.address, prefixlen=copy.prefix)
-            except NetlinkError as exc:
-                if exc.code != errno.EADDRNOTAVAIL:  # gone meanwhile is what we wanted
-                    raise VipError(f"cannot remove {copy.address} from {copy.ifname}: {exc}") from exc
+    addresses = await _snapshot(addresses)
+    copies = _copies(addresses, vip)
+    for copy in copies:
+        attrs = [("IFA_LOCAL", copy.address), ("IFA_ADDRESS", copy.address)]
+        try:
+            await session().request(_ifaddr(copy.index, copy.prefix, attrs), RTM_DELADDR, NLM_F_ACK,
+                                    f"remove {copy.address} from {copy.ifname}")
+        except RtnlError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:  # gone meanwhile is what we wanted
+                raise VipError(f"cannot {exc.strerror}") from exc
+        addresses.remove(copy)
     return bool(copies)
 
 
@@ -82,6 +91,17 @@ def free_label(ifname: str, taken: set[str]) -> str:
     return label if len(label) <= MAX_LABEL else ifname
 
 
+async def _snapshot(addresses: list[IfAddr] | None) -> list[IfAddr]:
+    return await ipv4_addresses() if addresses is None else addresses
+
+
+def _ifaddr(index: int, prefix: int, attrs: list[tuple[str, str]]) -> ifaddrmsg:
+    msg = ifaddrmsg()
+    msg["family"], msg["prefixlen"], msg["index"] = socket.AF_INET, prefix, index
+    msg["attrs"] = attrs
+    return msg
+
+
 def _copies(addresses: list[IfAddr], vip: VipSpec) -> list[IfAddr]:
     return [
         a
@@ -90,9 +110,9 @@ def _copies(addresses: list[IfAddr], vip: VipSpec) -> list[IfAddr]:
     ]
 
 
-async def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str, int]:
+def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str, int]:
     if vip.interface:
-        index = await interface_index(vip.interface)
+        index = interface_index(vip.interface)
         if index is None:
             raise VipError(f"VIP {vip.address}: interface {vip.interface} does not exist")
         return vip.interface, index

@@ -2,9 +2,13 @@
 
 Acquire: left to right, `status` then `start` unless running. Release: `stop` right to left. IPaddr and
 IPaddr2 are native (netlink + gratuitous ARP); everything else is a script from `resource.d/` or the
-init directory. Unlike Heartbeat, a failed stop never reboots the machine or kills the daemon: it is
-retried, reported, and the VIP is removed anyway so the peer can serve it. A failed start releases
-what was acquired so far, so the node never holds half a group.
+init directory. A native VIP has no separate status step: its start checks presence itself (from the
+group's address snapshot, or the kernel's EEXIST) and says "already present", and the VIPs of a group
+share one address dump, invalidated whenever a script ran (a script may change addresses).
+
+Unlike Heartbeat, a failed stop never reboots the machine or kills the daemon: it is retried,
+reported, and the VIP is removed anyway so the peer can serve it. A failed start releases what was
+acquired so far, so the node never holds half a group.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from hbvip.config import NATIVE_RESOURCES, Resource, ResourceGroup, VipSpec, resolve_script
 from hbvip.net.garp import send_garp
+from hbvip.net.ifaddr import IfAddr, ipv4_addresses
 from hbvip.net.vip import VipError, add_vip, del_vip, vip_present
 from hbvip.resources.scripts import SCRIPT_PATH, ScriptCall, run_script, says_running
 
@@ -82,15 +87,17 @@ class ResourceRunner:
 
     async def acquire(self, group: ResourceGroup) -> AcquireResult:
         result = AcquireResult(group.key, ok=True)
+        view = _AddressView()
         for position, res in enumerate(group.resources):
-            probe = await self._status(res)
-            result.calls.append(probe.call)
             vip = _native_vip(res)
             if vip is not None:
-                call = await self._start_vip(res, vip)
-            elif probe.output_says_running:
-                continue
+                call = await self._start_vip(res, vip, view)
             else:
+                view.forget()
+                probe = await self._status(res)
+                result.calls.append(probe.call)
+                if probe.output_says_running:
+                    continue
                 call = await self._script(res, "start")
             result.calls.append(call)
             if not call.ok:
@@ -107,9 +114,10 @@ class ResourceRunner:
     async def cleanup_stale(self, group: ResourceGroup) -> bool:
         """Remove the group's VIPs from a node that does not hold the group (e.g. after `kill -9`)."""
         removed = False
+        view = _AddressView()
         for vip in filter(None, map(_native_vip, group.resources)):
             try:
-                if await del_vip(vip):
+                if await del_vip(vip, await view.get()):
                     removed = True
                     self._log("vip.stale_removed", {"group": group.key, "ip": vip.address})
             except (VipError, OSError) as exc:
@@ -118,9 +126,10 @@ class ResourceRunner:
 
     async def _release(self, key: str, resources: tuple[Resource, ...]) -> ReleaseResult:
         result = ReleaseResult(key, ok=True)
+        view = _AddressView()
         for res in reversed(resources):
             try:
-                attempts = await self._stop(res)
+                attempts = await self._stop(res, view)
             except Exception as exc:  # release must finish: the peer waits for it
                 attempts = [self._record(ScriptCall(res.name, "stop", None, "", 0.0, False, repr(exc)))]
             result.calls.extend(attempts)
@@ -130,11 +139,12 @@ class ResourceRunner:
                 result.failed.append(call)
         return result
 
-    async def _stop(self, res: Resource) -> list[ScriptCall]:
+    async def _stop(self, res: Resource, view: _AddressView) -> list[ScriptCall]:
         """Every attempt, last one deciding; only scripts are retried (netlink does not fail transiently)."""
         vip = _native_vip(res)
         if vip is not None:
-            return [await self._stop_vip(res, vip)]
+            return [await self._stop_vip(res, vip, view)]
+        view.forget()
         attempts: list[ScriptCall] = []
         for attempt in range(1, STOP_TRIES + 1):
             call = await self._script(res, "stop")
@@ -160,23 +170,23 @@ class ResourceRunner:
         call = await self._script(res, "status")
         return _Probe(call, says_running(call.output))
 
-    async def _start_vip(self, res: Resource, vip: VipSpec) -> ScriptCall:
+    async def _start_vip(self, res: Resource, vip: VipSpec, view: _AddressView) -> ScriptCall:
         started = time.monotonic()
         try:
-            label, already = await add_vip(vip)
+            label, already = await add_vip(vip, await view.get())
         except (VipError, OSError) as exc:
             return self._record(ScriptCall(res.name, "start", None, "", time.monotonic() - started, False, str(exc)))
         self._start_burst(vip.interface or label.partition(":")[0], vip.address)
         note = f"{label} already present" if already else label
         return self._record(ScriptCall(res.name, "start", 0, note, time.monotonic() - started, False), label=label)
 
-    async def _stop_vip(self, res: Resource, vip: VipSpec) -> ScriptCall:
+    async def _stop_vip(self, res: Resource, vip: VipSpec, view: _AddressView) -> ScriptCall:
         started = time.monotonic()
         burst = self._bursts.pop(vip.address, None)
         if burst is not None:
             burst.cancel()  # never keep announcing a VIP this node is giving away
         try:
-            removed = await del_vip(vip)
+            removed = await del_vip(vip, await view.get())
         except (VipError, OSError) as exc:
             return self._record(ScriptCall(res.name, "stop", None, "", time.monotonic() - started, False, str(exc)))
         note = "removed" if removed else "was not present"
@@ -225,6 +235,24 @@ class ResourceRunner:
             fields["error"] = call.stderr.strip()[:200]
         self._log("resource.call", {**fields, **extra})
         return call
+
+
+class _AddressView:
+    """The host's addresses for one pass over a group: dumped when first needed, dropped when a script runs.
+
+    add_vip/del_vip keep the list current with their own changes, so 64 VIPs cost one dump, not 64.
+    """
+
+    def __init__(self) -> None:
+        self._addresses: list[IfAddr] | None = None
+
+    async def get(self) -> list[IfAddr]:
+        if self._addresses is None:
+            self._addresses = await ipv4_addresses()
+        return self._addresses
+
+    def forget(self) -> None:
+        self._addresses = None
 
 
 @dataclass(frozen=True)

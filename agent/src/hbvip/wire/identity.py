@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 
 UUID_FILE = "hb_uuid"
@@ -47,6 +46,8 @@ def load_or_create_uuid(state_dir: Path) -> tuple[bytes, bool]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        import uuid  # pylint: disable=import-outside-toplevel  # once per node's life; 0.6 MB of RSS at module level
+
         path.parent.mkdir(parents=True, exist_ok=True)
         data = uuid.uuid4().bytes
         _write_durably(path, data)
