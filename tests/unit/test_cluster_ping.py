@@ -147,3 +147,18 @@ def test_operator_takeover_is_refused_without_ping():
     reply = sim.nodes["server2"].replies[-1]
     assert not reply.ok and "no ping node reachable" in reply.message
     assert sim.vip_holders() == ["server1"]
+
+
+def test_holder_does_not_fail_back_to_a_home_node_that_reaches_no_ping_node():
+    sim = started()
+    sim.power_loss("server1", 20.0)
+    sim.run_until(30)
+    assert sim.vip_holders() == ["server2"]
+    sim.nodes["server1"].reaches_ping = False        # it reboots while its router is down
+    sim.at(30.0, "boot", "server1")
+    assert holders_between(sim, 30.0, 50.0) == {("server2",)}
+    asks = [f for t, mtype, f in sim.nodes["server2"].sent if t > 30 and mtype == "ask_resources"]
+    assert asks == []                                  # no standby offered that server1 would have to refuse
+    sim.ping_reach("server1", 50.0, True)
+    t = sim.first_time_holder("server1", 50.0)
+    assert t is not None and t - 50.0 < 1.0            # auto_failback as soon as it reports being reachable

@@ -60,6 +60,9 @@ TRANSITIONS: dict[Phase, frozenset[type]] = {
 }
 
 _WHICH = {"all": Hold.ALL, "local": Hold.LOCAL, "foreign": Hold.FOREIGN}
+#: Extra field of our `resource` reports (ping configured): "0" = this node reaches no ping node, so the
+#: peer does not offer it groups (auto_failback) that it would have to refuse. Heartbeat ignores it.
+PING_FIELD = "hbvip_ping"
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Failover:
         # With ping nodes configured nothing is reachable until one answers: a node must not take the VIP
         # at start-up before it knows it is on the right side.
         self.reachable = not ping
+        self.pinged = ping
+        self.peer_reachable = True      # the peer's own verdict (hbvip field in its report; Heartbeat: always)
         self.unreachable: tuple[str, ...] = ()
         self.reclaim = False            # ping came back: ask for our own groups when the peer is settled
         self.both_starting = False      # the peer said `starting` while we were still unreachable
@@ -267,6 +272,7 @@ class Failover:
         self.peer_alive = True
         self.peer_held = theirs.flipped()
         self.peer_stable = fields.get("isstable", "1") == "1"
+        self.peer_reachable = fields.get(PING_FIELD, "1") != "0"
         out: list[Action] = []
         if self.peer_stable and not was_stable:
             out.append(Log("info", "peer.stable", "remote resource transition completed."))
@@ -419,7 +425,7 @@ class Failover:
         if self.phase is Phase.RUNNING and self._settled_now():
             out.append(self._report(stable=True))
         if (self.auto_failback and self.needs_failback and self.peer_alive and self.peer_stable
-                and self.phase is Phase.RUNNING and self.handshake is None and self.held & Hold.FOREIGN):
+                and self.peer_reachable and self.phase is Phase.RUNNING and self.handshake is None and self.held & Hold.FOREIGN):
             # The foreign groups' home node is back and settled: give them back (Heartbeat's auto_failback).
             self.needs_failback = False
             out.append(Log("info", "failback.start", "auto_failback: giving foreign resources back",
@@ -528,6 +534,7 @@ class Failover:
         self.target |= Hold.LOCAL & ~self.peer_held & ~self.failed
         self.reclaim = True
         self.unclaimed_at = self._now + self.settle_timeout
+        out.append(self._report())       # the peer learns that it may hand groups back to us again
         return out
 
     def _lose_reach(self) -> list[Action]:
@@ -545,6 +552,8 @@ class Failover:
             self.takeover_request = None
         if self.phase is not Phase.SHUTDOWN:
             self.target = Hold.NONE
+        if self.phase in (Phase.RUNNING, Phase.STARTING) and self.peer_alive:
+            out.append(self._report())   # even holding nothing: the peer must not offer us groups now
         return out
 
     def _start_standby(self, give: Hold, now: float, request_id: int) -> list[Action]:
@@ -592,4 +601,6 @@ class Failover:
         if info:
             body.append(("info", info))
         body += [("isstable", "1" if (self.stable if stable is None else stable) else "0"), ("rtype", "full")]
+        if self.pinged:
+            body.append((PING_FIELD, "1" if self.reachable else "0"))
         return Send("resource", tuple(body))
