@@ -20,11 +20,11 @@ def cut_from_ping_node(pair: Pair, name: str) -> None:
 
 
 @contextmanager
-def pinged_pair(lab, **kw) -> Iterator[Pair]:
-    """The seed's pair with `ping <client>` added to ha.cf on both hosts, server1 serving."""
+def pinged_pair(lab, extra: str = "", **kw) -> Iterator[Pair]:
+    """The seed's pair with `ping <client>` (and `extra` lines) added to ha.cf on both hosts, server1 serving."""
     with running_pair(lab, start=False, **kw) as p:
         for host in lab.hosts.values():
-            host.write("/etc/ha.d/ha.cf", host.read("/etc/ha.d/ha.cf") + f"ping {lab.client.address}\n")
+            host.write("/etc/ha.d/ha.cf", host.read("/etc/ha.d/ha.cf") + f"ping {lab.client.address}\n{extra}")
         p.config_before = config_snapshot(lab)
         for a in p.agents.values():
             a.start()
@@ -41,8 +41,7 @@ def test_partition_with_the_backup_cut_from_the_ping_node_keeps_one_holder(lab):
         a2 = p.agents["server2"]
         why = f"no ping node reachable ({lab.client.address})"
         cut_from_ping_node(p, "server2")
-        # Cut first and let deadping pass: with deadping = deadtime, a node that loses the peer and the ping
-        # node in the same instant may take over before its ping verdict (docs/reliability.md).
+        # The ping node goes first here (a router port); the next test cuts both at once.
         wait_until(lambda: a2.status()["holding_nothing"] == why, p.timers.deadtime_s + 2, "server2 to lose ping")
         t0 = time.monotonic()
         deafen(s1, s2)
@@ -65,6 +64,39 @@ def test_partition_with_the_backup_cut_from_the_ping_node_keeps_one_holder(lab):
         p.stable()
         wait_until(lambda: a2.status()["ping"]["reachable"], 5, "server2 to reach the ping node again")
         assert p.holders() == {"server1"}
+
+
+def test_backup_losing_peer_and_ping_node_at_once_does_not_take(lab):
+    """A cable pulled on server2: heartbeats and the ping node go in the same instant, and with the default
+    deadping (= deadtime) the peer's death is due before the ping verdict. server2 holds the death back
+    until a ping node answers after the heartbeats stopped; none does, so it never takes the VIP."""
+    with pinged_pair(lab) as p:
+        s1, s2 = p.host("server1"), p.host("server2")
+        t0 = time.monotonic()
+        cut_from_ping_node(p, "server2")
+        deafen(s1, s2)
+        deafen(s2, s1)
+        wait_until(lambda: p.agents["server2"].status()["peer"]["state"] == "dead", p.deadline + 1, "server1 dead")
+        time.sleep(p.deadline)
+        assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
+        assert "server2" not in {h for _unused, h, action in calls(lab) if action == "start"}
+        p.client_reaches("server1")
+        log2 = p.agents["server2"].ha_log()
+        assert log2.index("confirming a ping node answers before taking over") < log2.index("Not taking over")
+        matrix("backup loses peer and ping node at once", p.watch.max_holders(t0), 0.0,
+               "the death waits for the ping verdict: no takeover")
+
+
+def test_holder_power_loss_with_ping_nodes_moves_the_vip_within_the_usual_deadline(lab):
+    """The ping check costs nothing when the backup is fine: its probes answered after the last heartbeat."""
+    with pinged_pair(lab) as p:
+        t0 = time.monotonic()
+        p.crash("server1", power=True)
+        settle = p.settle("server2", t0, timeout=p.deadline)
+        assert settle <= p.deadline, f"takeover took {settle:.2f} s"
+        p.client_reaches("server2")
+        assert "confirming a ping node answers" not in p.agents["server2"].ha_log()
+        matrix("power loss of the holder, ping configured", p.watch.max_holders(t0), settle, "no delay from the ping check")
 
 
 def test_holder_cut_from_the_ping_node_hands_the_vip_to_its_peer(lab):
@@ -96,7 +128,7 @@ def test_garp_refresh_repeats_from_the_holder_only(lab):
         arp = lab.arpwatch()
         try:
             t0 = time.monotonic()
-            time.sleep(3.6)
+            time.sleep(4.6)
             frames = arp.gratuitous_from(lab.vip, after=t0)
         finally:
             arp.stop()
@@ -104,5 +136,8 @@ def test_garp_refresh_repeats_from_the_holder_only(lab):
         assert macs == {p.host("server1").mac}, macs
         starts = sorted(f.time for f in frames)
         rounds = [t for i, t in enumerate(starts) if i == 0 or t - starts[i - 1] > 0.5]
-        assert len(rounds) >= 3, starts            # one announcement per second, not one burst
-        assert all(0.7 < b - a < 1.6 for a, b in zip(rounds, rounds[1:])), rounds
+        rounds = rounds[1:]                        # the first may be the tail of one that began before t0
+        gaps = [round(b - a, 2) for a, b in zip(rounds, rounds[1:])]
+        print("garp_refresh 1: intervals between announcements", gaps)
+        assert len(rounds) >= 2, starts            # one announcement per second, not one burst
+        assert all(0.8 < gap < 1.6 for gap in gaps), gaps

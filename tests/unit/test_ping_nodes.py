@@ -63,3 +63,10 @@ def test_ping_node_gauge():
     assert got[("hbvip_ping_node_up", frozenset({("node", A)}))] == 1
     assert got[("hbvip_ping_node_up", frozenset({("node", B)}))] == 0
     assert not [k for k in samples(render(status())) if k[0] == "hbvip_ping_node_up"]
+
+
+def test_answered_since_is_the_proof_a_peer_death_waits_for():
+    nodes = PingNodes((A, B), deadping=2.0, now=0.0)
+    assert not nodes.answered_since(0.0)
+    nodes.answered(B, 1.0)
+    assert nodes.answered_since(1.0) and not nodes.answered_since(1.01)

@@ -89,6 +89,7 @@ class Agent:
         self.peer_digest: str | None = None
         self.diagnosis: str | None = None
         self.ping_nodes: PingNodes | None = None
+        self._deferred_death: tuple[PeerDead, float] | None = None
         self._garp_refresh: asyncio.Task[None] | None = None
 
     # ---- set-up -----------------------------------------------------------------------------------
@@ -215,6 +216,8 @@ class Agent:
             for e in events:
                 if isinstance(e, PeerDead) and not e.graceful:
                     self._spawn(self._diagnose_silence())
+                    if self._defer_peer_death(e):
+                        continue
                 self.feed(e)
             self.feed(Tick())
             deadline = min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
@@ -366,7 +369,41 @@ class Agent:
             for e in events:
                 self.feed(e)
                 self.wake.set()
+            self._release_deferred_death()
             await asyncio.sleep(max(0.0, began + keepalive - time.monotonic()))
+
+    def _defer_peer_death(self, event: PeerDead) -> bool:
+        """Hold a peer's death back until a ping node has answered after the heartbeats stopped.
+
+        A cable pulled on this node cuts the peer and the ping nodes in the same instant; the peer's death
+        (deadtime) may then come before the ping verdict (deadping), and the node would take over first
+        and release after. An answer later than the first missing heartbeat proves this node is not the
+        one cut off; without one, the death waits for the next probe round or for the verdict.
+        """
+        assert self.membership is not None
+        if self.ping_nodes is None or self.membership.peer.last_heard is None:
+            return False
+        proof_after = self.membership.peer.last_heard + self.config.hacf.timers.keepalive
+        if self.ping_nodes.answered_since(proof_after):
+            return False
+        self._deferred_death = (event, proof_after)
+        self.log("info", "peer.dead_deferred", "Peer is dead: confirming a ping node answers before taking over",
+                 {"node": self.peer})
+        return True
+
+    def _release_deferred_death(self) -> None:
+        """After a probe round: feed the held-back death once a ping node proved us connected, or once
+        the verdict says we are not (the machine then refuses the takeover and says why)."""
+        if self._deferred_death is None or self.ping_nodes is None or self.membership is None:
+            return
+        event, proof_after = self._deferred_death
+        if self.membership.peer.status != "dead":
+            self._deferred_death = None          # heard again meanwhile: nothing died
+            return
+        if self.ping_nodes.answered_since(proof_after) or self.ping_nodes.reachable is False:
+            self._deferred_death = None
+            self.feed(event)
+            self.wake.set()
 
     def _start_garp_refresh(self) -> None:
         if self.config.ext.garp_refresh > 0 and (self._garp_refresh is None or self._garp_refresh.done()):

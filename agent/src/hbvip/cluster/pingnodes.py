@@ -42,6 +42,10 @@ class PingNodes:
         last = self.last.get(node)
         return last is not None and now - last < self.deadping
 
+    def answered_since(self, since: float) -> bool:
+        """Some ping node answered at or after `since`: proof of connectivity after that moment."""
+        return any(last is not None and last >= since for last in self.last.values())
+
     def unreachable(self, now: float) -> tuple[str, ...]:
         return tuple(n for n in self.nodes if not self.is_up(n, now))
 
