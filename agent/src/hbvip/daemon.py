@@ -283,7 +283,7 @@ class Agent:
             elif isinstance(a, Release):
                 self._spawn(self._release(a.hold, a.reason))
             elif isinstance(a, Announce):
-                self._spawn(self._announce(a.hold))
+                self._announce(a.hold)
             elif isinstance(a, Retransmit):
                 for seq in range(a.firstseq, a.lastseq + 1):
                     raw = self.history.get(seq)
@@ -339,7 +339,8 @@ class Agent:
         self.feed(ResourcesDone("release", hold, ok, "; ".join(details)))
         self.wake.set()
 
-    async def _announce(self, hold: Hold) -> None:
+    def _announce(self, hold: Hold) -> None:
+        """Split-brain heal: the runner announces each VIP where it placed it (bursts run in the background)."""
         for group in self._groups(hold):
             self.runner.announce(group)
 
