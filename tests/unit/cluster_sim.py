@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from hbvip.cluster import (
-    Acquire, Announce, Command, Exit, Failover, Hold, Incoming, Log, Membership, Release, Reply,
+    Acquire, Announce, Command, Connectivity, Exit, Failover, Hold, Incoming, Log, Membership, Release, Reply,
     ResourcesDone, Retransmit, Send, Tick,
 )
 
@@ -32,6 +32,8 @@ class SimNode:
     logs: list[Log] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     exited: bool = False
+    ping: bool = False            # ha.cf has `ping` lines: the machine waits for Connectivity
+    reaches_ping: bool = True     # what this node's ping probes would say (the sim's network)
 
     def __post_init__(self) -> None:
         self.boot(self.now)
@@ -44,7 +46,7 @@ class SimNode:
         self.membership = Membership(self.name, self.peer, deadtime=DEADTIME, warntime=WARNTIME,
                                      initdead=INITDEAD, now=now)
         self.failover = Failover(me=self.name, peer=self.peer, auto_failback=self.auto_failback,
-                                 settle_timeout=DEADTIME, handshake_timeout=10.0, now=now)
+                                 settle_timeout=DEADTIME, handshake_timeout=10.0, now=now, ping=self.ping)
         self.next_status = now
 
     @property
@@ -55,7 +57,7 @@ class SimNode:
 
 class Sim:
     def __init__(self, auto_failback: str = "on", latency: float = 0.001, work: float = 0.05,
-                 start2: float = 0.0) -> None:
+                 start2: float = 0.0, ping: bool = False) -> None:
         self.t = 0.0
         self.latency = latency
         self.work = work
@@ -65,9 +67,11 @@ class Sim:
         self.failing_start: set[str] = set()                # nodes whose VIP group fails to start
         self.link = {("server1", "server2"): True, ("server2", "server1"): True}
         self.nodes = {
-            "server1": SimNode("server1", "server2", True, auto_failback, 0.0),
-            "server2": SimNode("server2", "server1", False, auto_failback, 0.0, hg=200),
+            "server1": SimNode("server1", "server2", True, auto_failback, 0.0, ping=ping),
+            "server2": SimNode("server2", "server1", False, auto_failback, 0.0, hg=200, ping=ping),
         }
+        for name in self.nodes:
+            self._probe_ping(name, 0.0)
         if start2:
             self.nodes["server2"].alive = False
             self.at(start2, "boot", "server2")
@@ -146,6 +150,7 @@ class Sim:
     def _event(self, kind: str, n: SimNode, payload: object) -> None:
         if kind == "boot":
             n.boot(self.t)
+            self._probe_ping(n.name, self.t)
             return
         if not n.alive or n.exited:
             return
@@ -156,8 +161,14 @@ class Sim:
                 self._apply(n, n.failover.handle(e, self.t))
         elif kind == "done":
             self._apply(n, n.failover.handle(payload, self.t))
-        elif kind == "command":
+        elif kind in ("command", "reach"):
             self._apply(n, n.failover.handle(payload, self.t))
+
+    def _probe_ping(self, name: str, t: float) -> None:
+        """The daemon's first ping round answers within a few ms of start (DEADPING later for a loss)."""
+        n = self.nodes[name]
+        if n.ping and n.reaches_ping:
+            self.at(t + 0.005, "reach", name, Connectivity(True))
 
     # ---- scenario helpers ----
     def power_loss(self, name: str, t: float) -> None:
@@ -166,6 +177,17 @@ class Sim:
         n.alive = False
         self.queue = [q for q in self.queue if q[3][0] != name]
         heapq.heapify(self.queue)
+
+    def ping_reach(self, name: str, t: float, reachable: bool) -> None:
+        """From `t` on, `name` does (not) reach its ping node; the daemon would report it like this."""
+        self.nodes[name].reaches_ping = reachable
+        self.at(t, "reach", name, Connectivity(reachable, () if reachable else ("10.99.0.254",)))
+
+    def partition(self, t: float, heal: bool = False) -> None:
+        """Cut (or restore) the heartbeat link both ways at `t`."""
+        self.run_until(t)
+        for key in self.link:
+            self.link[key] = heal
 
     def command(self, name: str, t: float, cmd: Command) -> None:
         self.at(t, "command", name, cmd)

@@ -140,6 +140,7 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
         f"peer   {peer['name']:<12} {peer['state']:<8} holds {peer['hold']:<8} heard {heard}"
         f"   dead after {peer['deadtime_s']:g}s   late heartbeats {peer['late_heartbeats']}",
         f"link   ucast to {via}",
+        *_ping_lines(st),
         "",
         f"{'GROUP':<36} {'HOME':<10} {'HOLDER':<10} {'STATE':<14} {'SINCE':<19} LAST TAKEOVER",
     ]
@@ -156,7 +157,21 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
                      f"ours {st['config_digest']}): compare ha.cf, haresources and hbvip.cf")
     if peer.get("diagnosis"):
         lines.append(f"WARNING: {peer['diagnosis']}")
+    if st.get("holding_nothing"):
+        lines.append(f"holding nothing: {st['holding_nothing']}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _ping_lines(st: dict[str, Any]) -> list[str]:
+    """One line per ping node: up/down and when it last answered (ha.cf `ping`; none without it)."""
+    pinged = st.get("ping")
+    if not pinged:
+        return []
+    out = []
+    for n in pinged["nodes"]:
+        heard = "never answered" if n["last_answer_s"] is None else f"answered {n['last_answer_s']:.1f}s ago"
+        out.append(f"ping   {n['address']:<12} {'up' if n['up'] else 'down':<8} {heard}   dead after {pinged['deadping_s']:g}s")
+    return out
 
 
 def _clock(epoch: float) -> str:

@@ -21,12 +21,13 @@ from .cluster import (
     Acquire, Action, Announce, Command, Event, Exit, Failover, Hold, Incoming, Log, Membership, PeerDead,
     Release, Reply, ResourcesDone, Retransmit, Send, Tick,
 )
+from .cluster.pingnodes import PingNodes
 from .config import Config, ConfigError, ResourceGroup, load_config
 from .diagnosis import DIGEST_FIELD, digest_state, explain_silence
 from .droplog import DropLogLimiter
 from .log import EventLog
 from .metrics import GroupHistory, MetricsExporter
-from .net.garp import send_garp
+from .net.icmp import ping
 from .net.transport import Transport, TransportError
 from .resources.runner import ResourceRunner
 from .wire import Signer, WireError, build, decode, encode
@@ -36,6 +37,8 @@ from .wire.identity import increment_generation, load_or_create_uuid, record_uui
 SEND_HISTORY = 200
 #: How long the standby protocol may wait for the peer at each step.
 HANDSHAKE_TIMEOUT = 30.0
+#: A periodic GARP refresh sends one request and one reply (stacks differ in which one they learn from).
+REFRESH_FRAMES = 2
 #: Larger datagrams are dropped as `oversized` before parsing: a two-node haresources pair never sends
 #: more than a few KB, so this only bounds the work a hostile sender can make us do per datagram.
 MAX_DATAGRAM = 32768
@@ -85,6 +88,9 @@ class Agent:
         self.drop_log = DropLogLimiter()
         self.peer_digest: str | None = None
         self.diagnosis: str | None = None
+        self.ping_nodes: PingNodes | None = None
+        self._deferred_death: tuple[PeerDead, float] | None = None
+        self._garp_refresh: asyncio.Task[None] | None = None
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _make_runner(self, config: Config) -> ResourceRunner:
@@ -133,7 +139,11 @@ class Agent:
                                      initdead=t.initdead, now=now, nodes=cfg.hacf.nodes)
         self.failover = Failover(me=cfg.node_name, peer=self.peer, auto_failback=cfg.hacf.auto_failback,
                                  settle_timeout=max(t.deadtime, 2 * t.keepalive),
-                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now)
+                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(cfg.hacf.ping))
+        if cfg.hacf.ping:
+            self.ping_nodes = PingNodes(cfg.hacf.ping, deadping=t.deadping, now=now)
+            self._spawn(self._watch_ping_nodes())
+        self._start_garp_refresh()
         self.transport = self._make_transport(cfg)
         await self.transport.start()
         self.log("info", "transport.up", None, {"port": cfg.hacf.udpport,
@@ -206,6 +216,8 @@ class Agent:
             for e in events:
                 if isinstance(e, PeerDead) and not e.graceful:
                     self._spawn(self._diagnose_silence())
+                    if self._defer_peer_death(e):
+                        continue
                 self.feed(e)
             self.feed(Tick())
             deadline = min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
@@ -271,7 +283,7 @@ class Agent:
             elif isinstance(a, Release):
                 self._spawn(self._release(a.hold, a.reason))
             elif isinstance(a, Announce):
-                self._spawn(self._announce(a.hold))
+                self._announce(a.hold)
             elif isinstance(a, Retransmit):
                 for seq in range(a.firstseq, a.lastseq + 1):
                     raw = self.history.get(seq)
@@ -327,15 +339,90 @@ class Agent:
         self.feed(ResourcesDone("release", hold, ok, "; ".join(details)))
         self.wake.set()
 
-    async def _announce(self, hold: Hold) -> None:
-        ext = self.config.ext
+    def _announce(self, hold: Hold) -> None:
+        """Split-brain heal: the runner announces each VIP where it placed it (bursts run in the background)."""
         for group in self._groups(hold):
-            for vip in group.vips:
-                iface = vip.interface or "eth0"
-                try:
-                    await send_garp(iface, vip.address, count=ext.garp_count, interval=ext.garp_interval)
-                except OSError as exc:
-                    self.log("warning", "garp.failed", None, {"ip": vip.address, "error": exc.strerror})
+            self.runner.announce(group)
+
+    # ---- ping nodes and GARP refresh --------------------------------------------------------------
+    async def _watch_ping_nodes(self) -> None:
+        """Heartbeat's `ping` nodes: one ICMP echo to each per keepalive; the failover machine hears
+        only when this node starts or stops reaching any of them (`Connectivity`)."""
+        assert self.ping_nodes is not None
+        nodes = self.ping_nodes
+        warned = False
+        while True:
+            keepalive = self.config.hacf.timers.keepalive
+            began = time.monotonic()
+            try:
+                answers = await asyncio.gather(*(ping(n, timeout=0.9 * keepalive, tries=1) for n in nodes.nodes))
+            except PermissionError:
+                answers = [False] * len(nodes.nodes)
+                if not warned:
+                    warned = True
+                    self.log("error", "ping.no_icmp", "ping nodes cannot be probed: ICMP echo needs CAP_NET_RAW", {})
+            now = time.monotonic()
+            for node, ok in zip(nodes.nodes, answers):
+                if ok:
+                    nodes.answered(node, now)
+            events, actions = nodes.check(now)
+            self.apply(actions)
+            for e in events:
+                self.feed(e)
+                self.wake.set()
+            self._release_deferred_death()
+            await asyncio.sleep(max(0.0, began + keepalive - time.monotonic()))
+
+    def _defer_peer_death(self, event: PeerDead) -> bool:
+        """Hold a peer's death back until a ping node has answered after the heartbeats stopped.
+
+        A cable pulled on this node cuts the peer and the ping nodes in the same instant; the peer's death
+        (deadtime) may then come before the ping verdict (deadping), and the node would take over first
+        and release after. An answer later than the first missing heartbeat proves this node is not the
+        one cut off; without one, the death waits for the next probe round or for the verdict.
+        """
+        assert self.membership is not None
+        if self.ping_nodes is None or self.membership.peer.last_heard is None:
+            return False
+        proof_after = self.membership.peer.last_heard + self.config.hacf.timers.keepalive
+        if self.ping_nodes.answered_since(proof_after):
+            return False
+        self._deferred_death = (event, proof_after)
+        self.log("info", "peer.dead_deferred", "Peer is dead: confirming a ping node answers before taking over",
+                 {"node": self.peer})
+        return True
+
+    def _release_deferred_death(self) -> None:
+        """After a probe round: feed the held-back death once a ping node proved us connected, or once
+        the verdict says we are not (the machine then refuses the takeover and says why)."""
+        if self._deferred_death is None or self.ping_nodes is None or self.membership is None:
+            return
+        event, proof_after = self._deferred_death
+        if self.membership.peer.status != "dead":
+            self._deferred_death = None          # heard again meanwhile: nothing died
+            return
+        if self.ping_nodes.answered_since(proof_after) or self.ping_nodes.reachable is False:
+            self._deferred_death = None
+            self.feed(event)
+            self.wake.set()
+
+    def _start_garp_refresh(self) -> None:
+        if self.config.ext.garp_refresh > 0 and (self._garp_refresh is None or self._garp_refresh.done()):
+            self._garp_refresh = asyncio.get_running_loop().create_task(self._refresh_garp())
+            self._tasks.add(self._garp_refresh)
+            self._garp_refresh.add_done_callback(self._tasks.discard)
+
+    async def _refresh_garp(self) -> None:
+        """hbvip.cf `garp_refresh`: while holding, announce each native VIP again every period, so a
+        client or switch whose ARP entry expired, or that missed the takeover burst, stays on this MAC.
+        Ends when a reload sets it to 0; a reload that sets it again starts it again."""
+        while (period := self.config.ext.garp_refresh) > 0:
+            await asyncio.sleep(period)
+            fo = self.failover
+            if fo is None or fo.busy is not None:
+                continue                 # a release may be under way: never announce what is going away
+            for group in self._groups(fo.held):
+                self.runner.announce(group, count=REFRESH_FRAMES, quiet=True)
 
     def _send_status(self, st: str) -> None:
         body = (("st", st), ("dt", f"{round(self.config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
@@ -424,6 +511,9 @@ class Agent:
         self._spawn(self._retransport(new))
         self.runner.script_timeout = new.ext.script_timeout
         self.runner.garp_count, self.runner.garp_interval = new.ext.garp_count, new.ext.garp_interval
+        self._start_garp_refresh()
+        if (new.hacf.ping, new.hacf.timers.deadping) != (old.hacf.ping, old.hacf.timers.deadping):
+            self.log("warning", "reload.partial", "ping/deadping changes take effect at the next restart", {})
         if (new.ext.metrics_listen, new.ext.metrics_textfile) != (old.ext.metrics_listen, old.ext.metrics_textfile):
             self.log("warning", "reload.partial", "metrics_listen/metrics_textfile change at the next restart", {})
         self.log.reopen()
@@ -537,6 +627,11 @@ class Agent:
                      "config": digest_state(self.config.digest, self.peer_digest),
                      "diagnosis": self.diagnosis},
             "groups": groups,
+            "holding_nothing": fo.holding_nothing_because if fo.held == Hold.NONE else None,
+            "ping": None if self.ping_nodes is None else {
+                "reachable": bool(self.ping_nodes.reachable), "deadping_s": self.ping_nodes.deadping,
+                "nodes": [{"address": v.address, "up": v.up, "last_answer_s": v.last_answer_s}
+                          for v in self.ping_nodes.view(now)]},
             "last_takeover": self.last_takeover or None,
             "counters": {"packets_sent": self.counters["sent"], "packets_received": self.counters["received"],
                          "retransmitted": self.counters.get("retransmitted", 0),

@@ -18,7 +18,7 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from pyroute2 import AsyncIPRoute
 from hbvip.config import Config, Problem, VipSpec, resolve_script
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import ERROR, WARNING
+from hbvip.net.icmp import ping
 from hbvip.net.ifaddr import IfAddr, ipv4_addresses
 from hbvip.resources.scripts import SCRIPT_PATH, run_script
 
@@ -218,7 +219,34 @@ def check_timers(config: Config) -> list[Problem]:
                                 f"initdead {t.initdead:g}s is less than twice deadtime {t.deadtime:g}s; a peer that "
                                 "boots slower than this one is declared dead and its resources taken",
                                 f"set initdead to at least {2 * t.deadtime:g}s", WARNING))
+    if config.hacf.ping and t.deadping < 2 * t.keepalive:
+        problems.append(Problem(path, lines.get("deadping", lines.get("ping")),
+                                f"deadping {t.deadping:g}s is less than twice keepalive {t.keepalive:g}s: ping nodes are "
+                                "probed once per keepalive, so one lost echo would make this node give up its resources",
+                                f"set deadping to at least {2 * t.keepalive:g}s (or leave it out: it defaults to deadtime)",
+                                WARNING))
     return problems
+
+
+# ---- ping nodes ---------------------------------------------------------------------------------
+
+async def check_ping_nodes(config: Config, probe: Callable[[str], Awaitable[bool]] = ping) -> list[Problem]:
+    """Every `ping` node answers now: one that never answers only weakens the tiebreaker, but if none
+    does, the agent would hold nothing at all (a node that reaches no ping node gives everything up)."""
+    nodes = config.hacf.ping
+    if not nodes:
+        return []
+    line = _directive_lines(config.hacf.path).get("ping")
+    answers = await asyncio.gather(*(probe(node) for node in nodes))
+    silent = [node for node, ok in zip(nodes, answers) if not ok]
+    if not silent:
+        return []
+    if len(silent) == len(nodes):
+        return [Problem(config.hacf.path, line, f"no ping node answers ICMP echo ({', '.join(silent)}): this node "
+                        "would hold no resources", "name stable neighbours that answer ping (the default gateway), "
+                        "or check the firewall for ICMP", WARNING)]
+    return [Problem(config.hacf.path, line, f"ping node {node} does not answer ICMP echo",
+                    "name a neighbour that answers ping, or check the firewall for ICMP", WARNING) for node in silent]
 
 
 # ---- resource scripts ---------------------------------------------------------------------------
@@ -362,6 +390,10 @@ async def lint(config: Config, *, init_dir: Path, run_dir: Path, arp: bool = Tru
     report.problems += check_timers(config)
     if scripts:
         report.problems += await check_scripts(config, init_dir)
+    try:
+        report.problems += await check_ping_nodes(config)
+    except PermissionError:
+        report.notes.append("ping nodes not probed: ICMP echo needs root (CAP_NET_RAW)")
     if arp:
         try:
             found = await check_vips_unclaimed(config, host, run_dir)

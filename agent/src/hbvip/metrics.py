@@ -118,6 +118,11 @@ def render(status: dict[str, Any]) -> str:
     fam("peer_late_heartbeats_total", "counter", "Heartbeats that arrived after warntime.").add(
         peer["late_heartbeats"], peer=peer["name"])
 
+    if status.get("ping"):
+        up = fam("ping_node_up", "gauge", "1 while the ha.cf ping node answered ICMP echo within deadping.")
+        for n in status["ping"]["nodes"]:
+            up.add(n["up"], node=n["address"])
+
     holder = fam("group_holder", "gauge", "1 when this node holds the resource group.")
     transitions = fam("group_transitions_total", "counter", "Acquisitions and releases of the group by this node.")
     last_at = fam("group_last_takeover_timestamp_seconds", "gauge", "Unix time this node last acquired the group.")
@@ -163,7 +168,9 @@ def _fingerprint(status: dict[str, Any]) -> tuple[object, ...]:
     """What counts as "a change" for the textfile: states, holders, drops and script runs — not clocks
     or the packet counts every heartbeat moves (those are refreshed every TEXTFILE_REFRESH)."""
     c = status["counters"]
+    pinged = status.get("ping") or {"nodes": []}
     return (status["peer"]["state"], status["peer"]["late_heartbeats"], status["stable"],
+            tuple(n["up"] for n in pinged["nodes"]),
             tuple((g["key"], g["holder"], g.get("transitions")) for g in status["groups"]),
             tuple(sorted(c["dropped"].items())), c.get("script_runs"), c.get("script_failures"))
 

@@ -81,6 +81,19 @@ class PeerReturned:
 
 
 @dataclass(frozen=True)
+class Connectivity:
+    """Whether this node reaches at least one of its `ping` nodes (Heartbeat's tiebreaker for two nodes).
+
+    A node cut off from every ping node is the one on the wrong side of a partition: it neither takes nor
+    keeps resources. `unreachable` names the ping nodes for the log and status; the daemon sends this only
+    when ha.cf has `ping` lines, so without them the machine never leaves its reachable default.
+    """
+
+    reachable: bool
+    unreachable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ResourcesDone:
     """A resource operation the machine asked for has finished."""
 
@@ -99,7 +112,7 @@ class Command:
     request_id: int = 0
 
 
-Event = Tick | PeerMessage | PeerRestarted | PeerUp | PeerDead | PeerReturned | ResourcesDone | Command
+Event = Tick | PeerMessage | PeerRestarted | PeerUp | PeerDead | PeerReturned | ResourcesDone | Command | Connectivity
 
 
 # ---- actions ------------------------------------------------------------------------------------

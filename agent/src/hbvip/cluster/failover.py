@@ -20,6 +20,11 @@ message vocabulary so a real Heartbeat peer can follow it:
 * Graceful stop releases everything, then says `shutdone`, so the peer takes over at once.
 * After a partition heals both may hold a category; the rule is deterministic on both sides: the home node
   keeps its groups and re-announces them (gratuitous ARP), the other releases without a handshake.
+* `ping` nodes (ha.cf) break the tie a two-node pair cannot break alone: a node that reaches none of them
+  (`Connectivity(False)`) is the one cut off, so it neither takes nor keeps anything; it releases what it
+  holds (reason `ping lost`) and reports holding nothing, and a peer that still reaches them takes the
+  groups as unclaimed. When it reaches one again it acts as after any other return: it takes what nobody
+  holds and, with auto_failback, asks for its own groups back (`hb_takeover`, Heartbeat's own request).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import enum
 from dataclasses import dataclass
 
 from .events import (
-    Acquire, Action, Announce, Command, Event, Exit, Hold, Log, PeerDead, PeerMessage, PeerRestarted,
+    Acquire, Action, Announce, Command, Connectivity, Event, Exit, Hold, Log, PeerDead, PeerMessage, PeerRestarted,
     PeerReturned, PeerUp, Release, Reply, ResourcesDone, Send, Tick,
 )
 
@@ -43,17 +48,21 @@ class Phase(enum.Enum):
 
 #: Which event kinds each phase accepts; anything else is logged and ignored. Enforced in `handle`.
 TRANSITIONS: dict[Phase, frozenset[type]] = {
-    Phase.WAITING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerMessage, Command, ResourcesDone}),
+    Phase.WAITING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerMessage, Command, ResourcesDone,
+                              Connectivity}),
     Phase.STARTING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerReturned, PeerMessage, Command,
-                               ResourcesDone}),
+                               ResourcesDone, Connectivity}),
     Phase.RUNNING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerReturned, PeerMessage, Command,
-                              ResourcesDone}),
+                              ResourcesDone, Connectivity}),
     Phase.SHUTDOWN: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerReturned, PeerMessage, Command,
-                               ResourcesDone}),
+                               ResourcesDone, Connectivity}),
     Phase.STOPPED: frozenset({Tick}),
 }
 
 _WHICH = {"all": Hold.ALL, "local": Hold.LOCAL, "foreign": Hold.FOREIGN}
+#: Extra field of our `resource` reports (ping configured): "0" = this node reaches no ping node, so the
+#: peer does not offer it groups (auto_failback) that it would have to refuse. Heartbeat ignores it.
+PING_FIELD = "hbvip_ping"
 
 
 @dataclass
@@ -71,7 +80,7 @@ class Failover:
     """One node's failover decisions. Construct with the node's view of the configuration."""
 
     def __init__(self, *, me: str, peer: str, auto_failback: str, settle_timeout: float,
-                 handshake_timeout: float, now: float) -> None:
+                 handshake_timeout: float, now: float, ping: bool = False) -> None:
         self.me = me
         self.peer = peer
         self.auto_failback = auto_failback != "off"      # "legacy" behaves as "on" (documented)
@@ -92,6 +101,15 @@ class Failover:
         self.since: dict[Hold, float] = {}
         self._last_settled: tuple[Hold, bool] | None = None
         self._now = now
+        # With ping nodes configured nothing is reachable until one answers: a node must not take the VIP
+        # at start-up before it knows it is on the right side.
+        self.reachable = not ping
+        self.pinged = ping
+        self.peer_reachable = True      # the peer's own verdict (hbvip field in its report; Heartbeat: always)
+        self.unreachable: tuple[str, ...] = ()
+        self.reclaim = False            # ping came back: ask for our own groups when the peer is settled
+        self.both_starting = False      # the peer said `starting` while we were still unreachable
+        self.unclaimed_at: float | None = None   # ping came back: take what nobody holds at this time
 
     # ---- queries -----------------------------------------------------------------------------
     @property
@@ -104,6 +122,19 @@ class Failover:
     def status_word(self) -> str:
         return "active" if self.phase not in (Phase.WAITING,) else "up"
 
+    @property
+    def reach(self) -> Hold:
+        """What this node may hold at all: everything, or nothing while it reaches no ping node."""
+        return Hold.ALL if self.reachable else Hold.NONE
+
+    @property
+    def holding_nothing_because(self) -> str | None:
+        """Why this node holds nothing when the reason is its own connectivity (for status and logs)."""
+        if self.reachable:
+            return None
+        return f"no ping node reachable ({', '.join(self.unreachable)})" if self.unreachable \
+            else "no ping node reachable"
+
     def next_deadline(self) -> float:
         t = float("inf")
         if self.settle_deadline is not None:
@@ -112,6 +143,8 @@ class Failover:
             t = min(t, self.handshake.deadline)
         if self.takeover_request is not None:
             t = min(t, self.takeover_request[2])
+        if self.unclaimed_at is not None:
+            t = min(t, self.unclaimed_at)
         return t
 
     # ---- the one entry point -----------------------------------------------------------------
@@ -136,6 +169,8 @@ class Failover:
             out += self._on_done(event)
         elif isinstance(event, Command):
             out += self._on_command(event, now)
+        elif isinstance(event, Connectivity):
+            out += self._on_connectivity(event)
         out += self._drive()
         return out
 
@@ -174,6 +209,11 @@ class Failover:
         if self.phase in (Phase.WAITING, Phase.STARTING):
             self.phase = Phase.RUNNING
             out.append(Log("info", "comm.up", "Comm_now_up(): updating status to active"))
+        if not self.reachable:
+            out.append(Log("warning", "takeover.refused",
+                           f"Not taking over from {self.peer}: {self.holding_nothing_because}",
+                           {"from": self.peer, "graceful": event.graceful, "unreachable": ",".join(self.unreachable)}))
+            return out
         missing = Hold.ALL & ~self.target
         if missing:
             out.append(Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
@@ -214,10 +254,13 @@ class Failover:
         self.peer_stable = False
         self.peer_held = Hold.NONE
         if self.phase is Phase.STARTING and self.held == Hold.NONE and self.busy is None:
+            if not self.reachable:
+                self.both_starting = True       # decided when a ping node answers (or at the settle timeout)
+                return []
             # Both starting together: each takes its own groups now, nobody can collide on them.
             self.settle_deadline = None
             self.phase = Phase.RUNNING
-            self.target = Hold.LOCAL & ~self.failed
+            self.target = Hold.LOCAL & ~self.failed & self.reach
             return [Log("info", "start.both", "Both nodes starting: acquiring local resources.")]
         return [self._report()]
 
@@ -229,14 +272,15 @@ class Failover:
         self.peer_alive = True
         self.peer_held = theirs.flipped()
         self.peer_stable = fields.get("isstable", "1") == "1"
+        self.peer_reachable = fields.get(PING_FIELD, "1") != "0"
         out: list[Action] = []
         if self.peer_stable and not was_stable:
             out.append(Log("info", "peer.stable", "remote resource transition completed."))
-        if self.phase is Phase.STARTING and self.peer_stable:
+        if self.phase is Phase.STARTING and self.peer_stable and self.reachable:
             # Principle 1: the other side is stable -> take every unclaimed category.
             self.phase = Phase.RUNNING
             self.settle_deadline = None
-            self.target = Hold.ALL & ~self.peer_held & ~self.failed
+            self.target = Hold.ALL & ~self.peer_held & ~self.failed & self.reach
             return out
         if self.phase is Phase.RUNNING and self.peer_stable and self.handshake is None and self.busy is None:
             out += self._reconcile()
@@ -247,7 +291,7 @@ class Failover:
         """Principle 1 while running: a group nobody holds and the stable peer gave up on (its start
         failed, so it reports holding nothing) is taken here, once. Groups whose start failed *here*
         are not retried, so two failing nodes never ping-pong a group."""
-        unclaimed = Hold.ALL & ~self.target & ~self.held & ~self.peer_held & ~self.failed
+        unclaimed = self.reach & ~self.target & ~self.held & ~self.peer_held & ~self.failed
         if not unclaimed or not self.peer_alive:
             return []
         self.target |= unclaimed
@@ -278,6 +322,9 @@ class Failover:
             if hs is not None or self.busy is not None or self.phase is not Phase.RUNNING:
                 return [Log("warning", "standby.ignored",
                             f"standby message [me] from {self.peer} ignored.  local resources in flux.")]
+            if not self.reachable:
+                return [Log("warning", "standby.ignored",
+                            f"standby message [me] from {self.peer} ignored: {self.holding_nothing_because}")]
             self.peer_stable = False
             self.handshake = Handshake("taker", hold, "accepted", now + self.handshake_timeout)
             return [Log("info", "standby.peer_asks", f"{self.peer} wants to go standby [{hold.word}]"),
@@ -359,7 +406,8 @@ class Failover:
         if give_up:
             self.held &= ~give_up
             self.busy = ("release", give_up)
-            reason = "shutdown" if self.phase is Phase.SHUTDOWN else "standby" if self.handshake else "partition"
+            reason = ("shutdown" if self.phase is Phase.SHUTDOWN else "standby" if self.handshake
+                      else "ping lost" if not self.reachable else "partition")
             release: list[Action] = [Release(give_up, reason)]
             if self.handshake is not None:
                 release.insert(0, self._report(info="standby", stable=False))
@@ -377,13 +425,28 @@ class Failover:
         if self.phase is Phase.RUNNING and self._settled_now():
             out.append(self._report(stable=True))
         if (self.auto_failback and self.needs_failback and self.peer_alive and self.peer_stable
-                and self.phase is Phase.RUNNING and self.handshake is None and self.held & Hold.FOREIGN):
+                and self.peer_reachable and self.phase is Phase.RUNNING and self.handshake is None and self.held & Hold.FOREIGN):
             # The foreign groups' home node is back and settled: give them back (Heartbeat's auto_failback).
             self.needs_failback = False
             out.append(Log("info", "failback.start", "auto_failback: giving foreign resources back",
                            {"to": self.peer}))
             out += self._start_standby(Hold.FOREIGN, self._now, request_id=0)
+        out += self._reclaim_own()
         return out
+
+    def _reclaim_own(self) -> list[Action]:
+        """Back in touch with a ping node: with auto_failback, ask the settled peer for our own groups,
+        as a restarted home node would. `hb_takeover` is Heartbeat's request, so a Heartbeat peer obeys it."""
+        if not (self.reclaim and self.reachable and self.phase is Phase.RUNNING and self.peer_alive
+                and self.peer_stable and self.handshake is None and self.busy is None):
+            return []
+        self.reclaim = False
+        want = Hold.LOCAL & self.peer_held & ~self.held & ~self.failed
+        if not self.auto_failback or not want:
+            return []
+        return [Log("info", "failback.request", f"auto_failback: asking {self.peer} for our {want.word} resources",
+                    {"to": self.peer, "hold": want.word}),
+                Send("hb_takeover", (("rsc_hold", want.word),))]
 
     def _settled_now(self) -> bool:
         """True exactly once per transition into stability, so each settle sends one report."""
@@ -424,6 +487,8 @@ class Failover:
             want = which & ~self.held
             if not want:
                 return [Reply(cmd.request_id, True, "already holding them")]
+            if not self.reachable:
+                return [Reply(cmd.request_id, False, f"refused: {self.holding_nothing_because}")]
             if not self.peer_alive:
                 self.target |= want
                 self.failed &= ~want
@@ -432,6 +497,64 @@ class Failover:
             self.takeover_request = (cmd.request_id, want, now + self.handshake_timeout)
             return [Send("hb_takeover", (("rsc_hold", want.word),))]
         return [Reply(cmd.request_id, False, f"unknown command {cmd.kind!r}")]
+
+    # ---- ping nodes -------------------------------------------------------------------------------
+    def _on_connectivity(self, event: Connectivity) -> list[Action]:
+        was = self.reachable
+        self.reachable = event.reachable
+        self.unreachable = () if event.reachable else event.unreachable
+        if event.reachable == was:
+            return []
+        if not event.reachable:
+            return self._lose_reach()
+        out: list[Action] = [Log("info", "ping.reachable", "A ping node is reachable: resuming normal operation.")]
+        if self.phase is Phase.STARTING:
+            # Start-up waited for this: decide now as it would have (principle 1, or both starting).
+            if self.peer_stable:
+                self.phase = Phase.RUNNING
+                self.settle_deadline = None
+                self.target = Hold.ALL & ~self.peer_held & ~self.failed
+            elif self.both_starting:
+                self.phase = Phase.RUNNING
+                self.settle_deadline = None
+                self.target = Hold.LOCAL & ~self.failed
+                out.append(Log("info", "start.both", "Both nodes starting: acquiring local resources."))
+            return out
+        if self.phase is not Phase.RUNNING:
+            return out
+        if not self.peer_alive:
+            out.append(Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
+                           {"from": self.peer, "reason": "ping reachable", "hold": Hold.ALL.word}))
+            self.target = Hold.ALL & ~self.failed
+            self.needs_failback = bool(self.target & Hold.FOREIGN)
+            return out
+        # Our own groups at once if nobody holds them (they cannot collide: the peer takes them only as
+        # unclaimed); the peer's groups a settle time later, so a peer that regains its ping node at the
+        # same moment (a router reboot) takes its own first instead of both taking them.
+        self.target |= Hold.LOCAL & ~self.peer_held & ~self.failed
+        self.reclaim = True
+        self.unclaimed_at = self._now + self.settle_timeout
+        out.append(self._report())       # the peer learns that it may hand groups back to us again
+        return out
+
+    def _lose_reach(self) -> list[Action]:
+        why = self.holding_nothing_because
+        out: list[Action] = [Log("warning", "ping.lost", f"{why}: giving up all HA resources",
+                                 {"unreachable": ",".join(self.unreachable), "hold": self.held.word})]
+        self.reclaim = False
+        self.unclaimed_at = None
+        self.needs_failback = False
+        hs = self.handshake
+        if hs is not None and hs.role == "taker":
+            out += self._abort_handshake(why or "ping lost")
+        if self.takeover_request is not None:
+            out.append(Reply(self.takeover_request[0], False, f"takeover aborted: {why}"))
+            self.takeover_request = None
+        if self.phase is not Phase.SHUTDOWN:
+            self.target = Hold.NONE
+        if self.phase in (Phase.RUNNING, Phase.STARTING) and self.peer_alive:
+            out.append(self._report())   # even holding nothing: the peer must not offer us groups now
+        return out
 
     def _start_standby(self, give: Hold, now: float, request_id: int) -> list[Action]:
         if not give or self.handshake is not None or not self.peer_alive:
@@ -457,8 +580,12 @@ class Failover:
             self.settle_deadline = None
             if self.phase is Phase.STARTING:
                 self.phase = Phase.RUNNING
-                self.target = Hold.LOCAL & ~self.peer_held & ~self.failed
+                self.target = Hold.LOCAL & ~self.peer_held & ~self.failed & self.reach
                 out.append(Log("info", "start.timeout", "No stable peer report: acquiring unclaimed local resources."))
+        if self.unclaimed_at is not None and now >= self.unclaimed_at:
+            self.unclaimed_at = None
+            if self.phase is Phase.RUNNING and self.peer_stable and self.handshake is None and self.busy is None:
+                out += self._take_unclaimed()
         hs = self.handshake
         if hs is not None and now >= hs.deadline and self.busy is None:
             out += self._abort_handshake(f"no answer from {self.peer} in step {hs.step}")
@@ -474,4 +601,6 @@ class Failover:
         if info:
             body.append(("info", info))
         body += [("isstable", "1" if (self.stable if stable is None else stable) else "0"), ("rtype", "full")]
+        if self.pinged:
+            body.append((PING_FIELD, "1" if self.reachable else "0"))
         return Send("resource", tuple(body))

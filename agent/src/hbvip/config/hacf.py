@@ -32,7 +32,7 @@ SUPPORTED_NODE_COUNT = 2
 # Heartbeat 3.0.6 directives hbvip reads no meaning from: accepted so a Heartbeat ha.cf loads.
 IGNORED_DIRECTIVES = frozenset({
     "apiauth", "baud", "bad_packet_warn", "cluster", "compression", "compression_threshold",
-    "conn_logd_time", "coredumps", "coreroot", "deadping", "enable_config_writes", "env",
+    "conn_logd_time", "coredumps", "coreroot", "enable_config_writes", "env",
     "hbaping", "hbgenmethod", "hopfudge", "keepalive2", "max_rexmit_delay", "memreserve",
     "msgfmt", "nice_failback", "ping_group", "quorum_server", "realtime", "record_config_changes",
     "record_pengine_inputs", "respawn", "rtprio", "serial", "stonith", "stonith_host",
@@ -54,6 +54,8 @@ class Timers:
     warntime: float
     deadtime: float
     initdead: float
+    deadping: float
+    """How long a `ping` node may stay silent before it counts as unreachable (Heartbeat: deadtime)."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ def _directive_table(reader: _Reader) -> dict[str, Callable[[LogicalLine], None]
     table: dict[str, Callable[[LogicalLine], None]] = {
         "node": reader.node, "ucast": reader.ucast, "bcast": reader.bcast, "mcast": reader.mcast,
         "udpport": reader.udpport, "keepalive": reader.time, "warntime": reader.time,
-        "deadtime": reader.time, "initdead": reader.time, "auto_failback": reader.auto_failback,
+        "deadtime": reader.time, "initdead": reader.time, "deadping": reader.time, "auto_failback": reader.auto_failback,
         "logfile": reader.path_value, "debugfile": reader.path_value, "logfacility": reader.logfacility,
         "use_logd": reader.use_logd, "autojoin": reader.autojoin, "crm": reader.crm,
         "debug": reader.debug, "ping": reader.ping_nodes,
@@ -349,7 +351,8 @@ def _timers(reader: _Reader) -> Timers:
     elif warntime <= keepalive:
         reader.warn(seen.get("warntime", dead_line), f"warntime {warntime:g}s is not more than keepalive {keepalive:g}s, "
                     "so every heartbeat would be reported late", "set warntime between keepalive and deadtime")
-    return Timers(keepalive=keepalive, warntime=warntime, deadtime=deadtime, initdead=initdead)
+    deadping = float(values.get("deadping", deadtime))  # type: ignore[arg-type]
+    return Timers(keepalive=keepalive, warntime=warntime, deadtime=deadtime, initdead=initdead, deadping=deadping)
 
 
 def _whole_file_checks(reader: _Reader) -> None:

@@ -54,19 +54,25 @@ async def ping(address: str, timeout: float = 1.0, *, tries: int = 2) -> bool:
     """
     loop = asyncio.get_running_loop()
     ident = (os.getpid() ^ id(loop)) & 0xFFFF
+    try:
+        target = (await loop.getaddrinfo(address, None, family=socket.AF_INET, type=socket.SOCK_RAW))[0][4][0]
+    except (OSError, IndexError):
+        return False
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         sock.setblocking(False)
         for seq in range(1, tries + 1):
             try:
-                await loop.sock_sendto(sock, echo_request(ident, seq), (address, 0))
+                await loop.sock_sendto(sock, echo_request(ident, seq), (target, 0))
             except OSError:
                 return False
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    packet = await asyncio.wait_for(loop.sock_recv(sock, 1500), left)
+                    packet, source = await asyncio.wait_for(loop.sock_recvfrom(sock, 1500), left)
                 except asyncio.TimeoutError:
                     break
-                if is_reply_to(packet, ident, seq):
+                # Every raw ICMP socket sees every reply, and concurrent pings of this process share
+                # `ident`: only the target's own answer counts (ping nodes and the peer are probed together).
+                if source[0] == target and is_reply_to(packet, ident, seq):
                     return True
     return False

@@ -74,6 +74,7 @@ class ResourceRunner:
         self.counters: dict[str, int] = {"script_runs": 0, "script_failures": 0, "script_timeouts": 0}
         self._log = log or (lambda event, fields: None)
         self._bursts: dict[str, asyncio.Task[int]] = {}
+        self._placed: dict[str, str] = {}  # VIP -> interface it was added on: where it is announced again
         self._env = {
             "PATH": SCRIPT_PATH,
             "LANG": "C",
@@ -110,6 +111,24 @@ class ResourceRunner:
 
     async def release(self, group: ResourceGroup) -> ReleaseResult:
         return await self._release(group.key, group.resources)
+
+    def announce(self, group: ResourceGroup, *, count: int | None = None, quiet: bool = False) -> int:
+        """Gratuitous ARP again for the group's VIPs (split-brain heal, `garp_refresh`); returns how many.
+
+        The frames leave on the interface each VIP was added on, the one `add_vip` resolved (named, or the
+        one whose subnet holds it), so a VIP written without an interface is announced where it lives. A
+        VIP this runner never placed is skipped: there is nothing of ours to announce. `quiet` keeps a
+        periodic refresh out of the log unless it fails.
+        """
+        sent = 0
+        for vip in filter(None, map(_native_vip, group.resources)):
+            iface = self._placed.get(vip.address)
+            if quiet and vip.address in self._bursts:
+                continue       # a burst is still running for it: the refresh would only cut it short
+            if iface is not None:
+                self._start_burst(iface, vip.address, count=count or self.garp_count, quiet=quiet)
+                sent += 1
+        return sent
 
     async def cleanup_stale(self, group: ResourceGroup) -> bool:
         """Remove the group's VIPs from a node that does not hold the group (e.g. after `kill -9`)."""
@@ -176,12 +195,15 @@ class ResourceRunner:
             label, already = await add_vip(vip, await view.get())
         except (VipError, OSError) as exc:
             return self._record(ScriptCall(res.name, "start", None, "", time.monotonic() - started, False, str(exc)))
-        self._start_burst(vip.interface or label.partition(":")[0], vip.address)
+        iface = vip.interface or label.partition(":")[0]
+        self._placed[vip.address] = iface
+        self._start_burst(iface, vip.address)
         note = f"{label} already present" if already else label
         return self._record(ScriptCall(res.name, "start", 0, note, time.monotonic() - started, False), label=label)
 
     async def _stop_vip(self, res: Resource, vip: VipSpec, view: _AddressView) -> ScriptCall:
         started = time.monotonic()
+        self._placed.pop(vip.address, None)
         burst = self._bursts.pop(vip.address, None)
         if burst is not None:
             burst.cancel()  # never keep announcing a VIP this node is giving away
@@ -192,23 +214,25 @@ class ResourceRunner:
         note = "removed" if removed else "was not present"
         return self._record(ScriptCall(res.name, "stop", 0, note, time.monotonic() - started, False))
 
-    def _start_burst(self, iface: str, ip: str) -> None:
+    def _start_burst(self, iface: str, ip: str, *, count: int | None = None, quiet: bool = False) -> None:
         """GARP in the background: the first frame leaves now, acquire does not wait for the rest."""
         previous = self._bursts.pop(ip, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.create_task(send_garp(iface, ip, count=self.garp_count, interval=self.garp_interval))
+        task = asyncio.create_task(send_garp(iface, ip, count=count or self.garp_count, interval=self.garp_interval))
         self._bursts[ip] = task
-        task.add_done_callback(lambda t: self._burst_done(t, iface, ip))
+        task.add_done_callback(lambda t: self._burst_done(t, iface, ip, quiet))
 
-    def _burst_done(self, task: asyncio.Task[int], iface: str, ip: str) -> None:
+    def _burst_done(self, task: asyncio.Task[int], iface: str, ip: str, quiet: bool = False) -> None:
         if self._bursts.get(ip) is task:
             del self._bursts[ip]
         if task.cancelled():
-            self._log("garp.cancelled", {"iface": iface, "ip": ip})
-        elif task.exception() is not None:
+            if not quiet:
+                self._log("garp.cancelled", {"iface": iface, "ip": ip})
+            return
+        if task.exception() is not None:
             self._log("garp.failed", {"iface": iface, "ip": ip, "error": str(task.exception())})
-        else:
+        elif not quiet:
             self._log("garp.sent", {"iface": iface, "ip": ip, "frames": task.result()})
 
     async def _script(self, res: Resource, action: str) -> ScriptCall:
