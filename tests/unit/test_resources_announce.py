@@ -19,22 +19,25 @@ def garps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
     sent: list[tuple[str, str, int]] = []
     placed: set[str] = set()
 
-    async def add_vip(vip):
+    async def add_vip(vip, addresses=None):
         placed.add(vip.address)
         return "ens3:0", False          # the kernel's choice: the only interface whose subnet holds the VIP
 
-    async def del_vip(vip):
+    async def del_vip(vip, addresses=None):
         return vip.address in placed and not placed.discard(vip.address)
 
-    async def vip_present(vip):
+    async def vip_present(vip, addresses=None):
         return vip.address in placed
 
     async def send_garp(iface, ip, *, count, interval):
         sent.append((iface, ip, count))
         return count
 
+    async def ipv4_addresses():
+        return []                        # the faked add/del above ignore the group's address snapshot
+
     for name, fake in (("add_vip", add_vip), ("del_vip", del_vip), ("vip_present", vip_present),
-                       ("send_garp", send_garp)):
+                       ("send_garp", send_garp), ("ipv4_addresses", ipv4_addresses)):
         monkeypatch.setattr(runner_module, name, fake)
     return sent
 
