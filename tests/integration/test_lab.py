@@ -12,6 +12,7 @@ import pytest
 
 from lab import Lab, ProbeResult
 from lab import registry
+from pair import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -129,6 +130,43 @@ def test_teardown_leaves_nothing_even_when_the_body_raises(lab_prefix: Callable[
     assert _leftovers(prefix, lab.dir) == []
     assert spawned.poll() is not None
     assert not any(Path(f"/proc/{pid}").exists() for pid in anchors)
+
+
+def _pids_with_argv(argv: list[str]) -> list[int]:
+    found = []
+    wanted = "\0".join(argv).encode() + b"\0"
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "cmdline").read_bytes() == wanted and not _zombie(entry):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _zombie(entry: Path) -> bool:
+    return entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_teardown_ends_daemons_respawners_and_namespace_leavers(lab_prefix: Callable[[], str]) -> None:
+    """What Heartbeat does in a host: daemonize (double fork, new session, parent gone, PPid 1) and fork
+    again when a child dies. Plus a process that left the host's netns but keeps its mounts. None of
+    them is a child of the test; teardown must still find and end every one."""
+    prefix = lab_prefix()
+    marker = f"{77000 + os.getpid() % 1000}.{len(prefix)}"        # a `sleep` argument nobody else uses
+    sleeper = ["sleep", marker]
+    lab = Lab(prefix=prefix, net=None)
+    with lab:
+        s1 = lab.hosts["server1"]
+        s1.run(f"setsid sh -c 'sleep {marker} & echo $! > /run/daemon.pid' </dev/null >/dev/null 2>&1 &")
+        s1.run(f"setsid sh -c 'trap \"\" TERM; while :; do sleep {marker}; done' </dev/null >/dev/null 2>&1 &")
+        s1.run(f"setsid unshare --net sleep {marker} </dev/null >/dev/null 2>&1 &")
+        daemon = int(s1.read("/run/daemon.pid"))
+        wait_until(lambda: len(_pids_with_argv(sleeper)) == 3, 5, "three sleepers")
+        started = _pids_with_argv(sleeper)
+    assert _leftovers(prefix, lab.dir) == []
+    assert daemon in started
+    assert _pids_with_argv(sleeper) == [], f"outlived the lab (started {started})"
 
 
 def test_parallel_labs_get_their_own_nets_and_a_used_prefix_is_refused(
