@@ -21,6 +21,7 @@ from faults import (
     HOSTS, busy_loops, config_snapshot, cpu_seconds, deafen, heal, lossy, running_pair,
 )
 from hbvip.wire import Signer, build, encode
+from lab.jitter import start as start_jitter
 import pair
 from pair import FAST, SECRET, calls, wait_until
 
@@ -176,6 +177,33 @@ def test_twenty_percent_heartbeat_loss_causes_no_failover(lab):
         assert "is dead" not in p.agents["server2"].ha_log()
         late = st1["peer"]["late_heartbeats"] + st2["peer"]["late_heartbeats"]
         matrix("20 % heartbeat loss, 8 s", 1, None, f"no failover; late heartbeats {late}; jitter not emulated")
+
+
+@pytest.mark.soak          # 23 s with the pair's start-up: over the fast subset's 15 s budget
+def test_fifty_ms_heartbeat_jitter_causes_no_failover(lab):
+    """Every heartbeat between the servers held 0-50 ms (uniform) for 8 s: no failover, no script call.
+    netem is missing from this kernel; lab/jitter.py delays the frames in user space on the bridge."""
+    with running_pair(lab) as p:
+        before = len(calls(lab))
+        late0 = {h: a.status()["peer"]["late_heartbeats"] for h, a in p.agents.items()}
+        t0 = time.monotonic()
+        jitter = start_jitter(lab, "server1", "server2", max_ms=50)
+        try:
+            time.sleep(8.0)
+        finally:
+            jitter.stop()
+        held = sorted(jitter.delays_ms())
+        assert len(held) >= 8 / FAST.keepalive_s, f"only {len(held)} heartbeats went through the emulator"
+        assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
+        assert len(calls(lab)) == before, "a resource script ran under jitter"
+        st = {h: a.status() for h, a in p.agents.items()}
+        assert all(s["peer"]["state"] == "active" for s in st.values())
+        assert all("is dead" not in a.ha_log() for a in p.agents.values())
+        late = sum(st[h]["peer"]["late_heartbeats"] - late0[h] for h in HOSTS)
+        logged = sum(a.ha_log().count("Late heartbeat") for a in p.agents.values())
+        matrix("50 ms heartbeat jitter (uniform 0-50 ms, user-space), 8 s", 1, None,
+               f"no failover; {len(held)} heartbeats held median {held[len(held) // 2]:.0f} ms, "
+               f"max {held[-1]:.0f} ms; late heartbeats {late} (logged {logged})")
 
 
 def test_cpu_starvation_of_the_holder_causes_no_failover(lab):
