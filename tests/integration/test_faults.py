@@ -177,7 +177,7 @@ def test_twenty_percent_heartbeat_loss_causes_no_failover(lab):
         assert st2["peer"]["state"] == "active" and st1["peer"]["state"] == "active"
         assert "is dead" not in p.agents["server2"].ha_log()
         late = st1["peer"]["late_heartbeats"] + st2["peer"]["late_heartbeats"]
-        matrix("20 % heartbeat loss, 8 s", 1, None, f"no failover; late heartbeats {late}; jitter not emulated")
+        matrix("20 % heartbeat loss, 8 s", 1, None, f"no failover; late heartbeats {late}")
 
 
 @pytest.mark.soak          # 23 s with the pair's start-up: over the fast subset's 15 s budget
