@@ -180,7 +180,7 @@ def test_twenty_percent_heartbeat_loss_causes_no_failover(lab):
         matrix("20 % heartbeat loss, 8 s", 1, None, f"no failover; late heartbeats {late}")
 
 
-@pytest.mark.soak          # 23 s with the pair's start-up: over the fast subset's 15 s budget
+@pytest.mark.soak          # 17-23 s with the pair's start-up: over the fast subset's 15 s budget
 def test_fifty_ms_heartbeat_jitter_causes_no_failover(lab):
     """Every heartbeat between the servers held 0-50 ms (uniform) for 8 s: no failover, no script call.
     netem is missing from this kernel; lab/jitter.py delays the frames in user space on the bridge."""
@@ -207,7 +207,7 @@ def test_fifty_ms_heartbeat_jitter_causes_no_failover(lab):
                f"max {held[-1]:.0f} ms; late heartbeats {late} (logged {logged})")
 
 
-@pytest.mark.soak          # 21-24 s on the loaded box, over the fast subset's 20 s budget for it
+@pytest.mark.soak          # 18-21 s (call) on the shared box: at or over the fast subset's 20 s budget for it
 @pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime missing (scripts/deps.sh installs faketime)")
 def test_wall_clock_jumps_of_the_holder_change_nothing_and_power_loss_still_fails_over(lab):
     """The holder's CLOCK_REALTIME jumps +1 h, back -1 h, then to an hour before real time (libfaketime,
