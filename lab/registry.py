@@ -171,9 +171,10 @@ def _is_zombie(pid: int) -> bool:
 def _end_lab_processes(record: LabRecord, *, grace: float = 0.5, timeout: float = 10) -> list[str]:
     """SIGTERM every process in the lab's namespaces, then SIGKILL and look again until none is left.
 
-    One pass is not enough: a daemon that reacts to a child's death (Heartbeat's master runs at
-    realtime priority and re-forks its media readers/writers) can fork between the listing and the
-    kill, and the new child then outlives the lab in a deleted namespace.
+    One pass is not enough: a process that forks while the others die (a respawn loop, a daemon
+    reacting to its child's death) creates a child between the listing and the kill, and that child
+    outlives the lab in a deleted namespace; Heartbeat's media readers/writers were found so, PPid 1,
+    after the two-pair role lab. SIGTERM first lets well-behaved processes end on their own.
     """
     namespaces = _lab_namespaces(record)
     victims = _lab_processes(namespaces)
