@@ -104,9 +104,48 @@ def claim(record: LabRecord, *, auto_net: bool) -> LabRecord:
     return record
 
 
-def _netns_pids(ns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", ns], check=False, capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+def _ns_id(path: str) -> tuple[int, int] | None:
+    """A namespace's identity (device, inode) from /run/netns/NAME or /proc/PID/ns/KIND; None if gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _lab_namespaces(record: LabRecord) -> set[tuple[int, int]]:
+    """The net namespaces the record names and the mount namespaces its live anchors hold open.
+
+    Mount namespaces count too: a process that left a host's netns but still sees the host's private
+    mounts is the lab's, and it pins those mounts. An anchor pid counts only while it still sits in
+    one of the lab's net namespaces (a stale record's pid may have been reused by anyone).
+    """
+    nets = {ns for ns in (_ns_id(f"/run/netns/{name}") for name in record.namespaces) if ns}
+    anchors = [pid for pid in record.anchor_pids if _ns_id(f"/proc/{pid}/ns/net") in nets]
+    machine = _ns_id("/proc/1/ns/mnt")
+    mounts = {ns for ns in (_ns_id(f"/proc/{pid}/ns/mnt") for pid in anchors) if ns and ns != machine}
+    return nets | mounts
+
+
+def _lab_processes(namespaces: set[tuple[int, int]]) -> set[int]:
+    """Every live process inside one of `namespaces` (net or mnt): the anchors and all they started."""
+    me = os.getpid()
+    pids: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        if any(_ns_id(f"{entry}/ns/{kind}") in namespaces for kind in ("net", "mnt")):
+            if not _is_zombie(int(entry.name)):
+                pids.add(int(entry.name))
+    return pids
+
+
+def _signal_all(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _wait_gone(pids: list[int], timeout: float) -> None:
@@ -129,6 +168,27 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
+def _end_lab_processes(record: LabRecord, *, grace: float = 0.5, timeout: float = 10) -> list[str]:
+    """SIGTERM every process in the lab's namespaces, then SIGKILL and look again until none is left.
+
+    One pass is not enough: a process that forks while the others die (a respawn loop, a daemon
+    reacting to its child's death) creates a child between the listing and the kill, and that child
+    outlives the lab in a deleted namespace; Heartbeat's media readers/writers were found so, PPid 1,
+    after the two-pair role lab. SIGTERM first lets well-behaved processes end on their own.
+    """
+    namespaces = _lab_namespaces(record)
+    victims = _lab_processes(namespaces)
+    _signal_all(victims, signal.SIGTERM)
+    _wait_gone(sorted(victims), timeout=grace)
+    deadline = time.monotonic() + timeout
+    while victims := _lab_processes(namespaces):
+        if time.monotonic() > deadline:
+            return [f"processes survived SIGKILL: {sorted(victims)}"]
+        _signal_all(victims, signal.SIGKILL)
+        _wait_gone(sorted(victims), timeout=1)
+    return []
+
+
 def teardown(record: LabRecord) -> list[str]:
     """Undo everything the record lists; never raises, returns the problems it met.
 
@@ -136,17 +196,7 @@ def teardown(record: LabRecord) -> list[str]:
     namespaces), then the namespaces, then the directories (only once no mount can be left on them).
     Every process killed is inside one of this lab's namespaces, so it is ours by construction.
     """
-    problems: list[str] = []
-    victims = set(record.anchor_pids)
-    for ns in record.namespaces:
-        if namespace_exists(ns):
-            victims.update(_netns_pids(ns))
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _wait_gone(sorted(victims), timeout=5)
+    problems = _end_lab_processes(record)
     for ns in record.namespaces:
         if namespace_exists(ns):
             res = subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, text=True)

@@ -8,6 +8,7 @@ definition of "the pair survived".
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from lab.node import Host
 from pair import FAST, SECRET, Agent, Timers, calls, has_vip, install, wait_until
 
 HOSTS = ("server1", "server2")
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 NFT_TABLE = "hbfault"
 UDP_PORT = 694
 
@@ -120,6 +122,47 @@ class Pair:
         def both() -> bool:
             return all(a.proc and a.proc.poll() is None and a.status()["stable"] for a in self.agents.values())
         wait_until(both, timeout, "both agents stable", interval=0.1)
+
+
+class WallClockAgent(Agent):
+    """`hbvip run` under libfaketime: its CLOCK_REALTIME (time.time(), log stamps, the `ts` field) is
+    shifted by the offset in FAKETIME_RC, which libfaketime re-reads on every call (FAKETIME_NO_CACHE),
+    so `set_offset()` jumps the wall clock of the running agent. CLOCK_MONOTONIC stays real
+    (FAKETIME_DONT_FAKE_MONOTONIC). This jumps one process's wall clock, never the machine's: `date -s`
+    is not possible because CLOCK_REALTIME is not namespaced.
+
+    libfaketime 0.9.10 with DONT_FAKE_MONOTONIC makes an absolute clock_nanosleep fail with EINVAL
+    (Python's time.sleep); the agent's loop only waits in epoll, so it is not affected. Children (the
+    resource scripts) inherit the preload: their `date` is shifted too.
+    """
+
+    FAKETIME_RC = "/run/hbvip-faketime.rc"
+
+    def start(self) -> Agent:
+        self.set_offset("+0")
+        env = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": self.FAKETIME_RC,
+               "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        spawn = self.host.spawn
+        self.host.spawn = lambda cmd, **kw: spawn(cmd, **{**kw, "env": env})  # type: ignore[method-assign]
+        try:
+            return super().start()
+        finally:
+            del self.host.spawn
+
+    def set_offset(self, offset: str) -> None:
+        """e.g. "+1h", "-1h", "+0"; written atomically, so the agent never reads a half-written file."""
+        tmp = self.host.write(self.FAKETIME_RC + ".new", offset + "\n")
+        tmp.replace(self.host.path(self.FAKETIME_RC))
+
+
+def heartbeat_ts(receiver: Host, sender: Host, timeout: float = 3.0) -> int:
+    """The `ts` field (sender's wall clock, seconds) of the next heartbeat `receiver` gets from `sender`."""
+    r = receiver.run(["timeout", str(timeout), "tcpdump", "-i", receiver.iface, "-nn", "-l", "-A", "-c", "1",
+                      f"udp dst port {UDP_PORT} and src host {sender.address}"], check=False)
+    found = re.search(r"\bts=([0-9a-fA-F]+)", r.stdout)
+    if not found:
+        raise AssertionError(f"no heartbeat from {sender.name} seen on {receiver.name}: {r.stdout[-500:]} {r.stderr}")
+    return int(found.group(1), 16)
 
 
 # ---- faults -------------------------------------------------------------------------------------------

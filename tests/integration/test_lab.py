@@ -12,6 +12,9 @@ import pytest
 
 from lab import Lab, ProbeResult
 from lab import registry
+from lab.jitter import start as start_jitter
+from lab.probe import agent_cmd, stop_proc
+from pair import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -131,6 +134,43 @@ def test_teardown_leaves_nothing_even_when_the_body_raises(lab_prefix: Callable[
     assert not any(Path(f"/proc/{pid}").exists() for pid in anchors)
 
 
+def _pids_with_argv(argv: list[str]) -> list[int]:
+    found = []
+    wanted = "\0".join(argv).encode() + b"\0"
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "cmdline").read_bytes() == wanted and not _zombie(entry):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _zombie(entry: Path) -> bool:
+    return entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_teardown_ends_daemons_respawners_and_namespace_leavers(lab_prefix: Callable[[], str]) -> None:
+    """What Heartbeat does in a host: daemonize (double fork, new session, parent gone, PPid 1) and fork
+    again when a child dies. Plus a process that left the host's netns but keeps its mounts. None of
+    them is a child of the test; teardown must still find and end every one."""
+    prefix = lab_prefix()
+    marker = f"{77000 + os.getpid() % 1000}.{len(prefix)}"        # a `sleep` argument nobody else uses
+    sleeper = ["sleep", marker]
+    lab = Lab(prefix=prefix, net=None)
+    with lab:
+        s1 = lab.hosts["server1"]
+        s1.run(f"setsid sh -c 'sleep {marker} & echo $! > /run/daemon.pid' </dev/null >/dev/null 2>&1 &")
+        s1.run(f"setsid sh -c 'trap \"\" TERM; while :; do sleep {marker}; done' </dev/null >/dev/null 2>&1 &")
+        s1.run(f"setsid unshare --net sleep {marker} </dev/null >/dev/null 2>&1 &")
+        daemon = int(s1.read("/run/daemon.pid"))
+        wait_until(lambda: len(_pids_with_argv(sleeper)) == 3, 5, "three sleepers")
+        started = _pids_with_argv(sleeper)
+    assert _leftovers(prefix, lab.dir) == []
+    assert daemon in started
+    assert _pids_with_argv(sleeper) == [], f"outlived the lab (started {started})"
+
+
 def test_parallel_labs_get_their_own_nets_and_a_used_prefix_is_refused(
     lab_factory: Callable[..., Lab],
 ) -> None:
@@ -219,3 +259,61 @@ def test_machine_wide_killers_and_reboot_are_refused_inside_hosts(lab: Lab) -> N
     cap_bnd = int(s1.run("grep CapBnd /proc/self/status").stdout.split()[1], 16)
     assert not cap_bnd & (1 << 22)  # CAP_SYS_BOOT
     assert Path("/usr/bin/pkill").is_symlink()  # the machine's own tools are untouched
+
+
+ECHO_RTTS = """
+import socket, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(1.0)
+target, count = (sys.argv[1], int(sys.argv[2])), int(sys.argv[3])
+deadline = time.monotonic() + 5
+while True:                                     # the responder may still be starting
+    sock.sendto(b"hello", target)
+    try:
+        sock.recvfrom(512)
+        break
+    except socket.timeout:
+        assert time.monotonic() < deadline, "no echo"
+for i in range(count):
+    t = time.monotonic()
+    sock.sendto(str(i).encode(), target)
+    data, _peer = sock.recvfrom(512)
+    assert data.split()[0] == str(i).encode(), data
+    print(f"{(time.monotonic() - t) * 1000:.2f}")
+    time.sleep(0.02)
+"""
+
+
+def _echo_rtts_ms(lab: Lab, port: int, count: int) -> list[float]:
+    """Round trips server1 -> server2:port -> server1; only the request leg goes to `port`."""
+    s1 = lab.hosts["server1"]
+    out = s1.run([sys.executable, "-c", ECHO_RTTS, lab.hosts["server2"].address, str(port), str(count)], timeout=60)
+    return [float(x) for x in out.stdout.split()]
+
+
+def test_jitter_delays_udp_to_one_port_uniformly_and_only_once(lab: Lab) -> None:
+    """50 ms jitter on UDP 694 between the servers: echo round trips spread over ~0-50 ms, each request
+    re-sent exactly once (no loop through the bridge), other ports untouched; stop() restores the bridge."""
+    s2 = lab.hosts["server2"]
+    responders = [s2.spawn(agent_cmd("respond", port, "server2")) for port in (694, 5405)]
+    try:
+        baseline = _echo_rtts_ms(lab, 694, 20)
+        jitter = start_jitter(lab, "server1", "server2", max_ms=50, seed=7)
+        try:
+            rtts = _echo_rtts_ms(lab, 694, 100)
+            other = _echo_rtts_ms(lab, 5405, 20)
+            held = jitter.delays_ms()
+        finally:
+            jitter.stop()
+        after = _echo_rtts_ms(lab, 694, 20)
+    finally:
+        for proc in responders:
+            stop_proc(proc)
+    rtts.sort()
+    print(f"jitter RTT ms: min {rtts[0]:.1f} p10 {rtts[10]:.1f} median {rtts[50]:.1f} p90 {rtts[90]:.1f} "
+          f"max {rtts[-1]:.1f}; baseline median {sorted(baseline)[10]:.1f}; held {len(held)} frames")
+    assert len(held) == 101                     # the handshake datagram + 100 requests, each re-sent once
+    assert all(0 <= d <= 50 + 25 for d in held)  # 25 ms of slack for scheduling on a loaded box
+    assert rtts[10] < 15 and rtts[90] > 35, rtts  # spread over the range, not a constant delay
+    assert 15 < sum(rtts) / len(rtts) < 40, rtts   # uniform on [0, 50]: mean 25
+    assert sorted(other)[10] < 10 and sorted(after)[10] < 10, (other, after)
