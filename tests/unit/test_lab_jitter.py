@@ -13,7 +13,7 @@ def frame(dport: int = 694, *, proto: int = 17, frag: int = 0, payload: bytes = 
           ethertype: int = 0x0800, checksum: int = 0x1234) -> bytes:
     udp = struct.pack("!HHHH", 694, dport, 8 + len(payload), checksum) + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, frag, 64, proto, 0, SRC, DST)
-    eth = bytes.fromhex("029901000002" "029901000001") + struct.pack("!H", ethertype)
+    eth = bytes.fromhex("029901000002029901000001") + struct.pack("!H", ethertype)
     return eth + ip + udp + b"\0" * 6                     # Ethernet padding must not enter the sum
 
 
