@@ -45,7 +45,8 @@ def _crc(_key: bytes, data: bytes) -> str:
 
 def _hmac(digest: str) -> Callable[[bytes, bytes], str]:
     def calc(key: bytes, data: bytes) -> str:
-        return hmac.new(key, data, digest).hexdigest()
+        # hmac.digest() is OpenSSL's one-shot HMAC: no Python-level HMAC object per datagram.
+        return hmac.digest(key, data, digest).hex()
     return calc
 
 
