@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from hbvip.cluster import Hold
 from hbvip.config import load_config
 from hbvip.daemon import Agent, Paths
 from hbvip.wire import Signer, build, decode, encode
@@ -46,7 +47,17 @@ class FakeRunner:
 
     counters: dict[str, int] = {}
 
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def cleanup_stale(self, group: object) -> bool:
+        self.calls.append("cleanup start")
+        await asyncio.sleep(0.05)
+        self.calls.append("cleanup end")
+        return True
+
     async def acquire(self, group: object) -> SimpleNamespace:
+        self.calls.append("acquire")
         return SimpleNamespace(ok=True, failed=None)
 
     async def release(self, group: object) -> SimpleNamespace:
@@ -154,3 +165,18 @@ def test_peer_heartbeat_does_not_make_the_agent_beat_twice_as_often(tmp_path: Pa
     times = transport.heartbeats()
     assert 3 <= len(times) <= 6
     assert all(b - a >= 0.19 for a, b in zip(times, times[1:]))
+
+
+def test_acquisition_at_start_waits_for_the_stale_vip_cleanup(tmp_path: Path) -> None:
+    """The cleanup of VIPs left by a crash runs while the agent meets its peer; a decision to acquire
+    made meanwhile must not add the VIP before the cleanup is over (it would remove it again)."""
+    agent = make_agent(tmp_path, keepalive="1", warntime="2", deadtime="3")
+    runner = agent.runner
+
+    async def scenario() -> None:
+        agent.stale_cleanup = asyncio.get_running_loop().create_task(agent._cleanup_stale())
+        await asyncio.sleep(0)
+        await agent._acquire(Hold.LOCAL, "test")
+
+    asyncio.run(scenario())
+    assert runner.calls == ["cleanup start", "cleanup end", "acquire"]
