@@ -283,9 +283,9 @@ class Agent:
         events, actions = self.membership.check(now)
         self.apply(actions)
         for e in events:
+            self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
             if isinstance(e, PeerDead) and not e.graceful:
                 self._spawn(self._diagnose_silence())
-            self.feed(e)
         self.feed(_TICK)
         if self.stopping.is_set():
             return None
