@@ -8,11 +8,13 @@ Signal handlers only record a request; the loop acts on it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,50 @@ REFRESH_FRAMES = 2
 #: Larger datagrams are dropped as `oversized` before parsing: a two-node haresources pair never sends
 #: more than a few KB, so this only bounds the work a hostile sender can make us do per datagram.
 MAX_DATAGRAM = 32768
+#: Events without fields are immutable: one instance serves every loop turn.
+_TICK = Tick()
+
+
+class _Wake:
+    """Runs the agent's turn as a plain timer callback: at the time the last turn asked for, or as soon
+    as the loop is free after `set()` (coalesced). A keepalive turn is then one timer handle, with no
+    task, future or timeout object made per turn: an idle agent's CPU cost is mostly its wake-ups."""
+
+    def __init__(self, turn: Callable[[], float | None]) -> None:
+        self._turn = turn
+        self._timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
+        #: When the next turn runs by itself (monotonic; -inf while none is armed: before the loop
+        #: starts and after it ended there is nobody to wake early).
+        self.at = float("-inf")
+
+    def set(self) -> None:
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().call_soon(self._run)
+
+    def reschedule(self, when: float) -> None:
+        """Move the next turn to `when` (a deadline changed outside a turn). Nothing to do while no turn
+        is armed or one is about to run anyway: that turn computes its own deadline."""
+        if self._timer is None or self._soon is not None or when == self.at:
+            return
+        self._timer.cancel()
+        self.at = when
+        self._timer = asyncio.get_running_loop().call_at(when, self._run)
+
+    def cancel(self) -> None:
+        for handle in (self._timer, self._soon):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._soon = None
+        self.at = float("-inf")
+
+    def _run(self) -> None:
+        self.cancel()
+        when = self._turn()
+        if when is not None:
+            self.at = when
+            # The loop's clock is time.monotonic(), so the deadline is used as it is.
+            self._timer = asyncio.get_running_loop().call_at(when, self._run)
 
 
 @dataclass(frozen=True)
@@ -70,13 +116,15 @@ class Agent:
         self.history: OrderedDict[int, bytes] = OrderedDict()
         self.counters: dict[str, int] = {"sent": 0, "received": 0}
         self.started = time.monotonic()
-        self.wake = asyncio.Event()
+        self.wake = _Wake(self._turn)
+        self._crashed: BaseException | None = None
         self.stopping = asyncio.Event()
         self.requests: dict[int, asyncio.Future[tuple[bool, str]]] = {}
         self._next_request = 1
         self._signals: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.transport: Transport | None = None
+        self.stale_cleanup: asyncio.Task[None] | None = None
         self.runner = self._make_runner(config)
         self.membership: Membership | None = None
         self.failover: Failover | None = None
@@ -130,18 +178,14 @@ class Agent:
         self.generation = increment_generation(self.paths.state_dir)
         self.log("info", "generation", f"Heartbeat generation: {self.generation}", {"hg": self.generation})
 
-        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9).
-        for g in cfg.groups:
-            await self.runner.cleanup_stale(g)
+        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Removing them
+        # overlaps with opening the sockets and meeting the peer; an acquisition waits for it (`_acquire`).
+        self.stale_cleanup = asyncio.get_running_loop().create_task(self._cleanup_stale())
+        self._tasks.add(self.stale_cleanup)
+        self.stale_cleanup.add_done_callback(self._tasks.discard)
 
-        now = time.monotonic()
-        self.membership = Membership(cfg.node_name, self.peer, deadtime=t.deadtime, warntime=t.warntime,
-                                     initdead=t.initdead, now=now, nodes=cfg.hacf.nodes)
-        self.failover = Failover(me=cfg.node_name, peer=self.peer, auto_failback=cfg.hacf.auto_failback,
-                                 settle_timeout=max(t.deadtime, 2 * t.keepalive),
-                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(cfg.hacf.ping))
+        self._make_machines(time.monotonic())
         if cfg.hacf.ping:
-            self.ping_nodes = PingNodes(cfg.hacf.ping, deadping=t.deadping, now=now)
             self._spawn(self._watch_ping_nodes())
         self._start_garp_refresh()
         self.transport = self._make_transport(cfg)
@@ -168,6 +212,9 @@ class Agent:
         self.log("info", "status.local", "Local status now set to: 'up'")
         self.next_status = time.monotonic() + t.keepalive
         _sd_notify("READY=1\nSTATUS=waiting for peer")
+        # Everything allocated so far (imports, pyroute2, the config) lives as long as the process: keep it
+        # out of the collector's full passes, which would otherwise walk the whole heap again and again.
+        gc.freeze()
         try:
             await self._loop()
         finally:
@@ -179,6 +226,17 @@ class Agent:
             self.log("info", "exit", None, {})
             self.log.close()
         return 0
+
+    def _make_machines(self, now: float) -> None:
+        cfg = self.config
+        t = cfg.hacf.timers
+        self.membership = Membership(cfg.node_name, self.peer, deadtime=t.deadtime, warntime=t.warntime,
+                                     initdead=t.initdead, now=now, nodes=cfg.hacf.nodes)
+        self.failover = Failover(me=cfg.node_name, peer=self.peer, auto_failback=cfg.hacf.auto_failback,
+                                 settle_timeout=max(t.deadtime, 2 * t.keepalive),
+                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(cfg.hacf.ping))
+        if cfg.hacf.ping:
+            self.ping_nodes = PingNodes(cfg.hacf.ping, deadping=t.deadping, now=now)
 
     def _make_transport(self, cfg: Config) -> Transport:
         peers = [(m.address, m.interface) for m in cfg.hacf.media if m.kind == "ucast" and m.address]
@@ -196,39 +254,60 @@ class Agent:
 
     # ---- the loop ---------------------------------------------------------------------------------
     async def _loop(self) -> None:
+        """Turns run as timer callbacks (see `_Wake`); this task only waits for the end."""
+        self.wake.set()
+        try:
+            await self.stopping.wait()
+        finally:
+            self.wake.cancel()
+        if self._crashed is not None:
+            raise self._crashed
+
+    def _turn(self) -> float | None:
+        """One turn: signals, the keepalive, membership and failover timers. Returns when the next turn
+        is due (the earliest deadline, so a dead peer is noticed at last_heard + deadtime, not on the
+        next keepalive), or None once the agent stops."""
+        if self.stopping.is_set():
+            return None
+        try:
+            return self._turn_once()
+        except BaseException as exc:   # a turn is a bare callback: without this the agent would go silent
+            self._crashed = exc
+            self.stopping.set()
+            return None
+
+    def _turn_once(self) -> float | None:
         assert self.membership and self.failover
-        while not self.stopping.is_set():
-            keepalive = self.config.hacf.timers.keepalive   # read each turn: a reload may change it
-            now = time.monotonic()
-            while self._signals:
-                name = self._signals.pop(0)
-                if name == "term":
-                    self.log("info", "shutdown.request", "Heartbeat shutdown in progress.")
-                    self.feed(Command("shutdown"))
-                else:
-                    self.reload()
-            if now >= self.next_status:
-                self._send_status(self.failover.status_word)
-                # Stay on the keepalive grid; skip beats we missed rather than bursting them.
-                self.next_status += keepalive * max(1, int((now - self.next_status) / keepalive) + 1)
-            events, actions = self.membership.check(now)
-            self.apply(actions)
-            for e in events:
-                if isinstance(e, PeerDead) and not e.graceful:
-                    self._spawn(self._diagnose_silence())
-                    if self._defer_peer_death(e):
-                        continue
-                self.feed(e)
-            self.feed(Tick())
-            deadline = min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
-            timeout = max(0.0, deadline - time.monotonic())
-            self.wake.clear()
-            if self._signals:
+        keepalive = self.config.hacf.timers.keepalive   # read each turn: a reload may change it
+        now = time.monotonic()
+        while self._signals:
+            name = self._signals.pop(0)
+            if name == "term":
+                self.log("info", "shutdown.request", "Heartbeat shutdown in progress.")
+                self.feed(Command("shutdown"))
+            else:
+                self.reload()
+        if now >= self.next_status:
+            self._send_status(self.failover.status_word)
+            # Stay on the keepalive grid; skip beats we missed rather than bursting them.
+            self.next_status += keepalive * max(1, int((now - self.next_status) / keepalive) + 1)
+        events, actions = self.membership.check(now)
+        self.apply(actions)
+        for e in events:
+            if isinstance(e, PeerDead) and not e.graceful and self._defer_peer_death(e):
+                self._spawn(self._diagnose_silence())
                 continue
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=min(timeout, 60.0))
-            except asyncio.TimeoutError:
-                pass
+            self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
+            if isinstance(e, PeerDead) and not e.graceful:
+                self._spawn(self._diagnose_silence())
+        self.feed(_TICK)
+        if self.stopping.is_set():
+            return None
+        return min(self._next_deadline(), time.monotonic() + 60.0)
+
+    def _next_deadline(self) -> float:
+        assert self.membership and self.failover
+        return min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
 
     # ---- input ------------------------------------------------------------------------------------
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -258,12 +337,28 @@ class Agent:
             return
         self.counters["received"] += 1
         self.diagnosis = None
-        if incoming.type == "status":
-            self.peer_digest = fields.get(DIGEST_FIELD)
         self.apply(actions)
         for e in events:
             self.feed(e)
-        self.wake.set()
+        if incoming.type == "status":
+            self.peer_digest = fields.get(DIGEST_FIELD)
+            self._beat_along(now)
+        # No turn for a datagram: the timer moves to the (possibly new) earliest deadline instead.
+        self.wake.reschedule(self._next_deadline())
+
+    def _beat_along(self, now: float) -> None:
+        """Send our heartbeat with the peer's when ours is due within half a keepalive anyway.
+
+        The two nodes then beat in step, and a node wakes about once per keepalive instead of twice (once
+        to send, once to receive): waking up is most of what an idle agent costs. Our beats stay at most
+        one keepalive apart, and at least half a keepalive, so the peer never sees a late heartbeat and
+        never more than twice the configured rate."""
+        assert self.failover is not None
+        keepalive = self.config.hacf.timers.keepalive
+        running = self.wake.at != float("-inf") and not self.stopping.is_set()
+        if running and self.next_status - now <= keepalive / 2:
+            self._send_status(self.failover.status_word)
+            self.next_status = now + keepalive
 
     def feed(self, event: Event) -> None:
         assert self.failover is not None
@@ -304,7 +399,13 @@ class Agent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _cleanup_stale(self) -> None:
+        for g in self.config.groups:
+            await self.runner.cleanup_stale(g)
+
     async def _acquire(self, hold: Hold, reason: str) -> None:
+        if self.stale_cleanup is not None:
+            await self.stale_cleanup       # else it could remove the VIP we are about to add
         ok, detail = True, ""
         started = time.monotonic()
         decided = self.takeover_started if hold & Hold.FOREIGN and self.takeover_started is not None else started
@@ -533,6 +634,8 @@ class Agent:
 
     async def _regroup(self, release: list[ResourceGroup], acquire: list[ResourceGroup]) -> None:
         """Apply a reload's group changes to the groups this node holds; others are left alone."""
+        if self.stale_cleanup is not None:
+            await self.stale_cleanup
         for group in reversed(release):
             self.log("info", "group.release", None, {"group": group.key, "reason": "reload"})
             await self.runner.release(group)
@@ -651,12 +754,27 @@ def _signature(group: ResourceGroup, rename: dict[str, str] | None = None) -> tu
     return (rename or {}).get(home, home), tuple(r.spec for r in group.resources)
 
 
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg", encoding="ascii") as f:
-            return f.read().strip()
-    except OSError:
-        return "0.00 0.00 0.00 1/1 1"
+class _LoadAvg:
+    """The `ld` field. The kernel updates /proc/loadavg every 5 s, so reading it more than once a second
+    (a 50 ms keepalive sends 20 messages a second) would only cost an open/read/close per message."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.read_at = float("-inf")
+
+    def __call__(self) -> str:
+        now = time.monotonic()
+        if now - self.read_at >= 1.0:
+            try:
+                with open("/proc/loadavg", encoding="ascii") as f:
+                    self.text = f.read().strip()
+            except OSError:
+                self.text = "0.00 0.00 0.00 1/1 1"
+            self.read_at = now
+        return self.text
+
+
+_loadavg = _LoadAvg()
 
 
 def _sd_notify(message: str) -> None:
