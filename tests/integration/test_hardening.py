@@ -129,7 +129,7 @@ def test_agent_pair_with_only_the_units_capabilities_fails_over_and_sends_garp(l
 
 
 @pytest.mark.parametrize(("missing", "explained"), [
-    ("CAP_NET_BIND_SERVICE", "PermissionError"),        # bind(694) fails, the agent exits
+    ("CAP_NET_BIND_SERVICE", "needs CAP_NET_BIND_SERVICE"),  # bind(694) fails: the agent exits and says why
     ("CAP_NET_ADMIN", "resource acquisition failed"),    # the VIP cannot be added over netlink
     ("CAP_NET_RAW", "garp.failed"),                      # the VIP is added but never announced
 ])

@@ -12,6 +12,7 @@ import gc
 import os
 import signal
 import socket
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -189,7 +190,13 @@ class Agent:
             self._spawn(self._watch_ping_nodes())
         self._start_garp_refresh()
         self.transport = self._make_transport(cfg)
-        await self.transport.start()
+        try:
+            await self.transport.start()
+        except TransportError as exc:   # e.g. no CAP_NET_BIND_SERVICE: say the fix, not a traceback
+            self.log("error", "transport.failed", str(exc), {"port": cfg.hacf.udpport})
+            print(f"hbvip: {exc}", file=sys.stderr)
+            self.log.close()
+            return 1
         self.log("info", "transport.up", None, {"port": cfg.hacf.udpport,
                                                 "peers": ",".join(self.transport.peer_addresses)})
         from .control import ControlServer

@@ -13,6 +13,7 @@ Who sent a datagram and whether it is genuine is the wire layer's business, not 
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,9 +143,9 @@ class Transport:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("0.0.0.0", self.port))
             sock.setblocking(False)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise TransportError(_bind_failure(self.port, exc)) from exc
         self._receiver = sock
         asyncio.get_running_loop().add_reader(sock, self._read_ready, sock)
 
@@ -161,3 +162,14 @@ class Transport:
                 return
             self.counters["received"] += 1
             self.on_datagram(bytes(self._view[:size]), addr)
+
+
+def _bind_failure(port: int, exc: OSError) -> str:
+    """What to fix when the heartbeat port cannot be bound: the two causes operators meet have one fix each."""
+    if exc.errno == errno.EACCES:
+        need = "CAP_NET_BIND_SERVICE (ports below 1024)" if port < 1024 else "permission"
+        return f"cannot listen on UDP {port}: {exc.strerror} — the agent needs {need}; run it as root or grant it"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"cannot listen on UDP {port}: {exc.strerror} — another heartbeat daemon (Heartbeat, a second "
+                f"hbvip) already listens there; stop it or set `udpport` in ha.cf")
+    return f"cannot listen on UDP {port}: {exc.strerror}"
