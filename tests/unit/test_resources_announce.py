@@ -12,6 +12,7 @@ import pytest
 from hbvip.config import parse_haresources
 from hbvip.resources import runner as runner_module
 from hbvip.resources.runner import ResourceRunner
+from hbvip.resources.scripts import ScriptCall
 
 
 @pytest.fixture
@@ -98,3 +99,31 @@ def test_refresh_does_not_cut_a_running_burst_short(garps, tmp_path: Path, monke
 
     assert asyncio.run(scenario()) == 0
     assert garps == [("ens3", "10.99.0.52", 5)]
+
+
+def test_first_garp_leaves_before_the_next_script_is_started(garps, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planned handoff's gap ends when the client hears the GARP: it must not wait for the fork of the
+    group's next resource script."""
+    order: list[str] = []
+
+    async def first_frame_now(iface, ip, *, count, interval):
+        order.append("garp")                # a burst's first frame goes out in the task's first step
+        await asyncio.sleep(interval)
+        return count
+
+    async def script(path, resource, args, action, *, timeout, env):
+        order.append(f"{resource} {action}")
+        return ScriptCall(resource, action, 0, "", 0.0, False)
+
+    monkeypatch.setattr(runner_module, "send_garp", first_frame_now)
+    monkeypatch.setattr(runner_module, "run_script", script)
+    (tmp_path / "resource.d").mkdir()
+    (tmp_path / "resource.d" / "other.sh").write_text("#!/bin/sh\n")
+
+    async def scenario() -> None:
+        runner = ResourceRunner(tmp_path, garp_count=2, garp_interval=0.01)
+        assert (await runner.acquire(group("server1 IPaddr::10.99.0.53/24 other.sh"))).ok
+
+    asyncio.run(scenario())
+    assert order[:1] == ["garp"] and "other.sh start" in order, order
