@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hbvip.net.icmp import checksum  # the one Internet checksum (RFC 1071) of the project
+
 if TYPE_CHECKING:
     from lab.lab import Lab
 
@@ -113,15 +115,6 @@ def start(lab: Lab, a: str, b: str, *, max_ms: float = 50.0, port: int = 694, se
 
 # ---- the emulator (runs in the bridge namespace) ---------------------------------------------------
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def delayed_udp(frame: bytes, port: int) -> bytes | None:
     """The frame with a completed UDP checksum if it is IPv4 UDP to `port` (an unfragmented datagram or
     its first fragment), else None: the frames the bridge rule drops."""
@@ -140,7 +133,7 @@ def delayed_udp(frame: bytes, port: int) -> bytes | None:
     segment = bytearray(frame[udp:14 + total_len])
     segment[6:8] = b"\0\0"
     pseudo = frame[26:34] + struct.pack("!BBH", 0, 17, len(segment))
-    csum = _checksum(pseudo + bytes(segment)) or 0xFFFF
+    csum = checksum(pseudo + bytes(segment)) or 0xFFFF
     return frame[:udp + 6] + struct.pack("!H", csum) + frame[udp + 8:]
 
 
