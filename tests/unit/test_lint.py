@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from hbvip.lint import (
 )
 from hbvip.net.ifaddr import IfAddr
 
-SEED = Path(__file__).resolve().parents[1] / "data" / "config" / "good" / "seed"
 HOSTS = {"server1": ["10.99.0.1"], "server2": ["10.99.0.2"]}
 
 
@@ -25,14 +22,6 @@ def host(*addrs: tuple[str, str, int], links: dict[str, Link] | None = None) -> 
 
 
 SERVER1 = host(("lo", "127.0.0.1", 8), ("eth0", "10.99.0.1", 24))
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "ha.d"
-    shutil.copytree(SEED, d)
-    os.chmod(d / "authkeys", 0o600)
-    return d
 
 
 def load(d: Path, haresources: str | None = None, hacf: dict[str, str] | None = None) -> Config:

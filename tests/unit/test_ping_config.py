@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
-
-import pytest
 
 from hbvip.config import Config, load_config
 from hbvip.config.hacf import parse_hacf
 from hbvip.lint import check_ping_nodes, check_timers
-
-SEED = Path(__file__).resolve().parents[1] / "data" / "config" / "good" / "seed"
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "ha.d"
-    shutil.copytree(SEED, d)
-    os.chmod(d / "authkeys", 0o600)
-    return d
 
 
 def with_lines(d: Path, *lines: str, hbvip_cf: str | None = None) -> Config:
