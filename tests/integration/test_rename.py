@@ -139,7 +139,9 @@ def test_agent_pair_is_renamed_one_node_at_a_time_without_losing_the_vip(
     assert s1.read("/etc/ha.d/haresources").splitlines()[-1].startswith(f"db1 IPaddr::{lab.vip}/24/eth0")
     assert f"{lab.vip}/24" in s1.addresses() and f"{lab.vip}/24" not in s2.addresses()
     assert seen.holders()[-1] == "server1"
-    assert longest <= 2 * handoff + 0.02, (longest, handoff)
+    # Two handoffs at most. The 10 ms probe quantizes each gap: a handoff measured with no lost probe (0 ms)
+    # can lose one in the next run (20 ms), so each of the two may add one probe interval and a little.
+    assert longest <= 2 * handoff + 2 * 0.01 + 0.005, (longest, handoff)
 
 
 def test_heartbeat_pair_rename_is_refused_without_opt_in_and_done_with_an_outage_with_it(
