@@ -101,8 +101,9 @@ def test_refresh_does_not_cut_a_running_burst_short(garps, tmp_path: Path, monke
     assert garps == [("ens3", "10.99.0.52", 5)]
 
 
-def test_first_garp_leaves_before_the_next_script_is_started(garps, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_garp_leaves_before_the_next_script_is_started(
+    garps, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A planned handoff's gap ends when the client hears the GARP: it must not wait for the fork of the
     group's next resource script."""
     order: list[str] = []
