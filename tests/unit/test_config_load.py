@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,12 @@ from hbvip.config import (
     resolve_script,
 )
 
-SEED = Path(__file__).resolve().parents[1] / "data" / "config" / "good" / "seed"
 SECRET = "labsecret-0123"
 
 
 @pytest.fixture
-def seed(tmp_path: Path) -> Path:
-    config_dir = tmp_path / "ha.d"
-    shutil.copytree(SEED, config_dir)
-    os.chmod(config_dir / "authkeys", 0o600)
+def seed(config_dir: Path) -> Path:
+    """The shared seed copy (tests/unit/conftest.py), under the name these tests use."""
     return config_dir
 
 
