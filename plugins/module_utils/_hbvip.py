@@ -76,7 +76,7 @@ def vip_spec(params: dict[str, Any], have: dict[str, Any] | None) -> str:
     the broadcast field is always kept. When the result means what the file already says, the word
     is kept as written (a bare IP, a dotted netmask): only what the task asks to change changes.
     """
-    address, _, prefix = params["address"].strip().partition("/")
+    address, prefix = (params["address"].strip().split("/", 1) + [""])[:2]
     vip = have["vip"] if have else {}
     name = params.get("resource_type") or (have["name"] if have else "IPaddr")
     prefix = prefix or ("" if vip.get("prefix") is None else str(vip["prefix"]))

@@ -60,8 +60,10 @@ def test_only_the_names_change_comments_continuations_and_longer_words_stay() ->
 
 
 def test_the_agent_reads_the_new_names_from_the_result() -> None:
-    (hacf, hares), _ = plan(HACF, HARESOURCES, {"server1": "db1", "server2": "db2"})
-    parsed, _ = parse_hacf(hacf.after, "ha.cf")
+    (hacf, hares), problems = plan(HACF, HARESOURCES, {"server1": "db1", "server2": "db2"})
+    assert problems == []
+    parsed, warnings = parse_hacf(hacf.after, "ha.cf")
+    assert not any(w.is_error for w in warnings)
     assert parsed is not None and parsed.nodes == ("db1", "db2")
     assert [m.address for m in parsed.media] == ["10.99.0.1", "db2"]
     groups, problems = parse_haresources(hares.after, "haresources")
@@ -80,7 +82,8 @@ def test_crlf_tabs_and_a_file_without_final_newline_are_kept() -> None:
 
 
 def test_one_node_at_a_time_and_names_compared_without_case() -> None:
-    (hacf, hares), _ = plan("node Server1 server2\n", "SERVER1 10.99.0.100\nserver2 10.99.0.101\n", {"server1": "db1"})
+    (hacf, hares), problems = plan("node Server1 server2\n", "SERVER1 10.99.0.100\nserver2 10.99.0.101\n", {"server1": "db1"})
+    assert problems == []
     assert (hacf.after, hares.after) == ("node db1 server2\n", "db1 10.99.0.100\nserver2 10.99.0.101\n")
 
 
@@ -137,8 +140,8 @@ def test_cli_json_says_changed_and_gives_the_new_contents(config_dir: Path, caps
     assert all("diff" not in f for f in answer["files"])
 
 
-def test_cli_writes_the_names_keeps_the_modes_and_a_rerun_is_unchanged(config_dir: Path,
-                                                                        capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_the_names_keeps_the_modes_and_a_rerun_is_unchanged(
+        config_dir: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["rename-node", "--config-dir", str(config_dir), "server1=db1", "server2=db2"]) == 0
     assert (config_dir / "ha.cf").read_text(encoding="utf-8") == HACF_RENAMED
     assert (config_dir / "haresources").read_text(encoding="utf-8") == HARESOURCES_RENAMED

@@ -75,7 +75,7 @@ def _replace(text: str, path: str, names: Iterator[tuple[int, str]], renames: Ma
         out += [text[last:offset], new]
         last = offset + len(word)
     out.append(text[last:])
-    lines = sorted({text.count("\n", 0, offset) + 1 for offset, _, _ in edits})
+    lines = sorted({len((text[:edit[0]] + "x").splitlines()) for edit in edits})  # numbered as the lexer does
     return FileEdit(path, text, "".join(out), tuple(lines))
 
 
