@@ -16,7 +16,9 @@ How one host is made:
   or timer the image enables that must not run here (keepalived, logd, databases, timers...). Debian's
   heartbeat.service is disabled, not masked: the role's heartbeat engine enables it.
 - `systemd-nspawn --boot --register=no --keep-unit --link-journal=no --network-namespace-path=...`
-  runs inside the lab's network namespace and a private mount namespace that holds the overlays and a
+  (plus CAP_NET_ADMIN, which nspawn grants only with a network namespace of its own; this one is the
+  host's own lab namespace, so the capability reaches nothing else) runs inside the lab's network
+  namespace and a private mount namespace that holds the overlays and a
   tmpfs over /run (nspawn keeps its runtime state there, not in the machine's /run). When that
   namespace's last process ends the overlays are gone too: a crash leaves no mount behind.
 - Cgroups: the machine has no systemd, so nothing gives nspawn a unit of its own. Each host gets
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import stat
 import subprocess
 import time
@@ -46,8 +47,10 @@ from pathlib import Path
 from lab.node import NO_REBOOT, Host
 
 # The trees a systemd host gets from the machine (each one overlay); everything else is nspawn's (/proc,
-# /sys, /dev, /run, /tmp) or a symlink of the merged-/usr layout.
-ROOT_TREES = ("etc", "usr", "var", "opt", "root", "home", "srv")
+# /sys, /dev, /run, /tmp), a symlink of the merged-/usr layout, or /root: a fresh, empty home on the
+# host's disk, because the machine's /root carries a pyenv whose python3 would come first on root's PATH
+# (a venv made with it breaks under ProtectHome=) and no fresh Debian host has that.
+ROOT_TREES = ("etc", "usr", "var", "opt", "home", "srv")
 USR_LINKS = ("bin", "sbin", "lib", "lib64")
 # Enabled by the image but part of what a lab host is: started as usual.
 KEEP_ENABLED = frozenset({"ssh.service"})
@@ -158,8 +161,10 @@ class SystemdHost(Host):
         return self.root / "fs"
 
     def upper(self, p: str) -> Path:
-        """Where host path `p` lives on the host's disk (the overlay's upper layer)."""
+        """Where host path `p` lives on the host's disk (the overlay's upper layer, or /root itself)."""
         tree, _sep, rest = p.strip("/").partition("/")
+        if tree == "root":
+            return self.fs / p.strip("/")
         if tree not in ROOT_TREES:
             raise ValueError(f"{p} is not on a systemd host's disk ({', '.join(ROOT_TREES)})")
         return self.root / "disk" / tree / "upper" / rest
@@ -200,6 +205,7 @@ class SystemdHost(Host):
         self.fs.mkdir(parents=True, exist_ok=True)
         for d in (*ROOT_TREES, "proc", "sys", "dev", "run", "tmp"):
             (self.fs / d).mkdir(exist_ok=True)
+        (self.fs / "root").mkdir(mode=0o700, exist_ok=True)
         for link in USR_LINKS:
             if Path("/", link).is_symlink() and not (self.fs / link).is_symlink():
                 (self.fs / link).symlink_to(os.readlink(Path("/", link)))
@@ -254,7 +260,7 @@ class SystemdHost(Host):
         enter = "; ".join(f"echo $$ > {shlex.quote(str(cg / 'machine' / 'cgroup.procs'))}" for cg in self.cgroups)
         nspawn = (
             f"{enter}; exec systemd-nspawn --boot --register=no --keep-unit --link-journal=no"
-            f" --network-namespace-path=/proc/$$/ns/net --resolv-conf=off --timezone=off"
+            f" --network-namespace-path=/proc/$$/ns/net --capability=CAP_NET_ADMIN --resolv-conf=off --timezone=off"
             f" --machine={shlex.quote(self.cgroup)} -D {shlex.quote(str(self.fs))}"
         )
         ctl = "; ".join(f"echo $$ > {shlex.quote(str(cg / 'ctl' / 'cgroup.procs'))}" for cg in self.cgroups)
@@ -338,9 +344,13 @@ class SystemdHost(Host):
     def reboot(self, timeout: float = 60) -> float:
         """`systemctl reboot` inside (an orderly shutdown, the same disk, a fresh /run); seconds until the
         new boot finished."""
+        self.run(["systemctl", "reboot"], check=False)
+        return self.wait_rebooted(timeout)
+
+    def wait_rebooted(self, timeout: float = 60) -> float:
+        """Wait for a reboot asked from inside (systemctl reboot, reboot -nf) to finish; seconds."""
         started = time.monotonic()
         old = self.leader
-        self.run(["systemctl", "reboot"], check=False)
         deadline = started + timeout
         while _nspid_is_init(old):
             if time.monotonic() > deadline:
@@ -352,18 +362,13 @@ class SystemdHost(Host):
 
     def power_off(self) -> None:
         """Pull the plug: every process of the host dies at once (cgroup.kill), its mounts with the
-        wrapper's mount namespace; the link goes down and the VIP with it, as in Host.power_loss."""
+        wrapper's mount namespace; the link goes down and the VIP with it, as in Host.power_loss. Lab
+        tools (probe responders) live on in the network namespace and answer again after boot."""
         for cg in self.cgroups:
             if not kill_cgroup(cg):
                 raise RuntimeError(f"processes of {self.name} survived cgroup.kill in {cg}")
         if self.anchor is not None:
             self.anchor.wait(timeout=5)
-        for pid in list(self._spawned):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._spawned.discard(pid)
         self._leader = None
         subprocess.run(["ip", "-n", self.netns, "link", "set", self.iface, "down"], check=True)
         out = subprocess.run(["ip", "-n", self.netns, "-o", "-4", "addr", "show", "dev", self.iface],
