@@ -18,7 +18,7 @@ import pytest
 
 from lab import Lab
 from lab.systemd import SystemdHost, cgroup_roots, nspawn_unavailable
-from test_role import FAST_TIMERS, SECRET, Provisioned, assert_ok, recap
+from test_role import FAST_TIMERS, SECRET, SITE, Provisioned, assert_ok, recap
 from test_role_agent import agent_status, playbook, wheelhouse  # noqa: F401  (a module fixture)
 
 pytestmark = pytest.mark.timeout(600)
@@ -106,6 +106,11 @@ def journal(host: SystemdHost, *args: str) -> str:
     return host.run(["journalctl", "-u", "hbvip", "--no-pager", "-o", "cat", *args]).stdout
 
 
+def holder_journal(host: SystemdHost, since: str) -> str:
+    """What an operator reads: `journalctl -u hbvip` with times (systemd's own lines included)."""
+    return host.run(["journalctl", "-u", "hbvip", "--no-pager", "--since", since]).stdout
+
+
 def test_systemd_lab_host_boots_reboots_powers_off_and_leaves_nothing(systemd_support: None) -> None:
     """The lab part: own hostname and machine-id, sshd on the lab address only, reboot keeps the disk
     and gives a fresh /run, power off is immediate, and teardown leaves no cgroup, mount or namespace."""
@@ -191,6 +196,7 @@ def test_kill_9_of_the_main_pid_restarts_with_a_short_gap_and_no_lasting_double_
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)
     pid, restarts = show(s1, "MainPID"), int(show(s1, "NRestarts"))
+    since = s1.run(["date", "+%Y-%m-%d %H:%M:%S"]).stdout.strip()
     probe = lab.probe()
     try:
         probe.wait_for("server1", timeout=10)
@@ -202,6 +208,8 @@ def test_kill_9_of_the_main_pid_restarts_with_a_short_gap_and_no_lasting_double_
         time.sleep(0.3)
     finally:
         result = probe.stop()
+    print(holder_journal(s1, since))
+    print(s1.run(["systemctl", "status", "hbvip", "--no-pager", "-n", "0"], check=False).stdout)
     print(f"kill -9: longest client gap {result.longest_gap() * 1000:.0f} ms, holders {result.holders()}, "
           f"both hosts held the VIP until +{(max(both) - killed) * 1000 if both else 0:.0f} ms")
     assert int(show(s1, "NRestarts")) == restarts + 1
@@ -246,6 +254,7 @@ def test_power_off_journal_shows_heartbeats_classic_lines_and_logfile_keeps_them
         s1.power_off()
         probe.wait_for("server2", timeout=10, after=lost)
         text = journal(s2, "--since", since)
+        print(holder_journal(s2, since))
         assert "node server1: is dead" in text, text
         assert "Resources being acquired from server1." in text, text
         logfile = s2.read("/var/log/ha-log")
@@ -286,19 +295,39 @@ def test_reboot_brings_the_vip_home_and_never_two_holders_after_settling(sd_pair
     assert holds_vip(lab, s1) and not holds_vip(lab, s2)
 
 
+# Only the role's service tasks, on one host: the refused stop is checked without a whole site.yml run.
+SERVICE_ONLY = """- name: The role's service tasks only
+  hosts: server2
+  gather_facts: true
+  tasks:
+    - name: Start the engine, stopping the other one
+      ansible.builtin.include_role:
+        name: heartbeat_vip
+        tasks_from: service
+"""
+
+
 def test_other_engines_failing_stop_fails_the_run_then_debians_heartbeat_service_takes_over(
         sd_pair: Provisioned) -> None:
     """Switch the pair to engine heartbeat (Debian's heartbeat.service). First with a stop of hbvip that
-    systemd refuses on server2: the run fails there, loudly, instead of leaving two engines; then for
-    real: heartbeat.service on both, hbvip stopped and disabled, VIP on server1, Heartbeat's takeover."""
+    systemd refuses on server2: the role's stop task fails there, loudly, instead of starting a second
+    engine; then for real with site.yml: heartbeat.service on both, hbvip stopped and disabled, VIP on
+    server1, Heartbeat's takeover after a power loss."""
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)
     s2.write("/etc/systemd/system/hbvip.service.d/refuse-stop.conf", "[Unit]\nRefuseManualStop=yes\n")
     s2.run(["systemctl", "daemon-reload"])
-    refused = playbook(lab, sd_pair.inventory, "-e", "heartbeat_vip_engine=heartbeat")
+    service_only = lab.dir / "service-only.yml"
+    service_only.write_text(SERVICE_ONLY)
+    refused = lab.run_controller(
+        ["ansible-playbook", "-i", str(sd_pair.inventory), str(service_only), "-e", "heartbeat_vip_engine=heartbeat"],
+        check=False, timeout=300,
+        env={"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_ROLES_PATH": str(SITE.parent / "roles")},
+    )
     assert refused.returncode != 0
-    assert re.search(r"TASK \[heartbeat_vip : Stop the other engine \(systemd\)\][^\n]*\n(?:.*\n)*?fatal: \[server2\]",
-                     refused.stdout), refused.stdout[-3000:]
+    failed_task = re.search(r"TASK \[heartbeat_vip : ([^\]]+)\][^\n]*\n(?:[^\n]*\n)*?fatal: \[server2\]", refused.stdout)
+    assert failed_task and failed_task.group(1) == "Stop the other engine (systemd)", refused.stdout[-3000:]
+    assert "refuse" in refused.stdout.lower(), refused.stdout[-3000:]
     assert show(s2, "ActiveState") == "active" and show(s2, "ActiveState", "heartbeat") != "active"
     s2.path("/etc/systemd/system/hbvip.service.d/refuse-stop.conf").unlink()
     s2.run(["systemctl", "daemon-reload"])
