@@ -19,7 +19,7 @@ import pytest
 from lab import Lab
 from lab.systemd import SystemdHost, cgroup_roots, nspawn_unavailable
 from test_role import FAST_TIMERS, SECRET, SITE, Provisioned, assert_ok, recap
-from test_role_agent import agent_status, playbook, wheelhouse  # noqa: F401  (a module fixture)
+from test_role_agent import agent_status, playbook
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -47,7 +47,7 @@ def systemd_support(lab_support: None) -> None:
 
 
 @pytest.fixture(scope="module")
-def sd_pair(systemd_support: None, wheelhouse: Path) -> Iterator[Provisioned]:  # noqa: F811
+def sd_pair(systemd_support: None, wheelhouse: Path) -> Iterator[Provisioned]:
     with Lab(prefix=f"sd{os.getpid()}p", net=None, systemd=True) as lab:
         print(f"systemd hosts booted in {max(lab.boot_seconds.values()):.1f} s: {lab.boot_seconds}")
         for host in lab.hosts.values():
