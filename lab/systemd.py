@@ -102,7 +102,7 @@ def cgroup_roots() -> list[Path]:
         mountpoint, fstype, options = fields[4], fields[sep + 1], fields[sep + 3]
         if fstype == "cgroup2" or (fstype == "cgroup" and "name=systemd" in options.split(",")):
             roots.append(Path(mountpoint))
-    return roots
+    return list(dict.fromkeys(roots))  # a hierarchy mounted twice is still one cgroup to make
 
 
 def kill_cgroup(path: Path, timeout: float = 10) -> bool:
