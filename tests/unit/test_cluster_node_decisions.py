@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hbvip.cluster import Failover, Hold, PeerDead, ResourcesDone, Tick
+import pytest
+
+from hbvip.cluster import Command, CommandKind, Failover, Hold, Op, PeerDead, Phase, ResourcesDone, Tick
 from hbvip.cluster.deferral import DeathDeferral
 from hbvip.cluster.groups import GroupState, group_state, groups_of
+from hbvip.cluster.phases import PHASE_CHANGES, PhaseError
 from hbvip.cluster.pingnodes import PingNodes
 from hbvip.cluster.reload import plan_reload
 from hbvip.config import Config, load_config
@@ -73,14 +76,14 @@ def running_machine() -> Failover:
 
 def test_group_state_names_work_in_progress_in_words_of_hbvip_status() -> None:
     fo = running_machine()
-    assert fo.busy == ("acquire", Hold.ALL)
+    assert fo.busy == (Op.ACQUIRE, Hold.ALL)
     assert group_state(fo, Hold.LOCAL) is GroupState.ACQUIRING
     assert GroupState.ACQUIRING.value == "acquiring" and not GroupState.ACQUIRING.settled
     fo.handle(ResourcesDone("acquire", Hold.ALL, True), 2.0)
     assert group_state(fo, Hold.LOCAL) is GroupState.HELD
     fo.target = Hold.LOCAL                        # as a standby of the foreign groups would
     fo.handle(Tick(), 3.0)
-    assert fo.busy == ("release", Hold.FOREIGN)
+    assert fo.busy == (Op.RELEASE, Hold.FOREIGN)
     assert group_state(fo, Hold.FOREIGN) is GroupState.RELEASING
     assert GroupState.RELEASING.value == "releasing"
     assert group_state(fo, Hold.LOCAL) is GroupState.HELD
@@ -136,3 +139,28 @@ def test_reload_plan_names_what_waits_for_a_restart(config_dir: Path) -> None:
     hacf.write_text(hacf.read_text() + "ping 10.99.0.254\n")
     plan = plan_reload(old, load_config(config_dir, "server1", init_dir=config_dir / "init.d"), Hold.ALL)
     assert plan.at_restart == ("ping/deadping changes take effect at the next restart",)
+
+
+def test_every_phase_change_is_checked_against_the_table() -> None:
+    fo = running_machine()
+    assert fo.phase is Phase.RUNNING
+    with pytest.raises(PhaseError, match="running -> starting"):
+        fo._enter(Phase.STARTING)
+    assert fo.phase is Phase.RUNNING
+    fo.handle(Command("shutdown"), 2.0)
+    assert fo.phase is Phase.SHUTDOWN
+    fo.handle(Command("shutdown"), 2.1)          # a second SIGTERM: staying put is no change
+    assert fo.phase is Phase.SHUTDOWN
+
+
+def test_the_table_reaches_every_phase_and_stops_at_stopped() -> None:
+    reached = {Phase.WAITING} | {p for targets in PHASE_CHANGES.values() for p in targets}
+    assert reached == set(Phase)
+    assert PHASE_CHANGES[Phase.STOPPED] == frozenset()
+
+
+def test_commands_and_operations_are_enums_from_the_edge_on() -> None:
+    assert Command("standby").kind is CommandKind.STANDBY
+    assert ResourcesDone("release", Hold.ALL, True).op is Op.RELEASE
+    with pytest.raises(ValueError):
+        Command("reboot")

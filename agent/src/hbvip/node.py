@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .clock import Clock
 from .cluster import (
-    Acquire, Action, Announce, Command, Event, Exit, Failover, Hold, Log, Membership, PeerDead, Release, Reply,
+    Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Log, Membership, PeerDead, Release, Reply,
     ResourcesDone, Retransmit, Send, Tick,
 )
 from .cluster.deferral import DeathDeferral
@@ -127,7 +127,7 @@ class Node:
             name = self._signals.pop(0)
             if name == "term":
                 self.log("info", "shutdown.request", "Heartbeat shutdown in progress.")
-                self.feed(Command("shutdown"))
+                self.feed(Command(CommandKind.SHUTDOWN))
             else:
                 self.reload()
         if now >= self.next_status:
@@ -253,7 +253,7 @@ class Node:
         self._next_request += 1
         fut: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
         self.requests[rid] = fut
-        self.feed(Command(kind, which, rid))
+        self.feed(Command(CommandKind(kind), which, rid))
         self.wake.set()
         try:
             return await asyncio.wait_for(fut, timeout)

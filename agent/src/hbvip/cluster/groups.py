@@ -11,7 +11,7 @@ import enum
 from collections.abc import Sequence
 
 from ..config import ResourceGroup
-from .events import Hold
+from .events import Hold, Op
 from .failover import Failover
 
 
@@ -44,7 +44,7 @@ def groups_of(groups: Sequence[ResourceGroup], me: str, hold: Hold) -> list[Reso
 def group_state(fo: Failover, cat: Hold) -> GroupState:
     """What `hbvip status` says of a group of category `cat`: work in progress wins over claims."""
     if fo.busy is not None and fo.busy[1] & cat:
-        return GroupState.ACQUIRING if fo.busy[0] == "acquire" else GroupState.RELEASING
+        return GroupState.ACQUIRING if fo.busy[0] is Op.ACQUIRE else GroupState.RELEASING
     if fo.held & cat:
         return GroupState.HELD
     if fo.peer_held & cat:

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from ..clock import Clock
-from ..cluster import Hold, ResourcesDone
+from ..cluster import Hold, Op, ResourcesDone
 from ..cluster.groups import groups_of
 from ..config import Config, ResourceGroup
 from ..log import EventLog
@@ -91,7 +91,7 @@ class GroupWork:
                                   "ms": round((self.clock.monotonic() - self.takeover_started) * 1000)}
             self.takeover_started = None
         self.log("info", "resources.acquired", None, {"hold": hold.word, "ok": ok, "ms": round(took * 1000)})
-        self._done(ResourcesDone("acquire", hold, ok, detail))
+        self._done(ResourcesDone(Op.ACQUIRE, hold, ok, detail))
 
     async def _release(self, hold: Hold, reason: str) -> None:
         ok, details = True, []
@@ -103,7 +103,7 @@ class GroupWork:
             if not result.ok:
                 ok = False
                 details += [f"{c.resource} {c.action} rc={c.rc}" for c in result.failed]
-        self._done(ResourcesDone("release", hold, ok, "; ".join(details)))
+        self._done(ResourcesDone(Op.RELEASE, hold, ok, "; ".join(details)))
 
     # ---- start-up, reload, refresh ----------------------------------------------------------------
     def start_cleanup(self) -> None:
