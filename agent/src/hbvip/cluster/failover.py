@@ -33,11 +33,11 @@ phases and the tables of allowed events and phase changes in `phases.py`; `Failo
 from __future__ import annotations
 
 from .events import (
-    Acquire, Action, Announce, Command, Connectivity, Event, Exit, Hold, Log, Op, PeerDead, PeerMessage,
-    PeerRestarted, PeerReturned, PeerUp, Release, Reply, ResourcesDone, Send, Tick,
+    Acquire, Action, Command, Connectivity, Event, Exit, Hold, Log, Op, PeerDead, PeerMessage, PeerRestarted,
+    PeerReturned, PeerUp, Release, Reply, ResourcesDone, Send, Tick,
 )
 from .moves import Handshake, StandbyMoves
-from .phases import PHASE_CHANGES, TRANSITIONS, Phase, PhaseError, Role, Step
+from .phases import PHASE_CHANGES, TRANSITIONS, Phase, PhaseError
 from .reach import PING_FIELD, PingReach
 
 __all__ = ["PING_FIELD", "Failover", "Handshake", "Phase"]
@@ -201,12 +201,7 @@ class Failover(StandbyMoves, PingReach):
         if msg.type == "ask_resources":
             return self._on_ask_resources(msg.fields, now)
         if msg.type == "hb_takeover":
-            # Heartbeat's hb_takeover names the groups from the asker's side; we give up their mirror image
-            # through the standby protocol, as its rc.d/hb_takeover does by running hb_standby.
-            which = Hold.from_word(msg.fields.get("rsc_hold"))
-            if which is None:
-                return [Log("warning", "takeover.bad_request", None, {"fields": dict(msg.fields)})]
-            return self._start_standby(which.flipped() & self.held, now, request_id=0)
+            return self._on_hb_takeover(msg.fields, now)
         return []
 
     def _on_peer_starting(self) -> list[Action]:
@@ -247,33 +242,6 @@ class Failover(StandbyMoves, PingReach):
             out += self._take_unclaimed()
         return out
 
-    def _take_unclaimed(self) -> list[Action]:
-        """Principle 1 while running: a group nobody holds and the stable peer gave up on (its start
-        failed, so it reports holding nothing) is taken here, once. Groups whose start failed *here*
-        are not retried, so two failing nodes never ping-pong a group."""
-        unclaimed = self.reach & ~self.target & ~self.held & ~self.peer_held & ~self.failed
-        if not unclaimed or not self.peer_alive:
-            return []
-        self.target |= unclaimed
-        return [Log("warning", "takeover.unclaimed", f"{unclaimed.word} resources held by nobody: acquiring them",
-                    {"hold": unclaimed.word, "peer": self.peer})]
-
-    def _reconcile(self) -> list[Action]:
-        """Both claim a category (a healed partition): the home node keeps it, the other lets go."""
-        both = self.held & self.peer_held
-        out: list[Action] = []
-        if both & Hold.LOCAL:
-            out.append(Log("error", "splitbrain.local", "Both machines own our resources!"))
-            out.append(Announce(Hold.LOCAL))
-            # Tell the peer too: after a one-way partition it never saw us die, so nothing else would
-            # make it learn that we hold its foreign groups, and it would keep its copy for good.
-            out.append(self._report())
-        if both & Hold.FOREIGN:
-            out.append(Log("error", "splitbrain.foreign", "Both machines own foreign resources!"))
-            self.target &= ~Hold.FOREIGN
-            self.needs_failback = False
-        return out
-
     # ---- resource work ---------------------------------------------------------------------------
     def _on_done(self, done: ResourcesDone) -> list[Action]:
         self.busy = None
@@ -291,28 +259,13 @@ class Failover(StandbyMoves, PingReach):
                 out.append(Log("error", "acquire.failed",
                                f"{done.hold.word} resource acquisition failed: {done.detail}",
                                {"hold": done.hold.word, "detail": done.detail}))
-            hs = self.handshake
-            if hs is not None and hs.role is Role.TAKER and hs.step is Step.ACQUIRING and not (self.target & ~self.held):
-                self.handshake = None
-                out.append(Send("ask_resources", (("rsc_hold", hs.hold.word), ("info", "done"))))
-                out.append(Log("info", "standby.acquired", f"Standby resource acquisition done [{hs.hold.word}]."))
-            if self.takeover_request is not None and self.handshake is None:
-                rid, want, _unused = self.takeover_request
-                if not done.ok or not (want & ~self.held):
-                    self.takeover_request = None
-                    out.append(Reply(rid, done.ok, "takeover complete" if done.ok else
-                                     f"takeover failed: {done.detail}"))
+            out += self._moves_after_acquire(done)
         else:
             if not done.ok:
                 out.append(Log("error", "release.failed",
                                f"{done.hold.word} resource release reported errors: {done.detail}",
                                {"hold": done.hold.word, "detail": done.detail}))
-            hs = self.handshake
-            if hs is not None and hs.role is Role.GIVER and hs.step is Step.RELEASING and not (self.held & hs.hold):
-                hs.step = Step.RELEASED
-                out.append(Log("info", "standby.released",
-                               f"{hs.hold.word} HA resource release completed (standby)."))
-                out.append(Send("ask_resources", (("rsc_hold", hs.hold.word), ("info", "done"))))
+            out += self._moves_after_release()
         return out
 
     def _drive(self) -> list[Action]:
@@ -374,13 +327,7 @@ class Failover(StandbyMoves, PingReach):
             self.unclaimed_at = None
             if self.phase is Phase.RUNNING and self.peer_stable and self.handshake is None and self.busy is None:
                 out += self._take_unclaimed()
-        hs = self.handshake
-        if hs is not None and now >= hs.deadline and self.busy is None:
-            out += self._abort_handshake(f"no answer from {self.peer} in step {hs.step}")
-        if self.takeover_request is not None and now >= self.takeover_request[2]:
-            rid, _unused, _unused = self.takeover_request
-            self.takeover_request = None
-            out.append(Reply(rid, False, f"takeover timed out: {self.peer} did not hand over"))
+        out += self._moves_on_tick(now)
         return out
 
     # ---- helpers ---------------------------------------------------------------------------------

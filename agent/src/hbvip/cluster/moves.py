@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .events import Action, Command, CommandKind, Hold, Log, Op, Reply, Send
+from .events import Action, Command, CommandKind, Hold, Log, Op, Reply, ResourcesDone, Send
 from .phases import Phase, Role, Step
 
 _WHICH = {"all": Hold.ALL, "local": Hold.LOCAL, "foreign": Hold.FOREIGN}
@@ -133,6 +133,14 @@ class StandbyMoves:
             return []
         return [Send("hb_takeover", (("rsc_hold", want.word),))]
 
+    def _on_hb_takeover(self, fields: dict[str, str], now: float) -> list[Action]:
+        """Heartbeat's hb_takeover names the groups from the asker's side; we give up their mirror image
+        through the standby protocol, as its rc.d/hb_takeover does by running hb_standby."""
+        which = Hold.from_word(fields.get("rsc_hold"))
+        if which is None:
+            return [Log("warning", "takeover.bad_request", None, {"fields": dict(fields)})]
+        return self._start_standby(which.flipped() & self.held, now, request_id=0)
+
     def _start_standby(self, give: Hold, now: float, request_id: int) -> list[Action]:
         if not give or self.handshake is not None or not self.peer_alive:
             return []
@@ -150,3 +158,41 @@ class StandbyMoves:
             out.append(Reply(hs.request_id, False, f"standby aborted: {why}"))
         return out
 
+
+    # ---- resource work and timers of a move ------------------------------------------------------
+    def _moves_after_acquire(self, done: ResourcesDone) -> list[Action]:
+        """An acquisition ended: the taker of a standby says `done`; a takeover request is answered."""
+        out: list[Action] = []
+        hs = self.handshake
+        if hs is not None and hs.role is Role.TAKER and hs.step is Step.ACQUIRING and not (self.target & ~self.held):
+            self.handshake = None
+            out.append(Send("ask_resources", (("rsc_hold", hs.hold.word), ("info", "done"))))
+            out.append(Log("info", "standby.acquired", f"Standby resource acquisition done [{hs.hold.word}]."))
+        if self.takeover_request is not None and self.handshake is None:
+            rid, want, _unused = self.takeover_request
+            if not done.ok or not (want & ~self.held):
+                self.takeover_request = None
+                out.append(Reply(rid, done.ok, "takeover complete" if done.ok else
+                                 f"takeover failed: {done.detail}"))
+        return out
+
+    def _moves_after_release(self) -> list[Action]:
+        """A release ended: the giver of a standby that let go of everything asked says `done`."""
+        hs = self.handshake
+        if hs is not None and hs.role is Role.GIVER and hs.step is Step.RELEASING and not (self.held & hs.hold):
+            hs.step = Step.RELEASED
+            return [Log("info", "standby.released", f"{hs.hold.word} HA resource release completed (standby)."),
+                    Send("ask_resources", (("rsc_hold", hs.hold.word), ("info", "done")))]
+        return []
+
+    def _moves_on_tick(self, now: float) -> list[Action]:
+        """A standby step or a takeover request that waited too long for the peer is given up."""
+        out: list[Action] = []
+        hs = self.handshake
+        if hs is not None and now >= hs.deadline and self.busy is None:
+            out += self._abort_handshake(f"no answer from {self.peer} in step {hs.step}")
+        if self.takeover_request is not None and now >= self.takeover_request[2]:
+            rid, _unused, _unused = self.takeover_request
+            self.takeover_request = None
+            out.append(Reply(rid, False, f"takeover timed out: {self.peer} did not hand over"))
+        return out

@@ -1,17 +1,19 @@
-"""Heartbeat's `ping` nodes as the tiebreaker of a two-node pair, inside the failover machine.
+"""Partitions, inside the failover machine: Heartbeat's `ping` nodes as the tiebreaker of a two-node
+pair, and the heal when both sides claimed the same groups.
 
 A node that reaches none of them (`Connectivity(False)`) is the one cut off, so it neither takes nor
 keeps anything; it releases what it holds (reason `ping lost`) and reports holding nothing, and a peer
 that still reaches them takes the groups as unclaimed. When it reaches one again it acts as after any
 other return: it takes what nobody holds and, with auto_failback, asks for its own groups back
-(`hb_takeover`, Heartbeat's own request). `Failover` mixes this in.
+(`hb_takeover`, Heartbeat's own request). After a heal the home node keeps its groups and
+re-announces them, the other releases without a handshake. `Failover` mixes this in.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .events import Action, Connectivity, Hold, Log, Op, Send
+from .events import Action, Announce, Connectivity, Hold, Log, Op, Send
 from .phases import Phase
 
 if TYPE_CHECKING:
@@ -23,7 +25,7 @@ PING_FIELD = "hbvip_ping"
 
 
 class PingReach:
-    """Reachability of the ping nodes and what it changes (its state is declared in `Failover`)."""
+    """Reachability of the ping nodes, the heal after a partition (state declared in `Failover`)."""
 
     if TYPE_CHECKING:
         peer: str
@@ -82,6 +84,34 @@ class PingReach:
                     {"to": self.peer, "hold": want.word}),
                 Send("hb_takeover", (("rsc_hold", want.word),))]
 
+
+    # ---- after a partition -----------------------------------------------------------------------
+    def _take_unclaimed(self) -> list[Action]:
+        """Principle 1 while running: a group nobody holds and the stable peer gave up on (its start
+        failed, so it reports holding nothing) is taken here, once. Groups whose start failed *here*
+        are not retried, so two failing nodes never ping-pong a group."""
+        unclaimed = self.reach & ~self.target & ~self.held & ~self.peer_held & ~self.failed
+        if not unclaimed or not self.peer_alive:
+            return []
+        self.target |= unclaimed
+        return [Log("warning", "takeover.unclaimed", f"{unclaimed.word} resources held by nobody: acquiring them",
+                    {"hold": unclaimed.word, "peer": self.peer})]
+
+    def _reconcile(self) -> list[Action]:
+        """Both claim a category (a healed partition): the home node keeps it, the other lets go."""
+        both = self.held & self.peer_held
+        out: list[Action] = []
+        if both & Hold.LOCAL:
+            out.append(Log("error", "splitbrain.local", "Both machines own our resources!"))
+            out.append(Announce(Hold.LOCAL))
+            # Tell the peer too: after a one-way partition it never saw us die, so nothing else would
+            # make it learn that we hold its foreign groups, and it would keep its copy for good.
+            out.append(self._report())
+        if both & Hold.FOREIGN:
+            out.append(Log("error", "splitbrain.foreign", "Both machines own foreign resources!"))
+            self.target &= ~Hold.FOREIGN
+            self.needs_failback = False
+        return out
 
     # ---- ping nodes -------------------------------------------------------------------------------
     def _on_connectivity(self, event: Connectivity) -> list[Action]:
