@@ -1,28 +1,32 @@
-"""Prometheus exposition of `Agent.status()`: names, labels, values an operator's alert rules rely on."""
+"""Prometheus exposition of the node's `StatusView`: names, labels, values an operator's alert rules rely on."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hbvip.metrics import GroupHistory, MetricsExporter, render, write_textfile
+from hbvip.metrics import MetricsExporter, render, write_textfile
+from hbvip.resources.groups import GroupHistory
+from hbvip.views import StatusView
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{([^}]*)\})? (\S+)$')
 
 
-def status(**over: Any) -> dict[str, Any]:
-    st: dict[str, Any] = {
+def status(**over: Any) -> StatusView:
+    st: StatusView = {
         "node": "server1", "version": "0.1.0", "status": "active", "phase": "running", "stable": True,
         "hold": "local", "generation": 7, "uptime_s": 12.5, "config_digest": "0123456789abcdef",
         "auto_failback": "on",
         "timers": {"keepalive": 1.0, "warntime": 3.0, "deadtime": 5.0, "initdead": 10.0},
         "peer": {"name": "server2", "state": "active", "hold": "none", "stable": True, "last_heard_s": 0.42,
-                 "deadtime_s": 5.0, "generation": 3, "late_heartbeats": 2, "addresses": ["10.99.0.2"]},
+                 "deadtime_s": 5.0, "generation": 3, "late_heartbeats": 2, "addresses": ["10.99.0.2"],
+                 "config_digest": "0123456789abcdef", "config": "same", "diagnosis": None},
         "groups": [
             {"key": "IPaddr::10.99.0.100/24/eth0", "home_node": "server1", "holder": "server1", "state": "held",
              "resources": [], "vips": ["10.99.0.100"], "since_s": 3.0,
@@ -31,13 +35,19 @@ def status(**over: Any) -> dict[str, Any]:
              "resources": [], "vips": [], "since_s": None,
              "transitions": 0, "last_takeover_at": None, "last_takeover_s": None},
         ],
+        "holding_nothing": None,
+        "ping": None,
         "last_takeover": None,
         "counters": {"packets_sent": 40, "packets_received": 38, "retransmitted": 0,
                      "dropped": {"bad_auth": 5, "replay": 1}, "script_runs": 4, "script_failures": 1,
                      "script_timeouts": 0},
     }
-    st.update(over)
+    st.update(over)  # type: ignore[typeddict-item]
     return st
+
+
+def test_the_sample_status_has_the_agents_shape(assert_shape: Callable[[object, object], None]) -> None:
+    assert_shape(status(), StatusView)
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -107,10 +117,10 @@ def test_packet_and_script_counters() -> None:
 def test_group_history_counts_both_directions_and_times_the_takeover() -> None:
     h = GroupHistory()
     assert h.fields("g") == {"transitions": 0, "last_takeover_at": None, "last_takeover_s": None}
-    h.acquired("g", decided_at=100.0, now=100.75)
+    h.acquired("g", decided_at=100.0, now=100.75, wall=1_700_000_000.0)
     h.released("g")
     f = h.fields("g")
-    assert f["transitions"] == 2 and f["last_takeover_s"] == 0.75 and f["last_takeover_at"] is not None
+    assert f == {"transitions": 2, "last_takeover_s": 0.75, "last_takeover_at": 1_700_000_000.0}
 
 
 def test_textfile_is_replaced_atomically(tmp_path: Path) -> None:

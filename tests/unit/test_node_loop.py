@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from hbvip.config import load_config
 from hbvip.link import Link
 from hbvip.log import EventLog
 from hbvip.node import Node, Paths
+from hbvip.views import StatusView
 from hbvip.wire import Signer, build, decode, encode
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "config" / "good" / "seed"
@@ -183,3 +185,25 @@ def test_acquisition_at_start_waits_for_the_stale_vip_cleanup(tmp_path: Path) ->
 
     asyncio.run(scenario())
     assert runner.calls == ["cleanup start", "cleanup end", "acquire"]
+
+
+def test_status_of_a_running_node_has_exactly_the_documented_shape(
+        tmp_path: Path, assert_shape: Callable[[object, object], None]) -> None:
+    """`hbvip status --json`, the metrics and the Ansible module read this document: its keys are
+    hbvip.views.StatusView's, no more and no fewer, also once the peer was heard."""
+    agent = make_agent(tmp_path, keepalive="1", warntime="2", deadtime="3")
+
+    async def scenario() -> list[StatusView]:
+        task = await running(agent)
+        before = agent.status()
+        agent.on_datagram(peer_status(agent, 1, 3000), ("10.99.0.2", 694))
+        after = agent.status()
+        await stop(agent, task)
+        return [before, after]
+
+    before, after = asyncio.run(scenario())
+    for st in (before, after):
+        assert_shape(st, StatusView)
+    assert before["peer"]["state"] != after["peer"]["state"] and after["peer"]["last_heard_s"] is not None
+    assert [g["state"] for g in after["groups"]] == ["unserved"]
+    assert after["counters"]["packets_received"] == 1

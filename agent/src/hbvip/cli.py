@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
+from .views import haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
@@ -238,11 +239,7 @@ def cmd_haresources(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
     groups, problems = parse_haresources(text, str(path))
     if args.json:
-        print(json.dumps({"path": str(path), "groups": [{
-            "key": g.key, "home_node": g.home_node, "line": g.line, "end_line": g.end_line,
-            "resources": [{"name": r.name, "args": list(r.args), "spec": r.spec,
-                           "vip": dataclasses.asdict(r.vip) if r.vip else None} for r in g.resources],
-        } for g in groups], "problems": [dataclasses.asdict(p) for p in problems]}, indent=2))
+        print(json.dumps(haresources_view(str(path), groups, problems), indent=2))
     else:
         for g in groups:
             print(f"{path}:{g.line}-{g.end_line}: {g.home_node} {' '.join(r.spec for r in g.resources)}")

@@ -64,7 +64,7 @@ def _groups(config: Config, fo: Failover, peer: str, work: GroupWork, now: float
                     "resources": [r.spec for r in g.resources],
                     "vips": [v.address for v in g.vips],
                     "since_s": round(now - since, 3) if since is not None and holder == config.node_name else None,
-                    **work.history.fields(g.key)})  # type: ignore[typeddict-item]
+                    **work.history.fields(g.key)})
     return out
 
 

@@ -37,7 +37,15 @@ class PeerStatusView(TypedDict):
     diagnosis: str | None
 
 
-class GroupStatusView(TypedDict):
+class GroupHistoryView(TypedDict):
+    """How often this node's hold on a group changed, and its last takeover (wall clock, duration)."""
+
+    transitions: int
+    last_takeover_at: float | None
+    last_takeover_s: float | None
+
+
+class GroupStatusView(GroupHistoryView):
     key: str
     home_node: str
     holder: str | None
@@ -45,9 +53,6 @@ class GroupStatusView(TypedDict):
     resources: list[str]
     vips: list[str]
     since_s: float | None
-    transitions: int
-    last_takeover_at: float | None
-    last_takeover_s: float | None
 
 
 class PingNodeStatusView(TypedDict):

@@ -11,18 +11,53 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..cluster import Hold, Op, ResourcesDone
 from ..cluster.groups import groups_of
 from ..config import Config, ResourceGroup
 from ..log import EventLog
-from ..metrics import GroupHistory
 from ..turns import TaskSet
+from ..views import GroupHistoryView
 from .runner import ResourceRunner
 
 #: A periodic GARP refresh sends one request and one reply (stacks differ in which one they learn from).
 REFRESH_FRAMES = 2
+
+
+@dataclass
+class _GroupRecord:
+    transitions: int = 0
+    last_takeover_at: float | None = None
+    last_takeover_s: float | None = None
+
+
+@dataclass
+class GroupHistory:
+    """Per group: how often this node's hold on it changed, and its last takeover (when, how long).
+
+    The failover machine reasons in categories (local/foreign); operators ask about groups, so the
+    daemon records each group's acquire and release here as it carries them out.
+    """
+
+    _groups: dict[str, _GroupRecord] = field(default_factory=dict)
+
+    def acquired(self, key: str, decided_at: float, now: float, wall: float) -> None:
+        """`decided_at` and `now` are monotonic, `wall` is now on the wall clock (for `hbvip status`):
+        `decided_at` is when the move was decided, so the duration is what clients felt."""
+        rec = self._groups.setdefault(key, _GroupRecord())
+        rec.transitions += 1
+        rec.last_takeover_at = wall
+        rec.last_takeover_s = round(max(0.0, now - decided_at), 3)
+
+    def released(self, key: str) -> None:
+        self._groups.setdefault(key, _GroupRecord()).transitions += 1
+
+    def fields(self, key: str) -> GroupHistoryView:
+        rec = self._groups.get(key, _GroupRecord())
+        return {"transitions": rec.transitions, "last_takeover_at": rec.last_takeover_at,
+                "last_takeover_s": rec.last_takeover_s}
 
 
 def runner_for(config: Config, init_dir: object, log: EventLog) -> ResourceRunner:
@@ -80,7 +115,7 @@ class GroupWork:
                      + " ".join(r.spec for r in group.resources), {"group": group.key, "reason": reason})
             result = await self.runner.acquire(group)
             if result.ok:
-                self.history.acquired(group.key, decided, self.clock.monotonic())
+                self.history.acquired(group.key, decided, self.clock.monotonic(), self.clock.wall())
             if not result.ok:
                 ok = False
                 failed = result.failed
@@ -127,7 +162,7 @@ class GroupWork:
             self.log("info", "group.acquire", None, {"group": group.key, "reason": "reload"})
             started = self.clock.monotonic()
             if (await self.runner.acquire(group)).ok:
-                self.history.acquired(group.key, started, self.clock.monotonic())
+                self.history.acquired(group.key, started, self.clock.monotonic(), self.clock.wall())
 
     def retune(self, config: Config) -> None:
         """A reload's script timeout and GARP settings; the refresh starts or stops with `garp_refresh`."""
