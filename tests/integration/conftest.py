@@ -11,6 +11,7 @@ from contextlib import ExitStack
 import pytest
 
 from lab import Lab
+from pair import Pair
 
 _LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix"}
 _counter = itertools.count()
@@ -64,3 +65,14 @@ def lab_factory(lab_prefix: Callable[[], str]) -> Iterator[Callable[..., Lab]]:
 @pytest.fixture
 def lab(lab_factory: Callable[..., Lab]) -> Lab:
     return lab_factory()
+
+
+@pytest.fixture
+def pair(lab: Lab) -> Iterator[Pair]:
+    """The pair harness on a fresh lab: `pair.start(timers)` installs the seed's files and starts both
+    agents; every agent, probe and watch it started is stopped when the test ends, whatever happened."""
+    p = Pair(lab)
+    try:
+        yield p
+    finally:
+        p.close()
