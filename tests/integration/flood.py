@@ -1,10 +1,11 @@
 """Send datagrams from a file at a fixed rate (stdlib only: it runs as a script in the client namespace).
 
-  python flood.py FILE ADDR PORT RATE SECONDS
+  python flood.py FILE ADDR PORT RATE SECONDS [SRC_ADDR:SRC_PORT]
 
 FILE holds length-prefixed datagrams (4-byte big-endian length, then the bytes); they are sent round
-robin. Prints "sent=N errors=E seconds=S" when done. Sending is paced in 10 ms slots so the rate holds
-without a busy loop per datagram.
+robin, from SRC_ADDR:SRC_PORT when given (an address the sending namespace holds, e.g. a dead node's).
+Prints "sent=N errors=E seconds=S" when done. Sending is paced in slots of at least 10 ms so the rate
+holds without a busy loop per datagram.
 """
 from __future__ import annotations
 
@@ -25,11 +26,15 @@ def load(path: str) -> list[bytes]:
     return out
 
 
-def main(path: str, addr: str, port: str, rate: str, seconds: str) -> None:
+def main(path: str, addr: str, port: str, rate: str, seconds: str, source: str | None = None) -> None:
     datagrams = load(path)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    per_slot, slot = max(1, int(float(rate) * 0.01)), 0.01
+    if source:
+        src_addr, src_port = source.rsplit(":", 1)
+        sock.bind((src_addr, int(src_port)))
+    per_slot = max(1, int(float(rate) * 0.01))
+    slot = per_slot / float(rate)
     sent = errors = i = 0
     start = time.monotonic()
     end = start + float(seconds)
@@ -50,4 +55,4 @@ def main(path: str, addr: str, port: str, rate: str, seconds: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:7])

@@ -3,8 +3,10 @@
 Heartbeat decides death on each side alone: nothing announces it, a node is dead when it has been silent
 for the dead time *it advertised* (`dt` in its status messages), or was never heard within `initdead`.
 Replay protection is the pair (generation `hg`, `seq`): a lower generation is a replay, a higher one a
-restart (sequence numbers begin again at 1), a dead node heard again with the same generation is a healed
-partition. Lost messages are asked for again with `NS_rexmit`; every tenth sequence number is acked.
+restart (sequence numbers begin again at 1), a dead node heard again with the same generation and a
+sequence number above the last one accepted is a healed partition. Anything not newer than what was
+accepted — also after the node was declared dead — is dropped, never a sign of life. Lost messages are
+asked for again with `NS_rexmit`; every tenth sequence number is acked.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class PeerView:
     late_heartbeats: int = 0
     max_seq: int = 0
     missing: dict[int, list[float]] = field(default_factory=dict)   # seq -> [noticed, last_asked, tries]
+    acked: dict[str, int] = field(default_factory=dict)   # NS_ackmsg dest -> highest ackseq taken
 
 
 class Membership:
@@ -93,7 +96,14 @@ class Membership:
         self.dropped[reason] += 1
 
     def receive(self, m: Incoming, now: float) -> tuple[str | None, list[Event], list[Action]]:
-        """Filter one datagram. Returns (drop reason or None, events for failover, actions)."""
+        """Filter one datagram. Returns (drop reason or None, events for failover, actions).
+
+        Only a datagram that is provably new is a sign of life: a higher generation (the peer
+        restarted), or the same generation with a sequence number above every one accepted so far.
+        Everything else a recording of the link could contain — an older generation, a sequence number
+        already accepted, a seq-less `NS_` message — is either dropped or, for a gap the peer is
+        filling at our request, used for its content only. Otherwise a few seconds of captured
+        traffic, resent after the peer died, would keep it "alive" and delay the takeover."""
         peer = self.peer
         if m.src == self.me:
             # ucast also delivers our own messages back over lo when our address is listed.
@@ -104,40 +114,62 @@ class Membership:
                 {"src": m.src})]
         if m.hg is None:
             return self._dropped("malformed"), [], []
-        events: list[Event] = []
-        actions: list[Action] = []
         if peer.hg is not None and m.hg < peer.hg:
             return self._dropped("replay"), [], [Log(
                 "warning", "packet.replay", f"attempted replay attack [{m.src}]? [gen = {m.hg:x}, curgen = {peer.hg:x}]",
                 {"src": m.src, "hg": m.hg, "known_hg": peer.hg})]
+        if m.seq is None:
+            return self._unsequenced(m)
         restarted = peer.hg is not None and m.hg > peer.hg
         first = peer.hg is None
-        if m.seq is not None and not restarted and not first:
-            if m.seq <= peer.max_seq and m.seq not in peer.missing:
-                return self._dropped("duplicate"), [], []
-            if m.seq > peer.max_seq + MAX_GAP:
-                return self._dropped("seq_jump"), [], []
+        fresh = first or restarted or m.seq > peer.max_seq
+        if not fresh and m.seq not in peer.missing:
+            return self._stale(m)
+        if fresh and not first and not restarted and peer.status != "dead" and m.seq > peer.max_seq + MAX_GAP:
+            return self._dropped("seq_jump"), [], []
 
         # ---- accepted ----
         self.received += 1
+        if not fresh:
+            # A gap we asked for (or a small reordering): its content counts, but not as a sign of life,
+            # since a recording holds the original of every message the gap is made of.
+            del peer.missing[m.seq]
+            actions: list[Action] = []
+            if not peer.missing:
+                actions.append(Log("info", "packet.gap_closed", f"No pkts missing from {peer.name}!",
+                                   {"node": peer.name}))
+            return None, self._content(m), actions
+        return None, *self._sign_of_life(m, now, restarted=restarted, first=first)
+
+    def _sign_of_life(self, m: Incoming, now: float, *, restarted: bool, first: bool
+                      ) -> tuple[list[Event], list[Action]]:
+        """A provably new datagram: the peer is alive now."""
+        peer = self.peer
+        assert m.seq is not None
+        events: list[Event] = []
+        actions: list[Action] = []
+        was = peer.status
+        healed = was == "dead" and not restarted and not first
         if restarted:
             peer.missing.clear()
             peer.max_seq = 0
             peer.dt = None
             peer.last_status_at = None
+            peer.acked.clear()
             actions.append(Log("info", "peer.restart", f"Heartbeat restart on node {peer.name}",
                                {"node": peer.name, "hg": m.hg}))
+        if healed:
+            # The messages sent during the partition are gone from the peer's history: nothing to ask for.
+            peer.max_seq = m.seq
         peer.hg = m.hg
         if m.srcuuid:
             peer.uuid = m.srcuuid
-        was = peer.status
         peer.last_heard = now
-        if m.seq is not None:
-            actions += self._track_seq(m.seq, now)
+        actions += self._track_seq(m.seq, now)
 
         if m.type == "status":
             actions += self._on_status(m, now)
-        if was == "dead" and not restarted and not first:
+        if healed:
             actions.append(Log("warning", "peer.returned",
                                f"Cluster node {peer.name} returning after partition.", {"node": peer.name}))
             if peer.status == "dead":
@@ -150,24 +182,62 @@ class Membership:
             if restarted:
                 events.append(PeerRestarted())
             events.append(PeerUp())
-        elif restarted:
-            events.append(PeerRestarted())
 
-        if m.type == "NS_rexmit" and m.dest == self.me:
-            first_seq = _int(m.fields.get("firstseq"))
-            last_seq = _int(m.fields.get("lastseq"))
-            if first_seq is not None and last_seq is not None and 0 < first_seq <= last_seq:
-                actions.append(Retransmit(first_seq, min(last_seq, first_seq + 50)))
-        elif m.type == "reqnodes" and m.dest == self.me:
+        if m.type == "reqnodes" and m.dest == self.me:
             actions.append(self._repnodes())
         elif m.type == "shutdone":
             peer.status = "dead"
             actions.append(Log("info", "peer.shutdown", f"Received shutdown notice from '{peer.name}'.",
                                {"node": peer.name}))
             events.append(PeerDead(graceful=True))
-        elif not m.type.startswith(_NOSEQ_PREFIX) and m.type != "status" and (m.dest in (None, self.me)):
-            events.append(PeerMessage(m.type, m.fields))
-        return None, events, actions
+        else:
+            events += self._content(m)
+        return events, actions
+
+    def _content(self, m: Incoming) -> list[Event]:
+        """What failover must see of an accepted sequenced datagram: the cluster messages for us."""
+        if (m.type not in ("status", "reqnodes", "shutdone") and not m.type.startswith(_NOSEQ_PREFIX)
+                and m.dest in (None, self.me)):
+            return [PeerMessage(m.type, m.fields)]
+        return []
+
+    def _unsequenced(self, m: Incoming) -> tuple[str | None, list[Event], list[Action]]:
+        """A seq-less `NS_` datagram (ack, retransmission request). It proves nothing about when it
+        was sent, so it is never a sign of life; it is acted on only while the peer is alive in this
+        very generation, and an ack is taken once."""
+        peer = self.peer
+        if peer.status in ("unknown", "dead") or m.hg != peer.hg:
+            return self._stale(m)
+        if m.type == "NS_ackmsg":
+            ackseq = _int(m.fields.get("ackseq"), 16)
+            target = m.dest or ""
+            if ackseq is None or ackseq <= peer.acked.get(target, 0):
+                return self._dropped("duplicate"), [], []
+            peer.acked[target] = ackseq
+        self.received += 1
+        actions: list[Action] = []
+        if m.type == "NS_rexmit" and m.dest == self.me:
+            first_seq = _int(m.fields.get("firstseq"))
+            last_seq = _int(m.fields.get("lastseq"))
+            if first_seq is not None and last_seq is not None and 0 < first_seq <= last_seq:
+                actions.append(Retransmit(first_seq, min(last_seq, first_seq + 50)))
+        return None, [], actions
+
+    def _stale(self, m: Incoming) -> tuple[str, list[Event], list[Action]]:
+        """Same generation, nothing new. From a live peer that is a network duplicate; from a peer we
+        declared dead (or never heard in this generation) it can only be a recording played back."""
+        peer = self.peer
+        if peer.status not in ("unknown", "dead"):
+            return self._dropped("duplicate"), [], [Log(
+                "debug", "packet.duplicate", None,
+                {"src": m.src, "type": m.type, "seq": m.seq, "max_seq": peer.max_seq})]
+        seq = "none" if m.seq is None else f"{m.seq:x}"
+        return self._dropped("replay"), [], [Log(
+            "warning", "packet.replay",
+            f"attempted replay attack [{m.src}]? [gen = {m.hg:x}, seq = {seq}, last seq = {peer.max_seq:x}, "
+            f"node {peer.status}]",
+            {"src": m.src, "type": m.type, "hg": m.hg, "seq": m.seq, "max_seq": peer.max_seq,
+             "peer_state": peer.status})]
 
     def _repnodes(self) -> Send:
         """Answer a joining Heartbeat's `reqnodes`: it only goes `active` (Comm_now_up) after this reply,
@@ -283,8 +353,8 @@ class Membership:
         return t
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: str | None, base: int = 10) -> int | None:
     try:
-        return int(value) if value is not None else None
+        return int(value, base) if value is not None else None
     except ValueError:
         return None
