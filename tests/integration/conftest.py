@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab import Lab
+from pair import Pair
 
 _LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix"}
 _counter = itertools.count()
@@ -79,3 +80,14 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True, timeout=300,
     )
     return dest
+
+
+@pytest.fixture
+def pair(lab: Lab) -> Iterator[Pair]:
+    """The pair harness on a fresh lab: `pair.start(timers)` installs the seed's files and starts both
+    agents; every agent, probe and watch it started is stopped when the test ends, whatever happened."""
+    p = Pair(lab)
+    try:
+        yield p
+    finally:
+        p.close()

@@ -1,8 +1,9 @@
-"""The fault suite's vocabulary: a watched pair, faults injected with nft/signals/taskset, and the checks
-every fault ends with (one holder, the client reaches it, scripts in order, config untouched, no secret).
+"""The fault suite's vocabulary: faults injected with nft/signals/taskset/libfaketime into a `pair.Pair`,
+and the checks every fault ends with (one holder, the client reaches it, scripts in order, config
+untouched, no secret).
 
-Kept apart from the test files so the fast subset (test_faults.py) and the soak (test_soak*.py) share one
-definition of "the pair survived".
+Kept apart from the test files so the fast subset (test_faults.py), the ping tests and the soak
+(test_soak_faults.py) share one definition of "the pair survived".
 """
 
 from __future__ import annotations
@@ -11,117 +12,28 @@ import os
 import re
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import Lab
 from lab.node import Host
-from pair import FAST, SECRET, Agent, Timers, calls, has_vip, install, wait_until
+from pair import FAST, HOSTS, SECRET, Agent, Pair, Timers, calls, peer_of, wait_until
 
-HOSTS = ("server1", "server2")
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 NFT_TABLE = "hbfault"
 UDP_PORT = 694
 
 
-def peer_of(name: str) -> str:
-    return HOSTS[1] if name == HOSTS[0] else HOSTS[0]
-
-
-class HolderWatch:
-    """Samples which hosts carry the VIP every `interval` s, so a test can see split brain and settle time."""
-
-    def __init__(self, lab: Lab, interval: float = 0.05) -> None:
-        self.lab = lab
-        self.interval = interval
-        self.samples: list[tuple[float, frozenset[str]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> HolderWatch:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            t = time.monotonic()
-            try:
-                held = frozenset(h for h in HOSTS if has_vip(self.lab, h))
-            except (subprocess.SubprocessError, RuntimeError):
-                held = frozenset({"?"})
-            self.samples.append((t, held))
-            self._stop.wait(self.interval)
-
-    def max_holders(self, after: float, before: float = float("inf")) -> int:
-        return max((len(h) for t, h in list(self.samples) if after <= t <= before), default=0)
-
-
-@dataclass
-class Pair:
-    """Two agents on a lab with the seed's files and FAST timers, plus the instruments a fault test reads."""
-
-    lab: Lab
-    timers: Timers
-    agents: dict[str, Agent]
-    watch: HolderWatch
-    config_before: dict[str, bytes] = field(default_factory=dict)
-    crashes: list[tuple[float, str]] = field(default_factory=list)
-
-    @property
-    def deadline(self) -> float:
-        """What the issue holds every fault to: deadtime + 2 x keepalive after the fault settles."""
-        return self.timers.deadtime_s + 2 * self.timers.keepalive_s
-
-    def crash(self, name: str, *, power: bool = False) -> None:
-        """SIGKILL the agent on `name` (power=True: the whole host goes dark, VIP gone)."""
-        self.crashes.append((time.time(), name))
-        if power:
-            self.host(name).power_loss([self.agents[name].proc])
-        else:
-            self.agents[name].kill(signal.SIGKILL)
-
-    def host(self, name: str) -> Host:
-        return self.lab.hosts[name]
-
-    def holders(self) -> set[str]:
-        return {h for h in HOSTS if has_vip(self.lab, h)}
-
-    def settle(self, expect: str, since: float, timeout: float, hold_for: float | None = None) -> float:
-        """Wait until exactly `expect` holds the VIP and keeps it for `hold_for` s; return when that began."""
-        hold_for = 3 * self.timers.keepalive_s if hold_for is None else hold_for
-        end = time.monotonic() + timeout + hold_for + 1
-        began: float | None = None
-        while time.monotonic() < end:
-            now = time.monotonic()
-            if self.holders() == {expect}:
-                began = now if began is None else began
-                if now - began >= hold_for:
-                    return began - since
-            else:
-                began = None
-            time.sleep(0.03)
-        raise AssertionError(f"no single holder {expect}: holders now {sorted(self.holders())}")
-
-    def client_reaches(self, expect: str, timeout: float = 3.0) -> None:
-        """The client's next probe of the VIP is answered by `expect` (its ARP entry points there)."""
-        probe = self.lab.probe()
-        try:
-            probe.wait_for(expect, timeout=timeout)
-        finally:
-            probe.stop()
-
-    def stable(self, timeout: float = 10.0) -> None:
-        def both() -> bool:
-            return all(a.proc and a.proc.poll() is None and a.status()["stable"] for a in self.agents.values())
-        wait_until(both, timeout, "both agents stable", interval=0.1)
+def matrix(fault: str, holders_during: int, settle_s: float | None, note: str = "") -> None:
+    """One row of docs/reliability.md's fault matrix: printed, and appended to $HBVIP_FAULT_MATRIX."""
+    settle = "-" if settle_s is None else f"{settle_s:.2f}"
+    row = f"MATRIX | {fault} | {holders_during} | {settle} | {note}"
+    print(row)
+    path = os.environ.get("HBVIP_FAULT_MATRIX")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(row + "\n")
 
 
 class WallClockAgent(Agent):
@@ -187,8 +99,14 @@ def deafen(host: Host, to: Host) -> None:
 
 
 def lossy(host: Host, percent: int) -> None:
-    """Drop `percent` % of heartbeats arriving at `host` (tc netem is not available in this kernel)."""
-    nft(host, f"input udp dport {UDP_PORT} numgen random mod 100 < {percent} drop")
+    """Drop `percent` % of heartbeats arriving at `host` (tc netem is not available in this kernel), counted."""
+    nft(host, f"input udp dport {UDP_PORT} numgen random mod 100 < {percent} counter drop")
+
+
+def dropped(host: Host) -> int:
+    """Heartbeats the fault rules (`lossy`) dropped so far on `host`."""
+    out = host.run(["nft", "list", "table", "inet", NFT_TABLE], check=False).stdout
+    return sum(int(w) for w in re.findall(r"counter packets (\d+)", out))
 
 
 @contextmanager
@@ -265,12 +183,11 @@ def secret_leaks(lab: Lab, extra_outputs: list[str]) -> list[str]:
 def running_pair(lab: Lab, timers: Timers = FAST, *, start: bool = True, extensions: str | None = None,
                  overlap_allowed: bool = False) -> Iterator[Pair]:
     """Install the seed's files, start both agents with server1 serving, and check the invariants at the end."""
-    install(lab, timers)
+    pair = Pair(lab).install(timers)
     if extensions is not None:
         for host in lab.hosts.values():
             host.write("/etc/ha.d/hbvip.cf", extensions)
-    agents = {h: Agent(lab.hosts[h]) for h in HOSTS}
-    pair = Pair(lab, timers, agents, HolderWatch(lab))
+    agents = pair.agents = {h: Agent(lab.hosts[h]) for h in HOSTS}
     pair.config_before = config_snapshot(lab)
     try:
         if start:
@@ -288,7 +205,5 @@ def running_pair(lab: Lab, timers: Timers = FAST, *, start: bool = True, extensi
         assert config_snapshot(lab) == pair.config_before, "the agent changed a file in /etc/ha.d"
         assert not secret_leaks(lab, outputs), secret_leaks(lab, outputs)
     finally:
-        pair.watch.stop()
-        for a in agents.values():
-            a.stop()
+        pair.close()
         heal(*lab.hosts.values())

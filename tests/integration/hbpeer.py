@@ -9,16 +9,13 @@ directories in the host's private /run, `ulimit -l unlimited` (it locks itself i
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from lab import Lab
 from lab.node import Host
-from pair import Timers, ha_cf, wait_until
+from pair import FAILBACK_SH, SECRET, Pair, Timers, ha_cf, wait_until
 
 HEARTBEAT = "/usr/libexec/heartbeat/heartbeat"
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
@@ -168,7 +165,6 @@ class HeartbeatPeer:
 
 def install_mixed(lab: Lab, timers: Timers, *, auto_failback: str = "on") -> None:
     """The seed's files on both hosts (identical), with `use_logd no` so Heartbeat logs to ha-log."""
-    from pair import FAILBACK_SH, SECRET
     for name in ("server1", "server2"):
         h = lab.hosts[name]
         h.write("/etc/ha.d/ha.cf", hb_ha_cf(timers, auto_failback))
@@ -177,21 +173,21 @@ def install_mixed(lab: Lab, timers: Timers, *, auto_failback: str = "on") -> Non
         h.write("/etc/ha.d/resource.d/failback.sh", FAILBACK_SH, mode=0o755)
 
 
-@contextmanager
-def lossy(host: Host, percent: int) -> Iterator[None]:
-    """Drop `percent` % of the heartbeat datagrams arriving at `host` (no tc netem in this kernel: nftables'
-    random number generator in the host's own namespace does the same for one direction)."""
-    table = "hbpeer_loss"
-    host.run(f"nft add table inet {table} && nft add chain inet {table} input "
-             f"'{{ type filter hook input priority 0; }}' && nft add rule inet {table} input "
-             f"iifname eth0 udp dport 694 numgen random mod 100 '<' {percent} counter drop")
-    try:
-        yield
-    finally:
-        host.run(f"nft delete table inet {table}", check=False)
+class MixedPair(Pair):
+    """The pair harness with Debian's heartbeat on either host: `heartbeat(name)` starts it there, and
+    `close()` also ends every heartbeat process this test started (by PID, found by namespace)."""
 
+    def __init__(self, lab: Lab, timers: Timers) -> None:
+        super().__init__(lab, timers)
+        self.peers: list[HeartbeatPeer] = []
 
-def dropped(host: Host) -> int:
-    """Datagrams `lossy` dropped so far on `host`."""
-    out = host.run("nft list table inet hbpeer_loss", check=False).stdout
-    return sum(int(w) for w in re.findall(r"counter packets (\d+)", out))
+    def heartbeat(self, name: str) -> HeartbeatPeer:
+        hb = HeartbeatPeer(self.lab.hosts[name]).start()
+        self.peers.append(hb)
+        return hb
+
+    def close(self) -> None:
+        super().close()
+        for hb in self.peers:
+            if hb.running():
+                hb.kill_all()

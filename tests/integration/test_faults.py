@@ -6,7 +6,6 @@ and the log naming what happened. Each test prints a `MATRIX` row; docs/reliabil
 
 from __future__ import annotations
 
-import os
 import signal
 import struct
 import subprocess
@@ -18,23 +17,12 @@ from pathlib import Path
 import pytest
 
 from faults import (
-    HOSTS, LIBFAKETIME, WallClockAgent, busy_loops, config_snapshot, cpu_seconds, deafen, heal, heartbeat_ts, lossy,
+    LIBFAKETIME, WallClockAgent, busy_loops, config_snapshot, cpu_seconds, deafen, heal, heartbeat_ts, lossy, matrix,
     running_pair,
 )
 from hbvip.wire import Signer, build, encode
 from lab.jitter import start as start_jitter
-import pair
-from pair import FAST, SECRET, calls, wait_until
-
-
-def matrix(fault: str, holders_during: int, settle_s: float | None, note: str = "") -> None:
-    settle = "-" if settle_s is None else f"{settle_s:.2f}"
-    row = f"MATRIX | {fault} | {holders_during} | {settle} | {note}"
-    print(row)
-    path = os.environ.get("HBVIP_FAULT_MATRIX")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(row + "\n")
+from pair import AGENT, FAST, HOSTS, SECRET, Agent, calls, holds_for, wait_until
 
 
 def test_sigkill_of_holder_then_restart_by_supervisor_ends_with_one_holder(lab):
@@ -78,8 +66,8 @@ def test_power_loss_of_holder_moves_the_vip_within_deadline(lab):
         assert settle <= p.deadline, f"took {settle:.2f} s"
         p.client_reaches("server2")
         assert "node server1: is dead" in p.agents["server2"].ha_log()
-        time.sleep(2.5)                       # two unanswered echoes: a dead machine is not misdiagnosed
-        assert p.agents["server2"].status()["peer"]["diagnosis"] is None
+        # two unanswered echoes: a dead machine is not misdiagnosed
+        holds_for(lambda: p.agents["server2"].status()["peer"]["diagnosis"] is None, 2.5, "no diagnosis")
         matrix("power loss of holder", p.watch.max_holders(t0), settle)
         p.host("server1").power_on()
 
@@ -90,8 +78,8 @@ def test_power_loss_of_backup_changes_nothing(lab):
         before = len(calls(lab))
         t0 = time.monotonic()
         p.crash("server2", power=True)
-        time.sleep(p.deadline + 0.5)
-        assert p.holders() == {"server1"} and len(calls(lab)) == before
+        holds_for(lambda: p.holders() == {"server1"} and len(calls(lab)) == before, p.deadline + 0.5,
+                  "server1 serving, no script run")
         assert "node server2: is dead" in p.agents["server1"].ha_log()
         matrix("power loss of backup", p.watch.max_holders(t0), 0.0, "no script runs, VIP does not blink")
         p.host("server2").power_on()
@@ -229,7 +217,8 @@ def test_wall_clock_jumps_of_the_holder_change_nothing_and_power_loss_still_fail
             skew = heartbeat_ts(s2, s1) - time.time()       # the preload really moved the agent's time.time()
             assert abs(skew - hours * 3600) < 5, f"offset {offset}: ts is {skew:+.0f} s off real time"
             skews.append(round(skew))
-            time.sleep(p.deadline)                    # longer than deadtime: a false death would show
+            # longer than deadtime: a false death would show
+            holds_for(lambda: p.holders() == {"server1"}, p.deadline, "server1 alone serving")
             st1, st2 = holder.status(), p.agents["server2"].status()
             assert st1["hold"] == "local" and st1["peer"]["state"] == st2["peer"]["state"] == "active", (st1, st2)
             assert st2["peer"]["last_heard_s"] < p.deadline
@@ -299,20 +288,29 @@ def test_sighup_with_broken_config_keeps_serving(lab):
         t0 = time.monotonic()
         p.agents["server1"].kill(signal.SIGHUP)
         wait_until(lambda: "Configuration reload refused" in p.agents["server1"].ha_log(), 5, "refusal logged")
-        time.sleep(p.deadline)
+        holds_for(lambda: p.agents["server1"].proc.poll() is None and p.holders() == {"server1"}, p.deadline,
+                  "server1 running and serving")
         assert "ha.cf:" in p.agents["server1"].ha_log()
-        assert p.agents["server1"].proc.poll() is None
         assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
         assert p.agents["server1"].status()["timers"]["deadtime"] == 1.0
         matrix("SIGHUP with broken ha.cf", 1, 0.0, "refused, running config kept, file:line logged")
         assert_control_socket_is_root_only(p)
 
 
+def counters_settled(agent: Agent) -> dict | None:
+    """The agent's status once two reads 100 ms apart count the same drops: the flood's backlog in the
+    socket buffer is drained (the peer's heartbeats keep arriving, so received counts never stand still)."""
+    first = agent.status()["counters"]["dropped"]
+    time.sleep(0.1)
+    st = agent.status()
+    return st if st["counters"]["dropped"] == first else None
+
+
 def assert_control_socket_is_root_only(p) -> None:
     """Security (run inside another test's pair to save a lab): `nobody` gets a clear refusal."""
     nobody = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--"]
     for args in (["status"], ["standby"], ["reload"]):
-        r = p.host("server1").run(nobody + pair.AGENT + args, check=False)
+        r = p.host("server1").run(nobody + AGENT + args, check=False)
         assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
         assert "permission denied" in r.stderr and "root-only" in r.stderr, r.stderr
     assert p.holders() == {"server1"} and p.agents["server1"].status()["hold"] == "local"
@@ -379,8 +377,7 @@ def test_flood_of_hostile_datagrams_changes_nothing_and_is_counted(lab, tmp_path
         sent_small = int(r.stdout.split()[0].split("=")[1])
         sent_big = int((tmp_path / "big.out").read_text().split()[0].split("=")[1])
         sent = {k: sent_big if k == "oversized" else sent_small // 4 for k in attacks}
-        time.sleep(0.5)
-        after = a1.status()
+        after = wait_until(lambda: counters_settled(a1), 5, "the flood's datagrams to be counted")
         c0, c1 = st["counters"], after["counters"]
         dropped = {k: c1["dropped"].get(k, 0) - c0["dropped"].get(k, 0) for k in set(c1["dropped"]) | set(attacks)}
         received = c1["transport_received"] - c0["transport_received"]

@@ -14,14 +14,14 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 
 import pytest
 
-from hbpeer import HeartbeatPeer, dropped, install_mixed, lossy
+from faults import dropped, heal, lossy
+from hbpeer import HeartbeatPeer, MixedPair, install_mixed
 from lab import Lab
-from pair import FAST, Agent, calls, has_vip, wait_until
+from pair import FAST, Agent, calls, has_vip, holds_for, wait_until
 
 DEADTIME = FAST.deadtime_s
 #: Heartbeat advertises deadtime + 2 s for its first 5 s; faults are injected after that.
@@ -30,62 +30,23 @@ _labs = itertools.count()
 
 
 @pytest.fixture
-def mixed(lab_support: None) -> Iterator[Callable[[], Lab]]:
-    """Labs with this suite's own "ip" prefix; heartbeat and agents are ended by PID before teardown."""
-    with ExitStack() as stack:
-        def make() -> Lab:
-            lab = stack.enter_context(Lab(prefix=f"ip{os.getpid()}n{next(_labs)}", net=None))
-            install_mixed(lab, FAST)
-            return lab
-        yield make
-
-
-class Pair:
-    """Who runs what, with clean-up of every process this test started."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.agents: list[Agent] = []
-        self.peers: list[HeartbeatPeer] = []
-        self.probe = lab.probe()
-
-    def agent(self, name: str) -> Agent:
-        a = Agent(self.lab.hosts[name]).start()
-        self.agents.append(a)
-        return a
-
-    def heartbeat(self, name: str) -> HeartbeatPeer:
-        hb = HeartbeatPeer(self.lab.hosts[name]).start()
-        self.peers.append(hb)
-        return hb
-
-    def serves(self, name: str, after: float, timeout: float = 15) -> float:
-        """Seconds from `after` until `name` answers on the VIP."""
-        return self.probe.wait_for(name, timeout=timeout, after=after) - after
-
-    def close(self) -> None:
-        self.probe.stop()
-        for a in self.agents:
-            a.stop()
-        for hb in self.peers:
-            if hb.running():
-                hb.kill_all()
-
-
-@pytest.fixture
-def pair(mixed: Callable[[], Lab]) -> Iterator[Pair]:
-    p = Pair(mixed())
-    try:
-        yield p
-    finally:
-        p.close()
+def pair(lab_support: None) -> Iterator[MixedPair]:
+    """A lab with this suite's own "ip" prefix and the mixed files; every process is ended by PID at the end."""
+    with Lab(prefix=f"ip{os.getpid()}n{next(_labs)}", net=None) as lab:
+        install_mixed(lab, FAST)
+        p = MixedPair(lab, FAST)
+        try:
+            yield p
+        finally:
+            p.close()
+            heal(*lab.hosts.values())
 
 
 def handoffs(lab: Lab, since: int) -> list[tuple[str, str]]:
     return [(host, action) for _unused, host, action in calls(lab)[since:]]
 
 
-def gap(pair: Pair, after: float) -> float:
+def gap(pair: MixedPair, after: float) -> float:
     """The longest outage the client saw since `after` (0 when none)."""
     spans = [(a, b) for a, b in pair.probe.snapshot().gaps() if b >= after]
     return max((b - a for a, b in spans), default=0.0)
@@ -101,7 +62,7 @@ def formed(hb: HeartbeatPeer, agent: Agent, agent_node: str) -> None:
     wait_until(lambda: agent.status()["stable"] and agent.status()["peer"]["stable"], 10, "both stable")
 
 
-def test_agent_primary_heartbeat_backup(pair: Pair) -> None:
+def test_agent_primary_heartbeat_backup(pair: MixedPair) -> None:
     lab = pair.lab
     a1 = pair.agent("server1")
     t0 = time.monotonic()
@@ -178,7 +139,7 @@ def test_agent_primary_heartbeat_backup(pair: Pair) -> None:
     assert hb2.bad_lines("server1") == []
 
 
-def test_heartbeat_primary_agent_backup_with_lossy_link(pair: Pair) -> None:
+def test_heartbeat_primary_agent_backup_with_lossy_link(pair: MixedPair) -> None:
     lab = pair.lab
     hb1 = pair.heartbeat("server1")
     t0 = time.monotonic()
@@ -195,10 +156,12 @@ def test_heartbeat_primary_agent_backup_with_lossy_link(pair: Pair) -> None:
     mark = hb1.log_size()
     before = a2.status()["counters"]
     t = time.monotonic()
-    with lossy(lab.hosts["server1"], 10), lossy(lab.hosts["server2"], 10):
-        time.sleep(30)
-        lost = dropped(lab.hosts["server1"]) + dropped(lab.hosts["server2"])
-    time.sleep(1)
+    lossy(lab.hosts["server1"], 10)
+    lossy(lab.hosts["server2"], 10)
+    holds_for(lambda: has_vip(lab, "server1") and not has_vip(lab, "server2"), 30, "server1 alone serving",
+              interval=0.2)
+    lost = dropped(lab.hosts["server1"]) + dropped(lab.hosts["server2"])
+    heal(lab.hosts["server1"], lab.hosts["server2"])
     after = a2.status()["counters"]
     print(f"loss: {lost} datagrams dropped; agent retransmitted {after['retransmitted'] - before['retransmitted']}")
     assert lost > 0
@@ -262,7 +225,7 @@ def test_heartbeat_primary_agent_backup_with_lossy_link(pair: Pair) -> None:
     assert hb1.bad_lines("server2", mark) == []
 
 
-def test_migration_heartbeat_pair_to_agent_pair_one_node_at_a_time(pair: Pair) -> None:
+def test_migration_heartbeat_pair_to_agent_pair_one_node_at_a_time(pair: MixedPair) -> None:
     """Heartbeat on both -> agent replaces server2 -> agent replaces server1; the client keeps the VIP."""
     lab = pair.lab
     hb1 = pair.heartbeat("server1")
@@ -272,14 +235,14 @@ def test_migration_heartbeat_pair_to_agent_pair_one_node_at_a_time(pair: Pair) -
     wait_until(lambda: hb1.nodestatus("server2") == "active" and hb2.nodestatus("server1") == "active", 10,
                "the Heartbeat pair to form")
     uuid2 = lab.hosts["server2"].path("/var/lib/heartbeat/hb_uuid").read_bytes()
-    time.sleep(1)
+    holds_for(lambda: has_vip(lab, "server1") and not has_vip(lab, "server2"), 1, "heartbeat on server1 serving")
 
     # Step 1: replace the backup. It holds nothing, so the client must not notice at all.
     t1 = time.monotonic()
     hb2.stop()
     a2 = pair.agent("server2")
     formed(hb1, a2, "server2")
-    time.sleep(1)
+    holds_for(lambda: has_vip(lab, "server1") and not has_vip(lab, "server2"), 1, "server1 serving")
     step1 = gap(pair, t1)
     # The agent took over Heartbeat's identity files: same uuid, a higher generation.
     assert lab.hosts["server2"].path("/var/lib/heartbeat/hb_uuid").read_bytes() == uuid2
@@ -291,7 +254,7 @@ def test_migration_heartbeat_pair_to_agent_pair_one_node_at_a_time(pair: Pair) -
     a1 = pair.agent("server1")
     pair.serves("server1", time.monotonic())
     wait_until(lambda: a1.status()["stable"] and a2.status()["stable"], 10, "the agent pair to settle")
-    time.sleep(0.5)
+    holds_for(lambda: pair.probe.snapshot().holders()[-1:] == ["server1"], 0.5, "the client on server1")
     result = pair.probe.snapshot()
     step2 = [b - a for a, b in result.gaps() if b >= t2]
     print(f"\nmigration gaps: replace server2 {step1:.3f} s; replace server1 "

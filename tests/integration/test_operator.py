@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from pair import FAST, Agent, Timers, ha_cf, has_vip, install, wait_until
+from pair import FAST, Agent, Timers, ha_cf, has_vip, holds_for, install, wait_until
 
 # FAST and a second timer set the reloads alternate between.
 QUICKER = Timers("100ms", "400ms", "800ms", "2")
@@ -63,10 +63,11 @@ def test_five_reloads_changing_timers_and_groups_never_drop_the_unchanged_vip(la
                 assert not holds(lab, "server1", second_vip(lab))
             else:        # removed: released, by nobody any more
                 wait_until(lambda: not any(holds(lab, h, second_vip(lab)) for h in lab.hosts), 10, "removal")
-            time.sleep(0.3)
+            wait_until(lambda: all(a.status()["stable"] for a in agents), 5, "both nodes stable", interval=0.1)
         assert agents[0].status()["peer"]["addresses"] == [moved]
-        time.sleep(3 * QUICKER.deadtime_s)          # heartbeats now travel to the new address only
-        assert all(a.status()["peer"]["state"] == "active" for a in agents)
+        # heartbeats now travel to the new address only
+        holds_for(lambda: all(a.status()["peer"]["state"] == "active" for a in agents), 3 * QUICKER.deadtime_s,
+                  "both peers active", interval=0.2)
         result = probe.stop()
         window = [(t, h) for t, h in result.samples if t >= t_served]
         lost = [t for t, h in window if h is None]

@@ -10,9 +10,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from faults import Pair, config_snapshot, deafen, heal, nft, running_pair
-from pair import calls, wait_until
-from test_faults import matrix
+from faults import config_snapshot, deafen, heal, matrix, nft, running_pair
+from pair import Pair, calls, holds_for, wait_until
 
 
 def cut_from_ping_node(pair: Pair, name: str) -> None:
@@ -47,8 +46,9 @@ def test_partition_with_the_backup_cut_from_the_ping_node_keeps_one_holder(lab):
         deafen(s1, s2)
         deafen(s2, s1)
         wait_until(lambda: a2.status()["peer"]["state"] == "dead", p.deadline + 1, "server2 to declare server1 dead")
-        time.sleep(p.deadline)                          # long enough for a wrong takeover to show
-        assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
+        # long enough for a wrong takeover to show
+        holds_for(lambda: p.holders() == {"server1"}, p.deadline, "server1 alone serving")
+        assert p.watch.max_holders(t0) == 1
         p.client_reaches("server1")
         st = a2.status()
         assert st["hold"] == "none" and st["holding_nothing"] == why
@@ -77,8 +77,8 @@ def test_backup_losing_peer_and_ping_node_at_once_does_not_take(lab):
         deafen(s1, s2)
         deafen(s2, s1)
         wait_until(lambda: p.agents["server2"].status()["peer"]["state"] == "dead", p.deadline + 1, "server1 dead")
-        time.sleep(p.deadline)
-        assert p.watch.max_holders(t0) == 1 and p.holders() == {"server1"}
+        holds_for(lambda: p.holders() == {"server1"}, p.deadline, "server1 alone serving")
+        assert p.watch.max_holders(t0) == 1
         assert "server2" not in {h for _unused, h, action in calls(lab) if action == "start"}
         p.client_reaches("server1")
         log2 = p.agents["server2"].ha_log()

@@ -107,6 +107,14 @@ def test_comments_tabs_and_blank_lines() -> None:
     assert parsed.media[0].address == "server2" and parsed.nodes == ("server1", "server2")
 
 
+def test_each_directive_knows_the_line_that_counts() -> None:
+    """check-config points at these lines; a directive set twice counts (and is pointed at) where it is last."""
+    parsed, problems = hacf("# timers\nkeepalive 1\ndeadtime 30\n\nkeepalive 2  # faster\nping 10.99.0.254\n")
+    assert parsed is not None, messages(problems)
+    assert parsed.lines["node"] == 1 and parsed.lines["keepalive"] == 8 and parsed.lines["deadtime"] == 6
+    assert parsed.lines["ping"] == 9 and "warntime" not in parsed.lines
+
+
 def test_other_heartbeat_directives_are_accepted_with_a_warning() -> None:
     parsed, problems = hacf("compression bz2\nrespawn hacluster /usr/lib/heartbeat/ipfail\nstonith_host * baytech x y\n"
                             "apiauth ipfail gid=haclient\nrealtime on\ncoredumps true\n")

@@ -9,8 +9,9 @@ import pytest
 
 from hbvip.config import Config, load_config
 from hbvip.lint import (
-    HostView, Link, arp_probe, check_node_names, check_scripts, check_timers, check_vips, check_vips_unclaimed,
+    HostView, Link, check_node_names, check_scripts, check_timers, check_vips, check_vips_unclaimed,
 )
+from hbvip.net.garp import arp_probe
 from hbvip.net.ifaddr import IfAddr
 
 HOSTS = {"server1": ["10.99.0.1"], "server2": ["10.99.0.2"]}

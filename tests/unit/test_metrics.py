@@ -1,68 +1,22 @@
-"""Prometheus exposition of `Agent.status()`: names, labels, values an operator's alert rules rely on."""
+"""Prometheus exposition of the node's `StatusView`: names, labels, values an operator's alert rules rely on."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from hbvip.metrics import GroupHistory, MetricsExporter, render, write_textfile
-
-SAMPLE = re.compile(r'^([a-z_]+)(\{([^}]*)\})? (\S+)$')
-
-
-def status(**over: Any) -> dict[str, Any]:
-    st: dict[str, Any] = {
-        "node": "server1", "version": "0.1.0", "status": "active", "phase": "running", "stable": True,
-        "hold": "local", "generation": 7, "uptime_s": 12.5, "config_digest": "0123456789abcdef",
-        "auto_failback": "on",
-        "timers": {"keepalive": 1.0, "warntime": 3.0, "deadtime": 5.0, "initdead": 10.0},
-        "peer": {"name": "server2", "state": "active", "hold": "none", "stable": True, "last_heard_s": 0.42,
-                 "deadtime_s": 5.0, "generation": 3, "late_heartbeats": 2, "addresses": ["10.99.0.2"]},
-        "groups": [
-            {"key": "IPaddr::10.99.0.100/24/eth0", "home_node": "server1", "holder": "server1", "state": "held",
-             "resources": [], "vips": ["10.99.0.100"], "since_s": 3.0,
-             "transitions": 1, "last_takeover_at": 1764100000.5, "last_takeover_s": 0.25},
-            {"key": 'odd"name\\x', "home_node": "server2", "holder": "server2", "state": "held_by_peer",
-             "resources": [], "vips": [], "since_s": None,
-             "transitions": 0, "last_takeover_at": None, "last_takeover_s": None},
-        ],
-        "last_takeover": None,
-        "counters": {"packets_sent": 40, "packets_received": 38, "retransmitted": 0,
-                     "dropped": {"bad_auth": 5, "replay": 1}, "script_runs": 4, "script_failures": 1,
-                     "script_timeouts": 0},
-    }
-    st.update(over)
-    return st
+from hbvip.metrics import MetricsExporter, render, write_textfile
+from hbvip.resources.groups import GroupHistory
+from hbvip.views import StatusView
+from status_samples import samples, status, value
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Parse exposition text strictly enough to fail on format slips."""
-    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-    typed: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            name, kind = line.split()[2:4]
-            assert kind in ("gauge", "counter")
-            assert not kind == "counter" or name.endswith("_total")
-            typed.add(name)
-            continue
-        if line.startswith("# HELP "):
-            continue
-        m = SAMPLE.match(line)
-        assert m, f"not an exposition line: {line!r}"
-        assert m.group(1) in typed, f"{m.group(1)} has no TYPE line before it"
-        labels = frozenset(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), labels)] = float(m.group(4))
-    return out
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    return samples(text)[(name, frozenset(labels.items()))]
+def test_the_sample_status_has_the_agents_shape(assert_shape: Callable[[object, object], None]) -> None:
+    assert_shape(status(), StatusView)
 
 
 def test_holder_and_transitions_per_group() -> None:
@@ -107,10 +61,10 @@ def test_packet_and_script_counters() -> None:
 def test_group_history_counts_both_directions_and_times_the_takeover() -> None:
     h = GroupHistory()
     assert h.fields("g") == {"transitions": 0, "last_takeover_at": None, "last_takeover_s": None}
-    h.acquired("g", decided_at=100.0, now=100.75)
+    h.acquired("g", decided_at=100.0, now=100.75, wall=1_700_000_000.0)
     h.released("g")
     f = h.fields("g")
-    assert f["transitions"] == 2 and f["last_takeover_s"] == 0.75 and f["last_takeover_at"] is not None
+    assert f == {"transitions": 2, "last_takeover_s": 0.75, "last_takeover_at": 1_700_000_000.0}
 
 
 def test_textfile_is_replaced_atomically(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_metrics import samples, status
+from status_samples import samples, status
 
 from hbvip.cli import render_status
 from hbvip.cluster import Connectivity

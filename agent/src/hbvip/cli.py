@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
+from .views import haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
@@ -238,11 +239,7 @@ def cmd_haresources(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
     groups, problems = parse_haresources(text, str(path))
     if args.json:
-        print(json.dumps({"path": str(path), "groups": [{
-            "key": g.key, "home_node": g.home_node, "line": g.line, "end_line": g.end_line,
-            "resources": [{"name": r.name, "args": list(r.args), "spec": r.spec,
-                           "vip": dataclasses.asdict(r.vip) if r.vip else None} for r in g.resources],
-        } for g in groups], "problems": [dataclasses.asdict(p) for p in problems]}, indent=2))
+        print(json.dumps(haresources_view(str(path), groups, problems), indent=2))
     else:
         for g in groups:
             print(f"{path}:{g.line}-{g.end_line}: {g.home_node} {' '.join(r.spec for r in g.resources)}")
@@ -297,7 +294,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options() -> argparse.ArgumentParser:
+    """The paths and node name every command takes (Heartbeat's locations by default)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-dir", default="/etc/ha.d",
                         help="ha.cf, haresources, authkeys (default %(default)s)")
@@ -306,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--run-dir", default="/run/hbvip", help="control socket and pid file (default %(default)s)")
     common.add_argument("--init-dir", default="/etc/init.d", help=argparse.SUPPRESS)
     common.add_argument("--node-name", default=None, help="this node's name (default: uname -n)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
     p = argparse.ArgumentParser(prog="hbvip", description="Heartbeat-compatible two-node virtual IP agent")
     p.add_argument("--version", action="version", version=f"hbvip {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

@@ -13,17 +13,26 @@ import os
 import socket
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .daemon import Agent
+from .views import StatusView
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 4096
 
 
+class Controlled(Protocol):
+    """What the control server needs of the running node (`hbvip.node.Node`)."""
+
+    def status(self) -> StatusView: ...
+
+    async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]: ...
+
+    def reload(self) -> tuple[bool, str]: ...
+
+
 class ControlServer:
-    def __init__(self, agent: Agent, run_dir: Path) -> None:
+    def __init__(self, agent: Controlled, run_dir: Path) -> None:
         self.agent = agent
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / SOCKET_NAME

@@ -13,32 +13,24 @@ The pure checks take a `HostView` (this host's links and addresses) so they are 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import select
 import socket
-import struct
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyroute2 import AsyncIPRoute
 
 from hbvip.config import Config, Problem, VipSpec, resolve_script
-from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import ERROR, WARNING
+from hbvip.net.garp import arp_probe
 from hbvip.net.icmp import ping
 from hbvip.net.ifaddr import IfAddr, ipv4_addresses
+from hbvip.net.vip import subnets_holding
 from hbvip.resources.scripts import SCRIPT_PATH, run_script
 
 IFF_UP = 0x1
-ETH_P_ARP = 0x0806
-ARPOP_REQUEST, ARPOP_REPLY = 1, 2
 #: How long a resource script may take to answer `status` before lint calls it hung.
 STATUS_TIMEOUT = 5.0
-#: RFC 5227 sends 3 probes 1-2 s apart; operators run this interactively, so shorter: 3 probes
-#: 150 ms apart and 400 ms more for late answers. A machine that holds the address answers at once.
-PROBE_COUNT, PROBE_INTERVAL, PROBE_WAIT = 3, 0.15, 0.4
 
 
 @dataclass(frozen=True)
@@ -83,13 +75,8 @@ def vip_interface(vip: VipSpec, host: HostView) -> str | None:
     """The interface the VIP would go on: the named one, else the only one whose subnet holds it."""
     if vip.interface:
         return vip.interface
-    found = {a.ifname for a in _subnets_holding(vip, host.addresses)}
+    found = {a.ifname for a in subnets_holding(vip, host.addresses)}
     return found.pop() if len(found) == 1 else None
-
-
-def _subnets_holding(vip: VipSpec, addresses: Iterable[IfAddr]) -> list[IfAddr]:
-    target = ipaddress.IPv4Address(vip.address)
-    return [a for a in addresses if a.address != vip.address and target in a.network]
 
 
 def check_vips(config: Config, host: HostView) -> list[Problem]:
@@ -100,7 +87,7 @@ def check_vips(config: Config, host: HostView) -> list[Problem]:
             if res.vip is None:
                 continue
             vip = res.vip
-            holding = _subnets_holding(vip, host.addresses)
+            holding = subnets_holding(vip, host.addresses)
             if vip.interface:
                 iface = vip.interface
                 link = host.links.get(iface)
@@ -194,18 +181,10 @@ def check_node_names(config: Config, host: HostView, resolve: Callable[[str], li
 
 # ---- timers -------------------------------------------------------------------------------------
 
-def _directive_lines(path: str) -> dict[str, int]:
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    return {ll.words[0]: ll.line for ll in logical_lines(text, Comments.ANYWHERE)}
-
-
 def check_timers(config: Config) -> list[Problem]:
     """Sanity beyond the parser's hard rules (which already carry Heartbeat's own warnings)."""
     t = config.hacf.timers
-    lines = _directive_lines(config.hacf.path)
+    lines = config.hacf.lines
     path = config.hacf.path
     problems = []
     if t.deadtime < 4 * t.keepalive:
@@ -236,7 +215,7 @@ async def check_ping_nodes(config: Config, probe: Callable[[str], Awaitable[bool
     nodes = config.hacf.ping
     if not nodes:
         return []
-    line = _directive_lines(config.hacf.path).get("ping")
+    line = config.hacf.lines.get("ping")
     answers = await asyncio.gather(*(probe(node) for node in nodes))
     silent = [node for node, ok in zip(nodes, answers) if not ok]
     if not silent:
@@ -282,45 +261,6 @@ async def check_scripts(config: Config, init_dir: Path, timeout: float = STATUS_
 
 
 # ---- is the VIP already somebody's? -------------------------------------------------------------
-
-def _probe_frame(mac: bytes, target_ip: str) -> bytes:
-    """RFC 5227 ARP probe: who-has target, sender IP 0.0.0.0 so no cache anywhere learns from it."""
-    eth = struct.pack("!6s6sH", b"\xff" * 6, mac, ETH_P_ARP)
-    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, ARPOP_REQUEST, mac, b"\0" * 4, b"\0" * 6,
-                      socket.inet_aton(target_ip))
-    return eth + arp
-
-
-def arp_probe(iface: str, ip: str, *, count: int = PROBE_COUNT, interval: float = PROBE_INTERVAL,
-              wait: float = PROBE_WAIT) -> set[str]:
-    """MACs of machines that claim `ip` on `iface`: they answer our probe, or announce/probe it too."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
-    try:
-        sock.bind((iface, ETH_P_ARP))
-        mac = sock.getsockname()[4]
-        frame, target = _probe_frame(mac, ip), socket.inet_aton(ip)
-        claimants: set[str] = set()
-        sent, next_send = 0, time.monotonic()
-        end = next_send + (count - 1) * interval + wait
-        while (now := time.monotonic()) < end:
-            if sent < count and now >= next_send:
-                sock.send(frame)
-                sent, next_send = sent + 1, next_send + interval
-            timeout = max(0.0, min(end, next_send if sent < count else end) - now)
-            if not select.select([sock], [], [], timeout)[0]:
-                continue
-            data, meta = sock.recvfrom(2048)
-            if len(data) < 42 or meta[2] == socket.PACKET_OUTGOING:
-                continue
-            op, smac, sip, _tmac, tip = struct.unpack("!6xH6s4s6s4s", data[14:42])
-            if smac == mac:
-                continue
-            if sip == target or (op == ARPOP_REQUEST and sip == b"\0" * 4 and tip == target):
-                claimants.add(smac.hex(":"))
-        return claimants
-    finally:
-        sock.close()
-
 
 def pair_holders(run_dir: Path) -> dict[str, str] | None:
     """{vip: holder} from the running agent's status; None when no agent answers here."""

@@ -2,8 +2,8 @@
 
 Operators already scrape node_exporter on every box, so the pair's state goes where they look: an
 opt-in HTTP endpoint (off unless hbvip.cf sets `metrics_listen`; loopback when merely switched on)
-and/or a node_exporter textfile. Both are rendered from `Agent.status()` — the same view
-`hbvip status --json` prints — so the numbers can never disagree with the CLI.
+and/or a node_exporter textfile. Both are rendered from the node's `StatusView` (hbvip.views) — the
+same view `hbvip status --json` prints — so the numbers can never disagree with the CLI.
 The HTTP side is a few lines of asyncio rather than a dependency: it answers `GET /metrics` and
 nothing else, and closes every connection.
 """
@@ -16,9 +16,9 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from .views import StatusView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PEER_STATES = ("unknown", "init", "up", "active", "dead")
@@ -28,40 +28,6 @@ TEXTFILE_REFRESH = 10.0
 TEXTFILE_POLL = 0.5
 MAX_REQUEST_HEAD = 8192
 REQUEST_TIMEOUT = 5.0
-
-
-@dataclass
-class _GroupRecord:
-    transitions: int = 0
-    last_takeover_at: float | None = None
-    last_takeover_s: float | None = None
-
-
-@dataclass
-class GroupHistory:
-    """Per group: how often this node's hold on it changed, and its last takeover (when, how long).
-
-    The failover machine reasons in categories (local/foreign); operators ask about groups, so the
-    daemon records each group's acquire and release here as it carries them out.
-    """
-
-    _groups: dict[str, _GroupRecord] = field(default_factory=dict)
-
-    def acquired(self, key: str, decided_at: float, now: float | None = None) -> None:
-        """`decided_at` (monotonic) is when the move was decided, so the duration is what clients felt."""
-        now = time.monotonic() if now is None else now
-        rec = self._groups.setdefault(key, _GroupRecord())
-        rec.transitions += 1
-        rec.last_takeover_at = time.time()
-        rec.last_takeover_s = round(max(0.0, now - decided_at), 3)
-
-    def released(self, key: str) -> None:
-        self._groups.setdefault(key, _GroupRecord()).transitions += 1
-
-    def fields(self, key: str) -> dict[str, Any]:
-        rec = self._groups.get(key, _GroupRecord())
-        return {"transitions": rec.transitions, "last_takeover_at": rec.last_takeover_at,
-                "last_takeover_s": rec.last_takeover_s}
 
 
 # ---- exposition ---------------------------------------------------------------------------------
@@ -93,7 +59,7 @@ class _Family:
             yield f"{self.name}{{{text}}} {_number(value)}" if text else f"{self.name} {_number(value)}"
 
 
-def render(status: dict[str, Any]) -> str:
+def render(status: StatusView) -> str:
     """The exposition text for one `Agent.status()` snapshot."""
     fams: dict[str, _Family] = {}
 
@@ -164,7 +130,7 @@ def write_textfile(path: Path, text: str) -> None:
         raise
 
 
-def _fingerprint(status: dict[str, Any]) -> tuple[object, ...]:
+def _fingerprint(status: StatusView) -> tuple[object, ...]:
     """What counts as "a change" for the textfile: states, holders, drops and script runs — not clocks
     or the packet counts every heartbeat moves (those are refreshed every TEXTFILE_REFRESH)."""
     c = status["counters"]
@@ -180,7 +146,7 @@ def _fingerprint(status: dict[str, Any]) -> tuple[object, ...]:
 class MetricsExporter:
     """Serves `render(source())` over HTTP and/or keeps a textfile current; both optional."""
 
-    def __init__(self, source: Callable[[], dict[str, Any]], *, listen: tuple[str, int] | None = None,
+    def __init__(self, source: Callable[[], StatusView], *, listen: tuple[str, int] | None = None,
                  textfile: str | None = None, on_error: Callable[[str, dict[str, object]], None] | None = None) -> None:
         self.source = source
         self.listen = listen

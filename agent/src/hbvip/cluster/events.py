@@ -93,23 +93,44 @@ class Connectivity:
     unreachable: tuple[str, ...] = ()
 
 
+class Op(enum.StrEnum):
+    """A resource operation on a category: what `Acquire`/`Release` start and `ResourcesDone` ends."""
+
+    ACQUIRE = "acquire"
+    RELEASE = "release"
+
+
+class CommandKind(enum.StrEnum):
+    """What an operator (control socket) or a signal asks of the machine."""
+
+    STANDBY = "standby"
+    TAKEOVER = "takeover"
+    SHUTDOWN = "shutdown"
+
+
 @dataclass(frozen=True)
 class ResourcesDone:
     """A resource operation the machine asked for has finished."""
 
-    op: str          # "acquire" | "release"
+    op: Op
     hold: Hold
     ok: bool
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "op", Op(self.op))     # "acquire" is accepted and becomes Op.ACQUIRE
 
 
 @dataclass(frozen=True)
 class Command:
     """An operator request from the control socket or a signal."""
 
-    kind: str                 # "standby" | "takeover" | "shutdown"
+    kind: CommandKind
     which: str = "all"        # "all" | "local" | "foreign" (Heartbeat's hb_standby/hb_takeover words)
     request_id: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CommandKind(self.kind))   # an unknown kind is a ValueError here
 
 
 Event = Tick | PeerMessage | PeerRestarted | PeerUp | PeerDead | PeerReturned | ResourcesDone | Command | Connectivity

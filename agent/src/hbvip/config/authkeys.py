@@ -49,6 +49,24 @@ def _key_number(word: str) -> int | None:
     return int(word) if word.isdigit() and 1 <= int(word) <= MAX_KEY_NUMBER else None
 
 
+def _key_line_problem(number: int, rest: tuple[str, ...]) -> tuple[str, str] | None:
+    """(message, fix) when a key line's method or secret is wrong, else None."""
+    if not rest:
+        return f"key {number} has no method", f"use one of {', '.join(METHODS)}: {_FORM}"
+    # The method word is never echoed: a line missing its method has the secret there.
+    method = rest[0].lower()
+    if method not in METHODS:
+        return (f"key {number} has an unknown method{did_you_mean(method, METHODS)}",
+                f"use one of {', '.join(METHODS)}")
+    secrets = rest[1:]
+    if method in KEYED_METHODS and not secrets:
+        return f"key {number} ({method}) has no secret", f"write '{number} {method} <secret>'"
+    if len(secrets) > 1:
+        return (f"key {number} ({method}): the secret must be one word without spaces",
+                "remove the spaces from the secret (on both nodes)")
+    return None
+
+
 def parse_authkeys(text: str, path: str) -> tuple[AuthKeys | None, list[Problem]]:
     """Parse authkeys text; returns (AuthKeys or None when any error was found, all problems)."""
     problems: list[Problem] = []
@@ -77,23 +95,11 @@ def parse_authkeys(text: str, path: str) -> tuple[AuthKeys | None, list[Problem]
             hint = did_you_mean(first, ["auth"]) if not first.isdigit() else ""
             error(ll.line, f"line does not start with 'auth' or a key number 1-{MAX_KEY_NUMBER}{hint}", _FORM)
             continue
-        if not rest:
-            error(ll.line, f"key {number} has no method", f"use one of {', '.join(METHODS)}: {_FORM}")
+        wrong = _key_line_problem(number, rest)
+        if wrong is not None:
+            error(ll.line, *wrong)
             continue
-        # The method word is never echoed: a line missing its method has the secret there.
-        method = rest[0].lower()
-        if method not in METHODS:
-            error(ll.line, f"key {number} has an unknown method{did_you_mean(method, METHODS)}",
-                  f"use one of {', '.join(METHODS)}")
-            continue
-        secrets = rest[1:]
-        if method in KEYED_METHODS and not secrets:
-            error(ll.line, f"key {number} ({method}) has no secret", f"write '{number} {method} <secret>'")
-            continue
-        if len(secrets) > 1:
-            error(ll.line, f"key {number} ({method}): the secret must be one word without spaces",
-                  "remove the spaces from the secret (on both nodes)")
-            continue
+        method, secrets = rest[0].lower(), rest[1:]
         if number in keys:
             error(ll.line, f"key {number} is defined twice (first on line {key_lines[number]})",
                   "keep one line per key number")

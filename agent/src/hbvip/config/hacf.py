@@ -15,14 +15,7 @@ from dataclasses import dataclass, field
 
 from hbvip.config.lexer import Comments, LogicalLine, logical_lines
 from hbvip.config.problems import WARNING, Problem
-from hbvip.config.values import (
-    did_you_mean,
-    ipv4,
-    is_host_name,
-    is_interface_name,
-    parse_bool,
-    parse_time,
-)
+from hbvip.config.values import did_you_mean, ipv4, is_host_name, is_interface_name, parse_bool, parse_time
 
 DEFAULT_UDPPORT = 694
 DEFAULT_KEEPALIVE = 1.0
@@ -90,6 +83,8 @@ class HaCf:
     crm: str
     node_line: int | None = None
     """Line of the first `node` directive: where cross-file checks about node names point."""
+    lines: dict[str, int] = field(default_factory=dict)
+    """Line of each directive's last occurrence (the one that counts): where host checks point."""
 
 
 @dataclass
@@ -104,6 +99,7 @@ class _Reader:
     node_line: int | None = None
     media: list[Medium] = field(default_factory=list)
     ping: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
 
     def error(self, line: int | None, message: str, fix: str) -> None:
         self.problems.append(Problem(self.path, line, message, fix))
@@ -381,6 +377,7 @@ def parse_hacf(text: str, path: str) -> tuple[HaCf | None, list[Problem]]:
             reader.error(ll.line, f"unknown directive [{ll.words[0]}]{hint}",
                          "fix the spelling or remove the line (see ha.cf(5))")
             continue
+        reader.lines[ll.words[0]] = ll.line
         handler(ll)
     timers = _timers(reader)
     _whole_file_checks(reader)
@@ -395,6 +392,6 @@ def parse_hacf(text: str, path: str) -> tuple[HaCf | None, list[Problem]]:
         logfacility=v.get("logfacility"), use_logd=bool(v.get("use_logd", False)),  # type: ignore[arg-type]
         autojoin=str(v.get("autojoin", "none")), debug=int(v.get("debug", 0)),  # type: ignore[call-overload]
         ping=tuple(reader.ping), uuidfrom=str(v.get("uuidfrom", "file")), crm=str(v.get("crm", "no")),
-        node_line=reader.node_line,
+        node_line=reader.node_line, lines=reader.lines,
     )
     return hacf, reader.problems

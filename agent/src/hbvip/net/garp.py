@@ -1,4 +1,5 @@
-"""Gratuitous ARP burst, as Heartbeat's `send_arp` sends it after taking a VIP.
+"""ARP frames on the wire: the gratuitous ARP burst, as Heartbeat's `send_arp` sends it after taking a
+VIP, and the RFC 5227 probe `hbvip check-config` uses to ask whether another machine claims a VIP.
 
 Clients and switches keep the old holder's MAC for the VIP until something tells them otherwise;
 the burst is that something. Frames are built here with `struct` and sent on an AF_PACKET socket, so
@@ -10,8 +11,10 @@ both to the Ethernet broadcast address: some stacks update their cache only on o
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import struct
+import time
 
 ETH_P_ARP = 0x0806
 ARPHRD_ETHER = 1
@@ -19,6 +22,10 @@ ARPOP_REQUEST = 1
 ARPOP_REPLY = 2
 BROADCAST_MAC = b"\xff" * 6
 ZERO_MAC = b"\x00" * 6
+ZERO_IP = b"\0" * 4
+#: RFC 5227 sends 3 probes 1-2 s apart; operators run check-config interactively, so shorter: 3 probes
+#: 150 ms apart and 400 ms more for late answers. A machine that holds the address answers at once.
+PROBE_COUNT, PROBE_INTERVAL, PROBE_WAIT = 3, 0.15, 0.4
 
 
 def arp_frame(mac: bytes, ip: str, op: int) -> bytes:
@@ -56,5 +63,44 @@ async def send_garp(iface: str, ip: str, *, count: int = 5, interval: float = 0.
             except OSError:
                 pass
         return sent
+    finally:
+        sock.close()
+
+
+def probe_frame(mac: bytes, target_ip: str) -> bytes:
+    """RFC 5227 ARP probe: who-has target, sender IP 0.0.0.0 so no cache anywhere learns from it."""
+    ethernet = struct.pack("!6s6sH", BROADCAST_MAC, mac, ETH_P_ARP)
+    arp = struct.pack("!HHBBH6s4s6s4s", ARPHRD_ETHER, 0x0800, 6, 4, ARPOP_REQUEST, mac, ZERO_IP, ZERO_MAC,
+                      socket.inet_aton(target_ip))
+    return ethernet + arp
+
+
+def arp_probe(iface: str, ip: str, *, count: int = PROBE_COUNT, interval: float = PROBE_INTERVAL,
+              wait: float = PROBE_WAIT) -> set[str]:
+    """MACs of machines that claim `ip` on `iface`: they answer our probe, or announce/probe it too."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        sock.bind((iface, ETH_P_ARP))
+        mac = sock.getsockname()[4]
+        frame, target = probe_frame(mac, ip), socket.inet_aton(ip)
+        claimants: set[str] = set()
+        sent, next_send = 0, time.monotonic()
+        end = next_send + (count - 1) * interval + wait
+        while (now := time.monotonic()) < end:
+            if sent < count and now >= next_send:
+                sock.send(frame)
+                sent, next_send = sent + 1, next_send + interval
+            timeout = max(0.0, min(end, next_send if sent < count else end) - now)
+            if not select.select([sock], [], [], timeout)[0]:
+                continue
+            data, meta = sock.recvfrom(2048)
+            if len(data) < 42 or meta[2] == socket.PACKET_OUTGOING:
+                continue
+            op, smac, sip, _tmac, tip = struct.unpack("!6xH6s4s6s4s", data[14:42])
+            if smac == mac:
+                continue
+            if sip == target or (op == ARPOP_REQUEST and sip == ZERO_IP and tip == target):
+                claimants.add(smac.hex(":"))
+        return claimants
     finally:
         sock.close()

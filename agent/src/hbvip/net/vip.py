@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Iterable
 
 from hbvip.config import VipSpec
 from hbvip.net.ifaddr import IfAddr, interface_index, ipv4_addresses
@@ -110,14 +111,20 @@ def _copies(addresses: list[IfAddr], vip: VipSpec) -> list[IfAddr]:
     ]
 
 
+def subnets_holding(vip: VipSpec, addresses: Iterable[IfAddr]) -> list[IfAddr]:
+    """The addresses (other than the VIP itself) whose subnet contains the VIP: where IPaddr may put it
+    when the haresources line names no interface. `hbvip check-config` asks the same question."""
+    target = ipaddress.IPv4Address(vip.address)
+    return [a for a in addresses if a.address != vip.address and target in a.network]
+
+
 def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str, int]:
     if vip.interface:
         index = interface_index(vip.interface)
         if index is None:
             raise VipError(f"VIP {vip.address}: interface {vip.interface} does not exist")
         return vip.interface, index
-    target = ipaddress.IPv4Address(vip.address)
-    matches = {(a.ifname, a.index) for a in addresses if a.address != vip.address and target in a.network}
+    matches = {(a.ifname, a.index) for a in subnets_holding(vip, addresses)}
     if not matches:
         raise VipError(
             f"VIP {vip.address}: no interface has a subnet containing it; name one (IPaddr::ip/prefix/iface)"

@@ -1,0 +1,133 @@
+"""The heartbeat link: our outgoing messages (sequence numbers, signing, the resend history) and the
+decoding of incoming datagrams into what the membership machine reads.
+
+It owns the transport in use, which a reload may swap for one with other paths (`swap`), so the
+messages of a running agent keep one sequence and one history across reloads.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+from .clock import Clock
+from .cluster import Incoming
+from .config import Config
+from .net.transport import Transport
+from .wire import Signer, WireError, build, decode, encode
+
+#: Own datagrams kept for answering NS_rexmit byte-identically.
+SEND_HISTORY = 200
+#: Larger datagrams are dropped as `oversized` before parsing: a two-node haresources pair never sends
+#: more than a few KB, so this only bounds the work a hostile sender can make us do per datagram.
+MAX_DATAGRAM = 32768
+
+
+def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:
+    """The transport ha.cf's `ucast`/`bcast` lines and `udpport` describe."""
+    peers = [(m.address, m.interface) for m in cfg.hacf.media if m.kind == "ucast" and m.address]
+    bcast = [m.interface for m in cfg.hacf.media if m.kind == "bcast"]
+    return Transport(cfg.hacf.udpport, peers, on_datagram, broadcast_interfaces=bcast)
+
+
+def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
+    """A datagram as the membership machine reads it, or the reason it is dropped."""
+    try:
+        msg = decode(data, signer, max_size=MAX_DATAGRAM)
+    except WireError as exc:
+        return exc.reason
+    except Exception:   # the codec promises WireError only; a bug must not kill the daemon
+        return "malformed"
+    if msg.type is None or msg.src is None:
+        return "malformed"
+    fields = {}
+    for ftype, name, value in msg.fields:
+        if ftype == 0 and name not in fields:
+            fields[name] = value.decode("utf-8", "replace")
+    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, fields, msg.get_bytes("srcuuid"), msg.dest)
+
+
+class Link:
+    """Sends our messages over the current transport and keeps what the peer may ask us to resend."""
+
+    def __init__(self, node_name: str, signer: Signer, clock: Clock) -> None:
+        self.node_name = node_name
+        self.signer = signer
+        self.clock = clock
+        self.transport: Transport | None = None
+        self.uuid = b""
+        self.generation = 0
+        self.seq = 0
+        self.history: OrderedDict[int, bytes] = OrderedDict()
+        self.sent = 0
+        self.received = 0
+        self.retransmitted = 0
+        self._loadavg = _LoadAvg(clock)
+
+    @property
+    def peer_addresses(self) -> list[str]:
+        return self.transport.peer_addresses if self.transport else []
+
+    def send(self, mtype: str, body: tuple[tuple[str, str | bytes], ...]) -> None:
+        """Send one message; numbered messages (all but `NS_*`) also go into the resend history."""
+        if self.transport is None:
+            return
+        seq: int | None = None
+        ld: str | None = None
+        if not mtype.startswith("NS_"):
+            self.seq += 1
+            seq = self.seq
+            ld = self._loadavg()
+        dest = None
+        destuuid = None
+        rest = []
+        for k, v in body:
+            if k == "dest" and isinstance(v, str):
+                dest = v
+            elif k == "destuuid" and isinstance(v, bytes):
+                destuuid = v
+            else:
+                rest.append((k, v))
+        fields = build(mtype, rest, src=self.node_name, srcuuid=self.uuid, seq=seq, hg=self.generation,
+                       ts=int(self.clock.wall()), ld=ld, dest=dest, destuuid=destuuid)
+        data = encode(fields, self.signer)
+        if seq is not None:
+            self.history[seq] = data
+            while len(self.history) > SEND_HISTORY:
+                self.history.popitem(last=False)
+        self.transport.send(data)
+        self.sent += 1
+
+    def retransmit(self, firstseq: int, lastseq: int) -> None:
+        """The peer's NS_rexmit: our messages firstseq..lastseq again, byte-identical, if still kept."""
+        for seq in range(firstseq, lastseq + 1):
+            raw = self.history.get(seq)
+            if raw is not None and self.transport is not None:
+                self.transport.send(raw)
+                self.retransmitted += 1
+
+    def same_paths(self, other: Transport) -> bool:
+        old = self.transport
+        return old is not None and (other.port, other.peer_addresses, other.broadcast_interfaces) == \
+            (old.port, old.peer_addresses, old.broadcast_interfaces)
+
+
+class _LoadAvg:
+    """The `ld` field. The kernel updates /proc/loadavg every 5 s, so reading it more than once a second
+    (a 50 ms keepalive sends 20 messages a second) would only cost an open/read/close per message."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.text = ""
+        self.read_at = float("-inf")
+
+    def __call__(self) -> str:
+        now = self.clock.monotonic()
+        if now - self.read_at >= 1.0:
+            try:
+                with open("/proc/loadavg", encoding="ascii") as f:
+                    self.text = f.read().strip()
+            except OSError:
+                self.text = "0.00 0.00 0.00 1/1 1"
+            self.read_at = now
+        return self.text

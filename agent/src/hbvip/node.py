@@ -1,0 +1,271 @@
+"""One node of a pair, running: the turn loop that feeds the cluster machines their events and carries
+out the actions they return.
+
+Every decision is made in `hbvip.cluster` (membership, failover, ping nodes, death deferral, groups,
+reload plan); this class routes between them and the parts with side effects (`Link` for the wire,
+`GroupWork` for resources, `PingWatch` for probes). It reads the time only from its `Clock`.
+Signal handlers and the control socket only record a request; a turn acts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from .clock import Clock
+from .cluster import (
+    Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Log, Membership, PeerDead, Release, Reply,
+    ResourcesDone, Retransmit, Send, Tick,
+)
+from .cluster.deferral import DeathDeferral
+from .cluster.pingnodes import PingNodes
+from .config import Config
+from .diagnosis import DIGEST_FIELD, explain_silence
+from .droplog import DropLogLimiter
+from .link import Link, read_datagram
+from .log import EventLog
+from .pingwatch import PingWatch
+from .reloader import reload_config
+from .resources.groups import GroupWork, runner_for
+from .resources.runner import ResourceRunner
+from .sdnotify import sd_notify
+from .status import status_view
+from .turns import TaskSet, Wake
+from .views import StatusView
+
+#: How long the standby protocol may wait for the peer at each step.
+HANDSHAKE_TIMEOUT = 30.0
+#: Events without fields are immutable: one instance serves every loop turn.
+_TICK = Tick()
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path = Path("/etc/ha.d")
+    state_dir: Path = Path("/var/lib/heartbeat")
+    run_dir: Path = Path("/run/hbvip")
+    init_dir: Path = Path("/etc/init.d")
+
+
+class Node:
+    """The machines of one node and the loop around them. `loop()` runs until the machine says Exit."""
+
+    def __init__(self, config: Config, paths: Paths, *, log: EventLog, link: Link, clock: Clock,
+                 started: float, runner: ResourceRunner | None = None) -> None:
+        self.config = config
+        self.paths = paths
+        self.log = log
+        self.link = link
+        self.clock = clock
+        self.started = started
+        self.peer = config.peers[0]
+        self.wake = Wake(self._turn)
+        self.tasks = TaskSet()
+        self.stopping = asyncio.Event()
+        self._crashed: BaseException | None = None
+        self.requests: dict[int, asyncio.Future[tuple[bool, str]]] = {}
+        self._next_request = 1
+        self._signals: list[str] = []
+        self.next_status = 0.0
+        self.drop_log = DropLogLimiter()
+        self.peer_digest: str | None = None
+        self.diagnosis: str | None = None
+        self.groups = GroupWork(runner or runner_for(config, paths.init_dir, log), config=lambda: self.config,
+                                log=log, clock=clock, tasks=self.tasks, done=self._resources_done,
+                                idle_hold=self._idle_hold)
+        now = clock.monotonic()
+        t = config.hacf.timers
+        self.membership = Membership(config.node_name, self.peer, deadtime=t.deadtime, warntime=t.warntime,
+                                     initdead=t.initdead, now=now, nodes=config.hacf.nodes)
+        self.failover = Failover(me=config.node_name, peer=self.peer, auto_failback=config.hacf.auto_failback,
+                                 settle_timeout=max(t.deadtime, 2 * t.keepalive),
+                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(config.hacf.ping))
+        self.ping_nodes = PingNodes(config.hacf.ping, deadping=t.deadping, now=now) if config.hacf.ping else None
+        self.deferral = DeathDeferral(self.ping_nodes)
+
+    def start_ping_watch(self) -> None:
+        if self.ping_nodes is not None:
+            watch = PingWatch(self.ping_nodes, keepalive=lambda: self.config.hacf.timers.keepalive,
+                              clock=self.clock, log=self.log, apply=self.apply, feed=self._feed_and_wake,
+                              after_round=self._release_deferred_death)
+            self.tasks.spawn(watch.run())
+
+    def signal(self, name: str) -> None:
+        """A signal handler's request ("term" or "hup"), acted on in the next turn."""
+        self._signals.append(name)
+        self.wake.set()
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    async def loop(self) -> None:
+        """Turns run as timer callbacks (see `Wake`); this task only waits for the end."""
+        self.wake.set()
+        try:
+            await self.stopping.wait()
+        finally:
+            self.wake.cancel()
+        if self._crashed is not None:
+            raise self._crashed
+
+    def _turn(self) -> float | None:
+        """One turn: signals, the keepalive, membership and failover timers. Returns when the next turn
+        is due (the earliest deadline, so a dead peer is noticed at last_heard + deadtime, not on the
+        next keepalive), or None once the agent stops."""
+        if self.stopping.is_set():
+            return None
+        try:
+            return self._turn_once()
+        except BaseException as exc:   # a turn is a bare callback: without this the agent would go silent
+            self._crashed = exc
+            self.stopping.set()
+            return None
+
+    def _turn_once(self) -> float | None:
+        keepalive = self.config.hacf.timers.keepalive   # read each turn: a reload may change it
+        now = self.clock.monotonic()
+        while self._signals:
+            name = self._signals.pop(0)
+            if name == "term":
+                self.log("info", "shutdown.request", "Heartbeat shutdown in progress.")
+                self.feed(Command(CommandKind.SHUTDOWN))
+            else:
+                self.reload()
+        if now >= self.next_status:
+            self.send_status(self.failover.status_word)
+            # Stay on the keepalive grid; skip beats we missed rather than bursting them.
+            self.next_status += keepalive * max(1, int((now - self.next_status) / keepalive) + 1)
+        events, actions = self.membership.check(now)
+        self.apply(actions)
+        for e in events:
+            if isinstance(e, PeerDead) and (deferred := self.deferral.defer(
+                    e, peer=self.peer, last_heard=self.membership.peer.last_heard, keepalive=keepalive)):
+                self.apply([deferred])
+                self.tasks.spawn(self._diagnose_silence())
+                continue
+            self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
+            if isinstance(e, PeerDead) and not e.graceful:
+                self.tasks.spawn(self._diagnose_silence())
+        self.feed(_TICK)
+        if self.stopping.is_set():
+            return None
+        return min(self.next_deadline(), self.clock.monotonic() + 60.0)
+
+    def next_deadline(self) -> float:
+        return min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
+
+    # ---- input ------------------------------------------------------------------------------------
+    def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        incoming = read_datagram(data, self.link.signer)
+        if isinstance(incoming, str):
+            self.membership.drop(incoming)
+            if incoming in ("bad_auth", "unknown_key"):
+                self.log("debug", "packet.dropped", None, {"reason": incoming, "from": addr[0]})
+            return
+        now = self.clock.monotonic()
+        reason, events, actions = self.membership.receive(incoming, now)
+        if reason is not None:
+            self.apply(self.drop_log.filter(reason, actions, now))
+            return
+        self.link.received += 1
+        self.diagnosis = None
+        self.apply(actions)
+        for e in events:
+            self.feed(e)
+        if incoming.type == "status":
+            self.peer_digest = incoming.fields.get(DIGEST_FIELD)
+            self._beat_along(now)
+        # No turn for a datagram: the timer moves to the (possibly new) earliest deadline instead.
+        self.wake.reschedule(self.next_deadline())
+
+    def _beat_along(self, now: float) -> None:
+        """Send our heartbeat with the peer's when ours is due within half a keepalive anyway.
+
+        The two nodes then beat in step, and a node wakes about once per keepalive instead of twice (once
+        to send, once to receive): waking up is most of what an idle agent costs. Our beats stay at most
+        one keepalive apart, and at least half a keepalive, so the peer never sees a late heartbeat and
+        never more than twice the configured rate."""
+        keepalive = self.config.hacf.timers.keepalive
+        if self.wake.armed and not self.stopping.is_set() and self.next_status - now <= keepalive / 2:
+            self.send_status(self.failover.status_word)
+            self.next_status = now + keepalive
+
+    def feed(self, event: Event) -> None:
+        self.apply(self.failover.handle(event, self.clock.monotonic()))
+
+    def _feed_and_wake(self, event: Event) -> None:
+        self.feed(event)
+        self.wake.set()
+
+    def _resources_done(self, done: ResourcesDone) -> None:
+        self._feed_and_wake(done)
+
+    def _idle_hold(self) -> Hold | None:
+        return None if self.failover.busy is not None else self.failover.held
+
+    def _release_deferred_death(self) -> None:
+        event = self.deferral.due(self.membership.peer.status)
+        if event is not None:
+            self._feed_and_wake(event)
+
+    # ---- output -----------------------------------------------------------------------------------
+    def apply(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                self.link.send(a.type, a.body)
+            elif isinstance(a, Log):
+                self.log(a.level, a.event, a.classic, a.fields)
+            elif isinstance(a, Acquire):
+                self.groups.acquire(a.hold, a.reason)
+            elif isinstance(a, Release):
+                self.groups.release(a.hold, a.reason)
+            elif isinstance(a, Announce):
+                self.groups.announce(a.hold)
+            elif isinstance(a, Retransmit):
+                self.link.retransmit(a.firstseq, a.lastseq)
+            elif isinstance(a, Reply):
+                fut = self.requests.pop(a.request_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result((a.ok, a.message))
+            elif isinstance(a, Exit):
+                sd_notify("STOPPING=1")
+                self.stopping.set()
+                self.wake.set()
+
+    def send_status(self, st: str) -> None:
+        body = (("st", st), ("dt", f"{round(self.config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
+                (DIGEST_FIELD, self.config.digest))
+        self.link.send("status", body)
+
+    async def _diagnose_silence(self) -> None:
+        """The peer went silent: if it still answers ping, say that heartbeats are lost, not the peer."""
+        try:
+            why = await explain_silence(self.link.peer_addresses, self.config.hacf.udpport)
+        except PermissionError:
+            self.log("debug", "diagnosis.no_icmp", None, {"error": "CAP_NET_RAW missing"})
+            return
+        if why is not None and self.membership.peer.status == "dead":
+            self.diagnosis = why
+            self.log("warning", "peer.alive_no_heartbeats", why, {"node": self.peer})
+
+    # ---- what the control socket asks -------------------------------------------------------------
+    async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]:
+        rid = self._next_request
+        self._next_request += 1
+        fut: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
+        self.requests[rid] = fut
+        self.feed(Command(CommandKind(kind), which, rid))
+        self.wake.set()
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            self.requests.pop(rid, None)
+            return False, f"timed out after {timeout:g} s; see `hbvip status`"
+
+    def reload(self) -> tuple[bool, str]:
+        """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept."""
+        return reload_config(self)
+
+    def status(self) -> StatusView:
+        return status_view(config=self.config, now=self.clock.monotonic(), started=self.started, peer=self.peer,
+                           membership=self.membership, failover=self.failover, link=self.link, groups=self.groups,
+                           ping_nodes=self.ping_nodes, peer_digest=self.peer_digest, diagnosis=self.diagnosis)

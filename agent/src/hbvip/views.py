@@ -1,0 +1,135 @@
+"""The JSON shapes the agent shows the outside world, defined once.
+
+`StatusView` is `hbvip status --json` (the control socket's `status`, the input of the metrics
+exporter, what the Ansible module and the tests read); `HaresourcesView` is `hbvip haresources --json`
+(the Ansible module edits haresources from it instead of parsing the file a second time). Anything that
+produces or reads these documents uses these types, so a renamed or added key is one change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from .config import Problem, ResourceGroup
+
+
+class TimersView(TypedDict):
+    keepalive: float
+    warntime: float
+    deadtime: float
+    initdead: float
+
+
+class PeerStatusView(TypedDict):
+    name: str
+    state: str                      # membership: "unknown" | "up" | "dead" ...
+    hold: str                       # what the peer holds, in its words: none/local/foreign/all
+    stable: bool
+    last_heard_s: float | None
+    deadtime_s: float
+    generation: int | None
+    late_heartbeats: int
+    addresses: list[str]
+    config_digest: str | None
+    config: str                     # digest_state(): same/different/unknown
+    diagnosis: str | None
+
+
+class GroupHistoryView(TypedDict):
+    """How often this node's hold on a group changed, and its last takeover (wall clock, duration)."""
+
+    transitions: int
+    last_takeover_at: float | None
+    last_takeover_s: float | None
+
+
+class GroupStatusView(GroupHistoryView):
+    key: str
+    home_node: str
+    holder: str | None
+    state: str                      # hbvip.cluster.groups.GroupState values
+    resources: list[str]
+    vips: list[str]
+    since_s: float | None
+
+
+class PingNodeStatusView(TypedDict):
+    address: str
+    up: bool
+    last_answer_s: float | None
+
+
+class PingStatusView(TypedDict):
+    reachable: bool
+    deadping_s: float
+    nodes: list[PingNodeStatusView]
+
+
+class StatusView(TypedDict):
+    node: str
+    version: str
+    status: str                     # the `st` we send: "up" before the peer was met, then "active"
+    phase: str                      # hbvip.cluster.Phase values
+    stable: bool
+    hold: str
+    generation: int
+    uptime_s: float
+    config_digest: str
+    auto_failback: str
+    timers: TimersView
+    peer: PeerStatusView
+    groups: list[GroupStatusView]
+    holding_nothing: str | None
+    ping: PingStatusView | None
+    last_takeover: dict[str, float] | None
+    counters: dict[str, Any]        # packets_*, retransmitted, dropped{reason: n}, runner and transport_*
+
+
+class VipView(TypedDict):
+    """hbvip.config.VipSpec's fields."""
+
+    address: str
+    prefix: int | None
+    interface: str | None
+    broadcast: str | None
+
+
+class ProblemView(TypedDict):
+    """hbvip.config.Problem's fields."""
+
+    path: str
+    line: int | None
+    message: str
+    fix: str
+    severity: str
+
+
+class ResourceView(TypedDict):
+    name: str
+    args: list[str]
+    spec: str
+    vip: VipView | None
+
+
+class HaresourcesGroupView(TypedDict):
+    key: str
+    home_node: str
+    line: int
+    end_line: int
+    resources: list[ResourceView]
+
+
+class HaresourcesView(TypedDict):
+    path: str
+    groups: list[HaresourcesGroupView]
+    problems: list[ProblemView]
+
+
+def haresources_view(path: str, groups: Sequence[ResourceGroup], problems: Sequence[Problem]) -> HaresourcesView:
+    return {"path": path, "groups": [{
+        "key": g.key, "home_node": g.home_node, "line": g.line, "end_line": g.end_line,
+        "resources": [{"name": r.name, "args": list(r.args), "spec": r.spec,
+                       "vip": VipView(**dataclasses.asdict(r.vip)) if r.vip else None} for r in g.resources],
+    } for g in groups], "problems": [ProblemView(**dataclasses.asdict(p)) for p in problems]}
