@@ -46,7 +46,8 @@ class SimNode:
         self.membership = Membership(self.name, self.peer, deadtime=DEADTIME, warntime=WARNTIME,
                                      initdead=INITDEAD, now=now)
         self.failover = Failover(me=self.name, peer=self.peer, auto_failback=self.auto_failback,
-                                 settle_timeout=DEADTIME, handshake_timeout=10.0, now=now, ping=self.ping)
+                                 settle_timeout=DEADTIME, handshake_timeout=10.0, now=now, ping=self.ping,
+                                 heal_grace=2 * KEEPALIVE)
         self.next_status = now
 
     @property

@@ -80,7 +80,8 @@ class Node:
                                      initdead=t.initdead, now=now, nodes=config.hacf.nodes)
         self.failover = Failover(me=config.node_name, peer=self.peer, auto_failback=config.hacf.auto_failback,
                                  settle_timeout=max(t.deadtime, 2 * t.keepalive),
-                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(config.hacf.ping))
+                                 handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(config.hacf.ping),
+                                 heal_grace=2 * t.keepalive)
         self.ping_nodes = PingNodes(config.hacf.ping, deadping=t.deadping, now=now) if config.hacf.ping else None
         self.deferral = DeathDeferral(self.ping_nodes)
 

@@ -47,7 +47,7 @@ class Failover(StandbyMoves, PingReach):
     """One node's failover decisions. Construct with the node's view of the configuration."""
 
     def __init__(self, *, me: str, peer: str, auto_failback: str, settle_timeout: float,
-                 handshake_timeout: float, now: float, ping: bool = False) -> None:
+                 handshake_timeout: float, now: float, ping: bool = False, heal_grace: float = 0.0) -> None:
         self.me = me
         self.peer = peer
         self.auto_failback = auto_failback != "off"      # "legacy" behaves as "on" (documented)
@@ -77,6 +77,8 @@ class Failover(StandbyMoves, PingReach):
         self.reclaim = False            # ping came back: ask for our own groups when the peer is settled
         self.both_starting = False      # the peer said `starting` while we were still unreachable
         self.unclaimed_at: float | None = None   # ping came back: take what nobody holds at this time
+        self.heal_grace = heal_grace    # ping came back, peer dead: how long to listen for it first
+        self.orphans_at: float | None = None     # ... and when that ends
 
     # ---- queries -----------------------------------------------------------------------------
     @property
@@ -97,8 +99,9 @@ class Failover(StandbyMoves, PingReach):
             t = min(t, self.handshake.deadline)
         if self.takeover_request is not None:
             t = min(t, self.takeover_request[2])
-        if self.unclaimed_at is not None:
-            t = min(t, self.unclaimed_at)
+        for at in (self.unclaimed_at, self.orphans_at):
+            if at is not None:
+                t = min(t, at)
         return t
 
     # ---- the one entry point -----------------------------------------------------------------
@@ -327,6 +330,7 @@ class Failover(StandbyMoves, PingReach):
             self.unclaimed_at = None
             if self.phase is Phase.RUNNING and self.peer_stable and self.handshake is None and self.busy is None:
                 out += self._take_unclaimed()
+        out += self._take_orphans(now)
         out += self._moves_on_tick(now)
         return out
 
