@@ -4,6 +4,8 @@ Topology for prefix P, net N:
   P-br      bridge namespace, bridge br0, one veth port per machine (v<name>)
   P-<host>  host namespaces: eth0 = 10.99.N.<i>, MAC 02:99:<N>:00:00:<i>, own mount + UTS namespace
   P-client  client/controller namespace: eth0 = 10.99.N.200; the VIP is 10.99.N.100
+With ipv6=True (dual-stack) every machine also has fd99:N::<i>/64 (client fd99:N::200, IPv6 VIP
+fd99:N::100), without duplicate address detection or router solicitations; otherwise IPv6 is off.
 Veths are created inside the bridge namespace and moved straight into their host's, so interface names
 never meet in the root namespace and parallel labs cannot collide there.
 """
@@ -56,6 +58,7 @@ class Lab:
         ssh: bool = False,
         workdir: Path | None = None,
         detached: bool = False,
+        ipv6: bool = False,
     ):
         """net=None picks a free 10.99.N under the registry lock; detached=True (CLI `up`) leaves the
         lab running after this process exits, until `python -m lab down`."""
@@ -69,6 +72,7 @@ class Lab:
         self._own_dir = workdir is None
         self._workdir = workdir
         self._detached = detached
+        self.ipv6 = ipv6
         self.dir = Path()
         self.hosts: dict[str, Host] = {}
         self.client: Client | None = None
@@ -79,6 +83,16 @@ class Lab:
     # addresses -------------------------------------------------------------------------------
     def addr(self, index: int) -> str:
         return f"10.99.{self.net}.{index}"
+
+    def addr6(self, index: int) -> str | None:
+        """fd99:N::<index> in a dual-stack lab, None otherwise."""
+        return f"fd99:{self.net}::{index}" if self.ipv6 else None
+
+    @property
+    def vip6(self) -> str:
+        if not self.ipv6:
+            raise RuntimeError("this lab was made without ipv6=True")
+        return f"fd99:{self.net}::{VIP_INDEX}"
 
     def mac(self, index: int) -> str:
         return f"02:99:{self.net:02x}:00:00:{index:02x}"
@@ -157,7 +171,8 @@ class Lab:
         _ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.bridge_ns, "link", "set", "br0", "up")
         self.client = Client(
-            netns=f"{self.prefix}-client", address=self.addr(CLIENT_INDEX), mac=self.mac(CLIENT_INDEX)
+            netns=f"{self.prefix}-client", address=self.addr(CLIENT_INDEX), mac=self.mac(CLIENT_INDEX),
+            address6=self.addr6(CLIENT_INDEX),
         )
         self._plug(self.client, "vclient")
         for i, name in enumerate(self._host_names, start=1):
@@ -165,6 +180,7 @@ class Lab:
                 netns=f"{self.prefix}-{name}",
                 address=self.addr(i),
                 mac=self.mac(i),
+                address6=self.addr6(i),
                 name=name,
                 root=self.dir / "hosts" / name,
             )
@@ -181,11 +197,12 @@ class Lab:
                 ssh.start_sshd(host, public)
 
     def _quiet_netns(self, ns: str) -> None:
-        """IPv6 off (no DAD delays, no stray traffic) before any interface arrives; loopback up."""
+        """Before any interface arrives: IPv6 off (no DAD delays, no stray traffic), or in a dual-stack lab
+        on without DAD and router solicitations; loopback up."""
+        keys = ("accept_dad=0", "router_solicitations=0") if self.ipv6 else ("disable_ipv6=1",)
+        sysctls = " ".join(f"net.ipv6.conf.{c}.{k}" for k in keys for c in ("all", "default"))
         subprocess.run(
-            ["ip", "netns", "exec", ns, "sh", "-c",
-             "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-             " && ip link set lo up"],
+            ["ip", "netns", "exec", ns, "sh", "-c", f"sysctl -qw {sysctls} && ip link set lo up"],
             check=True, capture_output=True,
         )
 
@@ -196,6 +213,8 @@ class Lab:
             "netns", node.netns)
         _ip("-n", node.netns, "link", "set", node.iface, "address", node.mac)
         _ip("-n", node.netns, "addr", "add", f"{node.address}/{self.prefix_len}", "dev", node.iface)
+        if node.address6:
+            _ip("-n", node.netns, "addr", "add", f"{node.address6}/64", "dev", node.iface, "nodad")
         _ip("-n", node.netns, "link", "set", node.iface, "up")
         _ip("-n", self.bridge_ns, "link", "set", port, "master", "br0", "up")
 
@@ -257,6 +276,7 @@ class Lab:
     def _hosts_file(self, host: Host) -> str:
         lines = ["127.0.0.1\tlocalhost"]
         lines += [f"{h.address}\t{h.name}" for h in self.hosts.values()]
+        lines += [f"{h.address6}\t{h.name}" for h in self.hosts.values() if h.address6]
         assert self.client is not None
         lines.append(f"{self.client.address}\tclient")
         return "\n".join(lines) + "\n"
@@ -265,20 +285,23 @@ class Lab:
     def _node(self, host: str | Host) -> Host:
         return host if isinstance(host, Host) else self.hosts[host]
 
-    def probe(self, port: int = 5405, interval: float = 0.01) -> Probe:
-        """Start a responder on every host and the prober (to VIP:port) on the client."""
+    def probe(self, port: int = 5405, interval: float = 0.01, target: str | None = None) -> Probe:
+        """Start a responder on every host and the prober (to `target`:port, default the VIP) on the client.
+        An IPv6 target (`lab.vip6`) gets IPv6 responders."""
+        target = target or self.vip
+        v6 = ":" in target
         assert self.client is not None
         out = self.dir / f"probe-{next(self._counter)}.log"
         responders = []
         stoppers = []
         try:
             for host in self.hosts.values():
-                proc = host.spawn(agent_cmd("respond", port, host.name))
+                proc = host.spawn(agent_cmd("respond6" if v6 else "respond", port, host.name))
                 responders.append((host, proc))
                 stoppers.append(lambda p=proc: stop_proc(p))
             for host, proc in responders:
-                _wait_udp_bound(host, port, proc)
-            prober = self.client.spawn(agent_cmd("probe", self.vip, port, interval, out))
+                _wait_udp_bound(host, port, proc, v6)
+            prober = self.client.spawn(agent_cmd("probe", target, port, interval, out))
             wait_ready(out, prober, "prober")
         except BaseException:
             for stop in stoppers:
@@ -343,10 +366,10 @@ class Lab:
         return self.client.run(cmd, env=env, **kw)  # type: ignore[arg-type]
 
 
-def _wait_udp_bound(host: Host, port: int, proc: subprocess.Popen, timeout: float = 5) -> None:
-    needle = f":{port:04X} 00000000:0000 07"
+def _wait_udp_bound(host: Host, port: int, proc: subprocess.Popen, v6: bool = False, timeout: float = 5) -> None:
+    needle = f":{port:04X} {'0' * 32 if v6 else '00000000'}:0000 07"
     deadline = time.monotonic() + timeout
-    while needle not in Path(f"/proc/{host.anchor_pid}/net/udp").read_text():
+    while needle not in Path(f"/proc/{host.anchor_pid}/net/{'udp6' if v6 else 'udp'}").read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"probe responder on {host.name} did not start")
         time.sleep(0.005)

@@ -48,6 +48,7 @@ class Client:
     address: str
     mac: str
     iface: str = "eth0"
+    address6: str | None = None  # fd99:N::i in a dual-stack lab (`Lab(ipv6=True)`), else None
 
     def _prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns]
@@ -154,14 +155,16 @@ class Host(Client):
         for proc in procs:
             self.kill(proc, signal.SIGKILL)
         self.run(["ip", "link", "set", self.iface, "down"])
-        for addr in self.addresses():
-            if addr != f"{self.address}/24":
+        for addr in self.addresses() + self.addresses(6):
+            if addr not in (f"{self.address}/24", f"{self.address6}/64"):
                 self.run(["ip", "addr", "del", addr, "dev", self.iface])
 
     def power_on(self) -> None:
         """Undo power_loss: link up with only the fixed address and an empty neighbour table."""
         self.run(["ip", "neigh", "flush", "dev", self.iface], check=False)
         self.run(["ip", "link", "set", self.iface, "up"])
+        if self.address6:  # link down flushed it (keep_addr_on_down 0); a booted box configures it again
+            self.run(["ip", "addr", "replace", f"{self.address6}/64", "dev", self.iface, "nodad"])
         # Return only when the link really carries traffic again (operstate UP), as a booted box would.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -169,7 +172,9 @@ class Host(Client):
                 return
             time.sleep(0.02)
 
-    def addresses(self) -> list[str]:
-        """IPv4 addresses (with prefix) on the host's interface, e.g. ['10.99.3.1/24', '10.99.3.100/24']."""
-        out = self.run(["ip", "-o", "-4", "addr", "show", "dev", self.iface]).stdout
+    def addresses(self, family: int = 4) -> list[str]:
+        """IPv4 (or global IPv6) addresses with prefix on the host's interface, e.g. ['10.99.3.1/24',
+        '10.99.3.100/24'] or ['fd99:3::1/64', 'fd99:3::100/64']."""
+        scope = ["scope", "global"] if family == 6 else []
+        out = self.run(["ip", "-o", f"-{family}", "addr", "show", "dev", self.iface, *scope]).stdout
         return [line.split()[3] for line in out.splitlines()]

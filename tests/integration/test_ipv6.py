@@ -1,0 +1,74 @@
+"""IPv6 in the lab: a dual-stack pair moves an IPv6 VIP (IPv6addr) beside the IPv4 one, and the client's
+neighbour entry follows the unsolicited neighbour advertisements of the new holder.
+
+Everything is real: namespaces with fd99:N::/64 on the bridge (no DAD), the VIP added by netlink with
+`nodad`, neighbour advertisements on the bridge, UDP probes over IPv6 from the client namespace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from lab import Lab
+from pair import FAST, Pair, has_vip, has_vip6, wait_until
+
+#: How late the first IPv6 answer from the new holder may come after the last one from the old holder.
+#: Without the advertisements the client would keep the dead MAC until neighbour unreachability
+#: detection gives up (5 s DELAY + 3 probes), far beyond this.
+MOVE_SLACK = 0.1
+
+
+@pytest.fixture
+def pair6(lab_factory: Callable[..., Lab]) -> Iterator[Pair]:
+    p = Pair(lab_factory(ipv6=True))
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def test_dual_stack_pair_moves_the_ipv6_vip_on_power_loss_and_back(pair6: Pair) -> None:
+    lab = pair6.lab
+    a1, a2 = pair6.start(FAST, haresources=(
+        f"server1 IPaddr::{lab.vip}/24/eth0 IPv6addr::{lab.vip6}/64/eth0 failback.sh\n"))
+    probe6 = lab.probe(target=lab.vip6)
+    try:
+        # 1. server1 serves both VIPs; the client reaches the IPv6 one at server1's MAC
+        probe6.wait_for("server1", timeout=15)
+        assert has_vip(lab, "server1") and not has_vip6(lab, "server2")
+        assert lab.client_neigh(lab.vip6) == lab.hosts["server1"].mac
+        pair6.stable()
+        status = a1.status()
+        assert [g["vips"] for g in status["groups"]] == [[lab.vip, lab.vip6]]
+        assert status["groups"][0]["holder"] == "server1"
+
+        # 2. power loss of server1: server2 takes both; the client's entry moves with the advertisements
+        t_fault = time.monotonic()
+        lab.hosts["server1"].power_loss([a1.proc])
+        t_served = probe6.wait_for("server2", timeout=FAST.deadtime_s + 3, after=t_fault)
+        assert has_vip(lab, "server2") and has_vip6(lab, "server2")
+        assert lab.client_neigh(lab.vip6) == lab.hosts["server2"].mac
+        gap = probe6.snapshot().longest_gap()
+        assert gap <= FAST.deadtime_s + MOVE_SLACK, f"IPv6 probe gap {gap:.3f} s (takeover {t_served - t_fault:.3f} s)"
+        log2 = a2.ha_log()
+        assert "Resources being acquired from server1." in log2
+        assert "event=resource.call name=IPv6addr action=start rc=0" in log2
+        assert f"event=garp.sent iface=eth0 ip={lab.vip6} frames=5" in wait_until(
+            lambda: f"ip={lab.vip6} frames=5" in a2.ha_log() and a2.ha_log(), 3, "server2's advertisement burst")
+
+        # 3. server1 comes back: failback moves the IPv6 VIP and the client's entry home again
+        lab.hosts["server1"].power_on()
+        t_back = time.monotonic()
+        pair6.agent("server1")
+        probe6.wait_for("server1", timeout=15, after=t_back)
+        wait_until(lambda: not has_vip6(lab, "server2"), 5, "server2 to drop the IPv6 VIP")
+        assert lab.client_neigh(lab.vip6) == lab.hosts["server1"].mac
+        result = probe6.stop()
+        assert result.holders() == ["server1", "server2", "server1"]
+        print(f"\nIPv6 VIP: takeover {t_served - t_fault:.3f} s after power loss, probe gap {gap:.3f} s "
+              f"(deadtime {FAST.deadtime_s} s), failback gap {result.longest_gap():.3f} s")
+    finally:
+        probe6.stop()
