@@ -72,3 +72,29 @@ def test_dual_stack_pair_moves_the_ipv6_vip_on_power_loss_and_back(pair6: Pair) 
               f"(deadtime {FAST.deadtime_s} s), failback gap {result.longest_gap():.3f} s")
     finally:
         probe6.stop()
+
+
+def test_ipv6_only_pair_heartbeats_over_ucast6_and_fails_over(pair6: Pair) -> None:
+    """No IPv4 at all on the hosts: `ucast6` heartbeats, an IPv6addr VIP, takeover on power loss."""
+    lab = pair6.lab
+    for host in lab.hosts.values():
+        host.run(["ip", "addr", "del", f"{host.address}/24", "dev", host.iface])
+        assert host.addresses() == []
+    media = "".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values())
+    a1, a2 = pair6.start(FAST, media=media, haresources=f"server1 IPv6addr::{lab.vip6}/64/eth0 failback.sh\n")
+    probe6 = lab.probe(target=lab.vip6)
+    try:
+        probe6.wait_for("server1", timeout=15)
+        pair6.stable()
+        status = a2.status()
+        assert status["peer"]["state"] == "active"
+        assert status["groups"][0]["holder"] == "server1" and not has_vip6(lab, "server2")
+
+        t_fault = time.monotonic()
+        lab.hosts["server1"].power_loss([a1.proc])
+        t_served = probe6.wait_for("server2", timeout=FAST.deadtime_s + 3, after=t_fault)
+        assert t_served - t_fault <= FAST.deadtime_s + 0.5, f"takeover took {t_served - t_fault:.3f} s"
+        assert "node server1: is dead" in a2.ha_log()
+        assert lab.client_neigh(lab.vip6) == lab.hosts["server2"].mac
+    finally:
+        probe6.stop()

@@ -398,3 +398,59 @@ def test_transport_drops_own_address_and_delivers_between_hosts(pair: Pair) -> N
     assert sent["sent"]["sent"] == 1 and sent["sent"]["send_errors"] == 0
     assert sent["lost"]["sent"] == 0 and sent["lost"]["send_errors"] == 1
     assert got == {"peers": ["10.99.80.1"], "data": "hello from a", "src": "10.99.80.1"}
+
+
+def test_ucast6_transport_delivers_over_ipv6_global_and_link_local(pair6: Pair) -> None:
+    """`ucast6` peers: the own address is dropped, a datagram goes over IPv6 (global, and link-local
+    through the line's interface) and arrives on the [::]:port receiver, IPv4 paths unchanged beside it."""
+    link_local_a = json.loads(_ip("-j", "-6", "-n", pair6.a, "addr", "show", "dev", "eth0", "scope", "link"))[0]
+    ll_a = next(a["local"] for a in link_local_a["addr_info"] if "local" in a)
+    peers6 = [["fd99:80::1", "eth0"], ["fd99:80::2", "eth0"]]
+    receiver = subprocess.Popen(_child(pair6.b, RECEIVER) + [json.dumps(peers6)], env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready"
+        sent = run_in(pair6.a, f"""
+            import asyncio, json
+            from hbvip.net.transport import Transport
+            async def main():
+                t = Transport(6940, {peers6!r}, lambda d, a: None)
+                await t.start()
+                t.send(b"hello over ipv6")
+                t.close()
+                return t
+            t = asyncio.run(main())
+            print(json.dumps({{"peers": t.peer_addresses, "sent": t.counters}}))
+        """)
+        got = json.loads(receiver.communicate(timeout=15)[0].splitlines()[-1])
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    assert sent["peers"] == ["fd99:80::2"] and sent["sent"]["sent"] == 1 and sent["sent"]["send_errors"] == 0
+    assert got == {"peers": ["fd99:80::1"], "data": "hello over ipv6", "src": "fd99:80::1"}
+
+    # link-local peer: no global route needed, the interface gives the scope
+    ll_b = next(a["local"] for a in json.loads(_ip("-j", "-6", "-n", pair6.b, "addr", "show", "dev", "eth0",
+                                                   "scope", "link"))[0]["addr_info"] if "local" in a)
+    receiver = subprocess.Popen(_child(pair6.b, RECEIVER) + [json.dumps([[ll_a, "eth0"]])], env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready"
+        run_in(pair6.a, f"""
+            import asyncio, json
+            from hbvip.net.transport import Transport
+            async def main():
+                t = Transport(6940, [({ll_b!r}, "eth0")], lambda d, a: None)
+                await t.start()
+                t.send(b"hello link-local")
+                t.close()
+                return t.counters
+            print(json.dumps(asyncio.run(main())))
+        """)
+        got = json.loads(receiver.communicate(timeout=15)[0].splitlines()[-1])
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    assert got["data"] == "hello link-local" and got["src"].split("%")[0] == ll_a

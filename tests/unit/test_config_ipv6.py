@@ -1,11 +1,12 @@
-"""IPv6 VIPs in haresources, read as Heartbeat's IPv6addr wrapper splits its argument
-(`ipv6[/prefix[/nic]]`) and as Pacemaker's IPaddr2 takes an IPv6 address; every mistake says the fix."""
+"""IPv6 in the config files: VIPs in haresources, read as Heartbeat's IPv6addr wrapper splits its argument
+(`ipv6[/prefix[/nic]]`) and as Pacemaker's IPaddr2 takes an IPv6 address, and `ucast6` heartbeat paths
+in ha.cf, read as Heartbeat's ucast6 plugin reads them; every mistake says the fix."""
 
 from __future__ import annotations
 
 import pytest
 
-from hbvip.config import parse_haresources
+from hbvip.config import parse_hacf, parse_haresources
 
 
 def test_ipv6addr_and_ipaddr2_forms_beside_ipv4() -> None:
@@ -46,3 +47,31 @@ def test_bad_ipv6_vips_name_the_line_and_the_fix(spec: str, message: str, fix: s
     groups, problems = parse_haresources(f"# x\nserver1 {spec} failback.sh\n", "haresources")
     assert groups == ()
     assert [(p.line, message in p.message, fix in p.fix) for p in problems] == [(2, True, True)]
+
+
+# -- ucast6 ---------------------------------------------------------------------------------------
+
+IPV6_ONLY = "node server1 server2\nauto_failback on\nucast6 eth0 fd99:7::1\nucast6 eth1 fe80::2%eth1\n"
+
+
+def test_ucast6_lines_are_paths_like_ucast() -> None:
+    parsed, problems = parse_hacf(IPV6_ONLY + "ucast6 eth0 2001:DB8:0:0:0:0:0:2\n", "ha.cf")
+    assert parsed is not None, problems
+    assert [(m.kind, m.interface, m.address, m.line) for m in parsed.media] == [
+        ("ucast6", "eth0", "fd99:7::1", 3), ("ucast6", "eth1", "fe80::2", 4), ("ucast6", "eth0", "2001:db8::2", 5)]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("ucast6 eth0", "takes an interface and one peer address, got 1"),
+    ("ucast6 eth0 fd99::1 fd99::2", "takes an interface and one peer address, got 3"),
+    ("ucast6 eth0 server2", "is not a unicast IPv6 address (Heartbeat's ucast6 takes no host names)"),
+    ("ucast6 eth0 10.99.0.2", "is not a unicast IPv6 address"),
+    ("ucast6 eth0 ff02::1", "is not a unicast IPv6 address"),
+    ("ucast6 eth0 ::1", "is not a unicast IPv6 address"),
+    ("ucast6 e/th0 fd99::2", "is not a valid interface name"),
+    ("ucast6 eth0 fe80::2%eth1", "scope eth1 is not the line's interface eth0"),
+])
+def test_bad_ucast6_lines_name_the_line_and_the_fix(line: str, message: str) -> None:
+    parsed, problems = parse_hacf(f"node server1 server2\nauto_failback on\nucast eth0 server2\n{line}\n", "ha.cf")
+    assert parsed is None
+    assert [(p.line, message in p.message) for p in problems if p.is_error] == [(4, True)]
