@@ -6,6 +6,8 @@ Topology for prefix P, net N:
   P-client  client/controller namespace: eth0 = 10.99.N.200; the VIP is 10.99.N.100
 With ipv6=True (dual-stack) every machine also has fd99:N::<i>/64 (client fd99:N::200, IPv6 VIP
 fd99:N::100), without duplicate address detection or router solicitations; otherwise IPv6 is off.
+With second_network=True (implies ipv6) the hosts also have eth1 = fd99:N:1::<i>/64 on a second bridge
+br1 (the seed's dedicated heartbeat cable); `cut(host, "eth1")` / `heal(...)` unplug and replug it.
 Veths are created inside the bridge namespace and moved straight into their host's, so interface names
 never meet in the root namespace and parallel labs cannot collide there.
 """
@@ -59,6 +61,7 @@ class Lab:
         workdir: Path | None = None,
         detached: bool = False,
         ipv6: bool = False,
+        second_network: bool = False,
     ):
         """net=None picks a free 10.99.N under the registry lock; detached=True (CLI `up`) leaves the
         lab running after this process exits, until `python -m lab down`."""
@@ -72,7 +75,8 @@ class Lab:
         self._own_dir = workdir is None
         self._workdir = workdir
         self._detached = detached
-        self.ipv6 = ipv6
+        self.ipv6 = ipv6 or second_network
+        self.second_network = second_network
         self.dir = Path()
         self.hosts: dict[str, Host] = {}
         self.client: Client | None = None
@@ -187,6 +191,8 @@ class Lab:
             self.hosts[name] = host
             self._plug(host, f"v{name}"[:15])
             self._start_anchor(host)
+        if self.second_network:
+            self._second_network()
         for host in self.hosts.values():
             self._make_private_views(host)
         if self._ssh:
@@ -205,6 +211,33 @@ class Lab:
             ["ip", "netns", "exec", ns, "sh", "-c", f"sysctl -qw {sysctls} && ip link set lo up"],
             check=True, capture_output=True,
         )
+
+    def addr6_second(self, index: int) -> str:
+        """A host's eth1 address on the second network."""
+        return f"fd99:{self.net}:1::{index}"
+
+    @staticmethod
+    def _port(host: Host, iface: str) -> str:
+        """The bridge-side veth of `host`'s `iface`: v<name> for eth0, w<name> for eth1."""
+        return f"{'v' if iface == 'eth0' else 'w'}{host.name}"[:15]
+
+    def _second_network(self) -> None:
+        _ip("-n", self.bridge_ns, "link", "add", "br1", "type", "bridge")
+        _ip("-n", self.bridge_ns, "link", "set", "br1", "up")
+        for i, host in enumerate(self.hosts.values(), start=1):
+            port = self._port(host, "eth1")
+            _ip("-n", self.bridge_ns, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", host.netns)
+            _ip("-n", host.netns, "addr", "add", f"{self.addr6_second(i)}/64", "dev", "eth1", "nodad")
+            _ip("-n", host.netns, "link", "set", "eth1", "up")
+            _ip("-n", self.bridge_ns, "link", "set", port, "master", "br1", "up")
+            host.extra_ifaces = (("eth1", f"{self.addr6_second(i)}/64"),)
+
+    def cut(self, host: str, iface: str = "eth1") -> None:
+        """Unplug `host`'s `iface` at the bridge (the cable, not the host: its link loses carrier)."""
+        _ip("-n", self.bridge_ns, "link", "set", self._port(self.hosts[host], iface), "down")
+
+    def heal(self, host: str, iface: str = "eth1") -> None:
+        _ip("-n", self.bridge_ns, "link", "set", self._port(self.hosts[host], iface), "up")
 
     def _plug(self, node: Client, port: str) -> None:
         _ip("netns", "add", node.netns)

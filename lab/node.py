@@ -84,6 +84,7 @@ class Host(Client):
 
     name: str = ""
     root: Path = Path()
+    extra_ifaces: tuple[tuple[str, str], ...] = ()  # (eth1, its address/64) in a two-network lab
     anchor: subprocess.Popen | None = field(default=None, repr=False)
     _spawned: set[int] = field(default_factory=set, repr=False)
 
@@ -154,7 +155,8 @@ class Host(Client):
         """
         for proc in procs:
             self.kill(proc, signal.SIGKILL)
-        self.run(["ip", "link", "set", self.iface, "down"])
+        for iface in (self.iface, *(i for i, _unused in self.extra_ifaces)):
+            self.run(["ip", "link", "set", iface, "down"])
         for addr in self.addresses() + self.addresses(6):
             if addr not in (f"{self.address}/24", f"{self.address6}/64"):
                 self.run(["ip", "addr", "del", addr, "dev", self.iface])
@@ -162,9 +164,12 @@ class Host(Client):
     def power_on(self) -> None:
         """Undo power_loss: link up with only the fixed address and an empty neighbour table."""
         self.run(["ip", "neigh", "flush", "dev", self.iface], check=False)
-        self.run(["ip", "link", "set", self.iface, "up"])
-        if self.address6:  # link down flushed it (keep_addr_on_down 0); a booted box configures it again
-            self.run(["ip", "addr", "replace", f"{self.address6}/64", "dev", self.iface, "nodad"])
+        fixed6 = [(self.iface, f"{self.address6}/64")] if self.address6 else []
+        for iface in (self.iface, *(i for i, _unused in self.extra_ifaces)):
+            self.run(["ip", "link", "set", iface, "up"])
+        for iface, address in fixed6 + list(self.extra_ifaces):
+            # link down flushed IPv6 addresses (keep_addr_on_down 0); a booted box configures them again
+            self.run(["ip", "addr", "replace", address, "dev", iface, "nodad"])
         # Return only when the link really carries traffic again (operstate UP), as a booted box would.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

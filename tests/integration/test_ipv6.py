@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from lab import Lab
-from pair import FAST, Pair, has_vip, has_vip6, wait_until
+from pair import FAST, Pair, has_vip, has_vip6, holds_for, wait_until
 
 #: How late the first IPv6 answer from the new holder may come after the last one from the old holder.
 #: Without the advertisements the client would keep the dead MAC until neighbour unreachability
@@ -98,3 +98,57 @@ def test_ipv6_only_pair_heartbeats_over_ucast6_and_fails_over(pair6: Pair) -> No
         assert lab.client_neigh(lab.vip6) == lab.hosts["server2"].mac
     finally:
         probe6.stop()
+
+
+@pytest.fixture
+def two_paths(lab_factory: Callable[..., Lab]) -> Iterator[Pair]:
+    """Two networks: eth0 (IPv4, the LAN) and eth1 (IPv6, the dedicated heartbeat cable) on two bridges."""
+    p = Pair(lab_factory(second_network=True))
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def test_losing_one_of_two_paths_is_a_warning_losing_both_a_failover(two_paths: Pair) -> None:
+    lab = two_paths.lab
+    media = "ucast eth0 server1\nucast eth0 server2\n" + "".join(
+        f"ucast6 eth1 {lab.addr6_second(i)}\n" for i in (1, 2))
+    a1, a2 = two_paths.start(FAST, media=media)
+    two_paths.probe.wait_for("server1", timeout=15)
+    two_paths.stable()
+
+    def paths(agent: object) -> dict[str, bool]:
+        return {p["interface"]: p["up"] for p in agent.status()["paths"]}   # type: ignore[attr-defined]
+
+    wait_until(lambda: paths(a1) == paths(a2) == {"eth0": True, "eth1": True}, 5, "both paths up on both nodes")
+    assert "Link server2:eth1 up." in a1.ha_log() and "Link server1:eth0 up." in a2.ha_log()
+
+    # 1. cut eth1 of server2: both nodes name the dead path, nobody fails over, the VIP stays
+    t_cut = time.monotonic()
+    lab.cut("server2", "eth1")
+    wait_until(lambda: paths(a1)["eth1"] is False and paths(a2)["eth1"] is False, FAST.deadtime_s + 2,
+               "the eth1 path to die on both nodes")
+    t_named = time.monotonic()
+    assert "WARN: Link server2:eth1 dead." in a1.ha_log() and "WARN: Link server1:eth1 dead." in a2.ha_log()
+    holds_for(lambda: two_paths.holders() == {"server1"} and a2.status()["peer"]["state"] == "active",
+              2 * FAST.deadtime_s, "server1 holding the VIP with one path")
+    assert paths(a1) == {"eth0": True, "eth1": False}
+    assert "is dead" not in a2.ha_log() and two_paths.probe.snapshot().gaps() == []
+    table = a1.cli("status").stdout
+    assert any(line.split()[:3] == ["path", "server2:eth1", "dead"] for line in table.splitlines())
+
+    # 2. heal: the path comes back up, logged as Heartbeat does
+    lab.heal("server2", "eth1")
+    wait_until(lambda: paths(a1)["eth1"] and paths(a2)["eth1"], 5, "the eth1 path to come back")
+    assert "Link server2:eth1 up." in a1.ha_log().split("Link server2:eth1 dead.")[-1]
+
+    # 3. both paths cut: now the peer is dead and server2 takes over (a split brain, as with one cable)
+    t_both = time.monotonic()
+    lab.cut("server1", "eth0")
+    lab.cut("server1", "eth1")
+    wait_until(lambda: "server2" in two_paths.holders(), FAST.deadtime_s + 3, "server2 to take over")
+    took = time.monotonic() - t_both
+    assert "node server1: is dead" in a2.ha_log()
+    print(f"\ntwo paths: eth1 cut -> dead path named after {t_named - t_cut:.3f} s, no failover; "
+          f"both cut -> server2 holds after {took:.3f} s (deadtime {FAST.deadtime_s} s)")

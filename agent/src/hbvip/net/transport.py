@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,10 @@ class _Target:
 _RECV_SIZE = 65536
 #: Datagrams read per readiness callback at most.
 _RECV_BATCH = 32
+# <linux/in.h>, <linux/in6.h>: the arrival interface of each datagram, for the per-path liveness
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IPV6_RECVPKTINFO, IPV6_PKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49), getattr(socket, "IPV6_PKTINFO", 50)
+_ANC_SIZE = socket.CMSG_SPACE(20)
 
 
 class Transport:
@@ -80,6 +85,9 @@ class Transport:
         self._receivers: list[socket.socket] = []
         self._buffer = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buffer)
+        self.arrival_interface: str | None = None
+        """The interface the datagram being delivered to `on_datagram` arrived on (its path)."""
+        self._names: dict[int, str] = {}
 
     async def start(self) -> None:
         """Resolve peers, open the receive socket(s) on 0.0.0.0:port ([::]:port too for IPv6 peers) and
@@ -163,6 +171,9 @@ class Transport:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", self.port))
             sock.setblocking(False)
         except OSError as exc:
@@ -176,14 +187,32 @@ class Transport:
         then costs far less loop overhead per datagram) without starving the loop's timers."""
         for _unused in range(_RECV_BATCH):
             try:
-                size, addr = sock.recvfrom_into(self._buffer)
+                size, ancillary, _flags, addr = sock.recvmsg_into([self._buffer], _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 self.counters["receive_errors"] += 1
                 return
             self.counters["received"] += 1
+            self.arrival_interface = self._interface_of(ancillary)
             self.on_datagram(bytes(self._view[:size]), addr)
+
+    def _interface_of(self, ancillary: list[tuple[int, int, bytes]]) -> str | None:
+        """The arrival interface from IP_PKTINFO (index first) or IPV6_PKTINFO (index after the address)."""
+        for level, kind, data in ancillary:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 4:
+                index = int.from_bytes(data[:4], sys.byteorder)
+            elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(data) >= 20:
+                index = int.from_bytes(data[16:20], sys.byteorder)
+            else:
+                continue
+            if index not in self._names:
+                try:
+                    self._names[index] = socket.if_indextoname(index)
+                except OSError:
+                    return None
+            return self._names[index]
+        return None
 
 
 def _bind_failure(port: int, exc: OSError) -> str:
