@@ -75,3 +75,21 @@ def test_bad_ucast6_lines_name_the_line_and_the_fix(line: str, message: str) -> 
     parsed, problems = parse_hacf(f"node server1 server2\nauto_failback on\nucast eth0 server2\n{line}\n", "ha.cf")
     assert parsed is None
     assert [(p.line, message in p.message) for p in problems if p.is_error] == [(4, True)]
+
+
+def test_ping6_nodes_join_the_ping_nodes() -> None:
+    parsed, problems = parse_hacf(IPV6_ONLY + "ping 10.99.0.254\nping6 fd99:7::fe 2001:DB8::1\n", "ha.cf")
+    assert parsed is not None, problems
+    assert parsed.ping == ("10.99.0.254", "fd99:7::fe", "2001:db8::1")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("ping6", "ping6 needs at least one address"),
+    ("ping6 router1", "is not a global or unique-local IPv6 address"),
+    ("ping6 fe80::1", "is not a global or unique-local IPv6 address"),
+    ("ping6 ff02::2", "is not a global or unique-local IPv6 address"),
+])
+def test_bad_ping6_lines(line: str, message: str) -> None:
+    parsed, problems = parse_hacf(f"{IPV6_ONLY}{line}\n", "ha.cf")
+    assert parsed is None
+    assert [(p.line, message in p.message) for p in problems if p.is_error] == [(5, True)]

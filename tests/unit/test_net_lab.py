@@ -454,3 +454,15 @@ def test_ucast6_transport_delivers_over_ipv6_global_and_link_local(pair6: Pair) 
             receiver.kill()
             receiver.wait()
     assert got["data"] == "hello link-local" and got["src"].split("%")[0] == ll_a
+
+
+def test_ping6_answers_from_a_live_address_only(pair6: Pair) -> None:
+    """ha.cf `ping6` nodes and the silence diagnosis use this: ICMPv6 echo, no `ping` binary."""
+    out = run_in(pair6.a, """
+        import asyncio, json
+        from hbvip.net.icmp import ping
+        async def main():
+            return {"peer": await ping("fd99:80::2"), "nobody": await ping("fd99:80::99", 0.3, tries=1)}
+        print(json.dumps(asyncio.run(main())))
+    """)
+    assert out == {"peer": True, "nobody": False}

@@ -1,5 +1,5 @@
 """Heartbeat media lines as paths: the `Medium` record, and the IPv6 media read as Heartbeat's plugins read
-them (`ucast6`, from Heartbeat 3.0.6's HBcomm/ucast6.so).
+them (`ucast6` and `ping6`, from Heartbeat 3.0.6's HBcomm/ucast6.so and ping6.so).
 
 `ucast6 <interface> <peer IPv6 address>` takes one numeric address (the plugin asks getaddrinfo with
 AI_NUMERICHOST, so no host names), never multicast, unspecified or loopback; a link-local peer address
@@ -30,6 +30,22 @@ class Medium:
     port: int | None = None
     ttl: int = 1
     loop: int = 0
+
+
+def ping6_nodes(ll: LogicalLine, error: Report) -> list[str]:
+    """The ping nodes of one `ping6` line (Heartbeat's HBcomm/ping6.so): numeric IPv6 addresses that
+    join the `ping` nodes, so the same tiebreaker rules apply whichever family answers."""
+    if len(ll.words) < 2:
+        error(ll.line, "ping6 needs at least one address", "write 'ping6 <IPv6 address of a router>'")
+    nodes = []
+    for text in ll.words[1:]:
+        address = ipv6(text)
+        if address is None or address.is_multicast or address.is_unspecified or address.is_link_local:
+            error(ll.line, f"ping6 node {text!r} is not a global or unique-local IPv6 address",
+                  "give the IPv6 address of a stable neighbour such as the default gateway")
+        else:
+            nodes.append(str(address))
+    return nodes
 
 
 def ucast6_media(ll: LogicalLine, error: Report) -> list[Medium]:

@@ -17,6 +17,7 @@ import struct
 import time
 
 from hbvip.net.garp import PROBE_COUNT, PROBE_INTERVAL, PROBE_WAIT, send_burst
+from hbvip.net.icmp import checksum
 
 ETH_P_IPV6 = 0x86DD
 IPPROTO_ICMPV6 = 58
@@ -40,13 +41,7 @@ def solicited_node(address: bytes) -> bytes:
 
 def icmpv6_checksum(src: bytes, dst: bytes, message: bytes) -> int:
     """RFC 4443 2.3: the one's complement sum over the pseudo-header and the message."""
-    data = src + dst + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6) + message
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return checksum(src + dst + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6) + message)
 
 
 def _frame(mac: bytes, src: bytes, dst: bytes, eth_dst: bytes, body: bytes) -> bytes:
