@@ -466,3 +466,16 @@ def test_ping6_answers_from_a_live_address_only(pair6: Pair) -> None:
         print(json.dumps(asyncio.run(main())))
     """)
     assert out == {"peer": True, "nobody": False}
+
+
+def test_neighbour_probe_finds_the_machine_that_holds_an_ipv6_address(pair6: Pair) -> None:
+    """check-config's question for an IPv6 VIP: b holds fd99:80::100, nobody holds fd99:80::101."""
+    _ip("-n", pair6.b, "addr", "add", "fd99:80::100/64", "dev", "eth0", "nodad")
+    mac_b = json.loads(_ip("-j", "-n", pair6.b, "link", "show", "eth0"))[0]["address"]
+    out = run_in(pair6.a, """
+        import json
+        from hbvip.net.ndisc import neighbour_probe
+        print(json.dumps({"held": sorted(neighbour_probe("eth0", "fd99:80::100")),
+                          "free": sorted(neighbour_probe("eth0", "fd99:80::101"))}))
+    """)
+    assert out == {"held": [mac_b], "free": []}
