@@ -1,6 +1,7 @@
 """Tiny measuring programs the lab runs inside its namespaces (stdlib only, run as a script).
 
   respond PORT NAME          UDP responder: answers every datagram with "<payload> <NAME>"
+  respond6 PORT NAME         the same on IPv6 (the prober picks the family from its ADDR)
   probe ADDR PORT INTERVAL OUT   sends a numbered datagram every INTERVAL s; logs sends and answers
   arpwatch IFACE OUT         AF_PACKET sniffer: logs every ARP frame arriving on IFACE
 
@@ -27,10 +28,10 @@ def _on_term(_sig: int, _frame: object) -> None:
     _stop = True
 
 
-def respond(port: int, name: str) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def respond(port: int, name: str, family: socket.AddressFamily = socket.AF_INET) -> None:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", port))
+    sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
     tag = b" " + name.encode()
     while not _stop:
         if select.select([sock], [], [], 0.2)[0]:
@@ -42,7 +43,7 @@ def respond(port: int, name: str) -> None:
 
 
 def probe(addr: str, port: int, interval: float, out: str) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     with open(out, "w", buffering=1) as log:
         log.write("ready\n")
@@ -99,6 +100,8 @@ def main(argv: list[str]) -> None:
     mode, args = argv[0], argv[1:]
     if mode == "respond":
         respond(int(args[0]), args[1])
+    elif mode == "respond6":
+        respond(int(args[0]), args[1], socket.AF_INET6)
     elif mode == "probe":
         probe(args[0], int(args[1]), float(args[2]), args[3])
     elif mode == "arpwatch":

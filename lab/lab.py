@@ -4,6 +4,10 @@ Topology for prefix P, net N:
   P-br      bridge namespace, bridge br0, one veth port per machine (v<name>)
   P-<host>  host namespaces: eth0 = 10.99.N.<i>, MAC 02:99:<N>:00:00:<i>, own mount + UTS namespace
   P-client  client/controller namespace: eth0 = 10.99.N.200; the VIP is 10.99.N.100
+With ipv6=True (dual-stack) every machine also has fd99:N::<i>/64 (client fd99:N::200, IPv6 VIP
+fd99:N::100), without duplicate address detection or router solicitations; otherwise IPv6 is off.
+With second_network=True (implies ipv6) the hosts also have eth1 = fd99:N:1::<i>/64 on a second bridge
+br1 (the seed's dedicated heartbeat cable); `cut(host, "eth1")` / `heal(...)` unplug and replug it.
 Veths are created inside the bridge namespace and moved straight into their host's, so interface names
 never meet in the root namespace and parallel labs cannot collide there.
 """
@@ -58,6 +62,8 @@ class Lab:
         workdir: Path | None = None,
         detached: bool = False,
         systemd: bool = False,
+        ipv6: bool = False,
+        second_network: bool = False,
     ):
         """net=None picks a free 10.99.N under the registry lock; detached=True (CLI `up`) leaves the
         lab running after this process exits, until `python -m lab down`. systemd=True boots every host
@@ -73,6 +79,8 @@ class Lab:
         self._own_dir = workdir is None
         self._workdir = workdir
         self._detached = detached
+        self.ipv6 = ipv6 or second_network
+        self.second_network = second_network
         self.dir = Path()
         self.hosts: dict[str, Host] = {}
         self.client: Client | None = None
@@ -84,6 +92,16 @@ class Lab:
     # addresses -------------------------------------------------------------------------------
     def addr(self, index: int) -> str:
         return f"10.99.{self.net}.{index}"
+
+    def addr6(self, index: int) -> str | None:
+        """fd99:N::<index> in a dual-stack lab, None otherwise."""
+        return f"fd99:{self.net}::{index}" if self.ipv6 else None
+
+    @property
+    def vip6(self) -> str:
+        if not self.ipv6:
+            raise RuntimeError("this lab was made without ipv6=True")
+        return f"fd99:{self.net}::{VIP_INDEX}"
 
     def mac(self, index: int) -> str:
         return f"02:99:{self.net:02x}:00:00:{index:02x}"
@@ -162,7 +180,8 @@ class Lab:
         _ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.bridge_ns, "link", "set", "br0", "up")
         self.client = Client(
-            netns=f"{self.prefix}-client", address=self.addr(CLIENT_INDEX), mac=self.mac(CLIENT_INDEX)
+            netns=f"{self.prefix}-client", address=self.addr(CLIENT_INDEX), mac=self.mac(CLIENT_INDEX),
+            address6=self.addr6(CLIENT_INDEX),
         )
         self._plug(self.client, "vclient")
         if self._systemd:
@@ -173,12 +192,15 @@ class Lab:
                 netns=f"{self.prefix}-{name}",
                 address=self.addr(i),
                 mac=self.mac(i),
+                address6=self.addr6(i),
                 name=name,
                 root=self.dir / "hosts" / name,
             )
             self.hosts[name] = host
             self._plug(host, f"v{name}"[:15])
             self._start_anchor(host)
+        if self.second_network:
+            self._second_network()
         for host in self.hosts.values():
             self._make_private_views(host)
         if self._ssh:
@@ -228,13 +250,41 @@ class Lab:
         self.boot_seconds = {name: host.wait_booted(started[name]) for name, host in self.hosts.items()}
 
     def _quiet_netns(self, ns: str) -> None:
-        """IPv6 off (no DAD delays, no stray traffic) before any interface arrives; loopback up."""
+        """Before any interface arrives: IPv6 off (no DAD delays, no stray traffic), or in a dual-stack lab
+        on without DAD and router solicitations; loopback up."""
+        keys = ("accept_dad=0", "router_solicitations=0") if self.ipv6 else ("disable_ipv6=1",)
+        sysctls = " ".join(f"net.ipv6.conf.{c}.{k}" for k in keys for c in ("all", "default"))
         subprocess.run(
-            ["ip", "netns", "exec", ns, "sh", "-c",
-             "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-             " && ip link set lo up"],
+            ["ip", "netns", "exec", ns, "sh", "-c", f"sysctl -qw {sysctls} && ip link set lo up"],
             check=True, capture_output=True,
         )
+
+    def addr6_second(self, index: int) -> str:
+        """A host's eth1 address on the second network."""
+        return f"fd99:{self.net}:1::{index}"
+
+    @staticmethod
+    def _port(host: Host, iface: str) -> str:
+        """The bridge-side veth of `host`'s `iface`: v<name> for eth0, w<name> for eth1."""
+        return f"{'v' if iface == 'eth0' else 'w'}{host.name}"[:15]
+
+    def _second_network(self) -> None:
+        _ip("-n", self.bridge_ns, "link", "add", "br1", "type", "bridge")
+        _ip("-n", self.bridge_ns, "link", "set", "br1", "up")
+        for i, host in enumerate(self.hosts.values(), start=1):
+            port = self._port(host, "eth1")
+            _ip("-n", self.bridge_ns, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", host.netns)
+            _ip("-n", host.netns, "addr", "add", f"{self.addr6_second(i)}/64", "dev", "eth1", "nodad")
+            _ip("-n", host.netns, "link", "set", "eth1", "up")
+            _ip("-n", self.bridge_ns, "link", "set", port, "master", "br1", "up")
+            host.extra_ifaces = (("eth1", f"{self.addr6_second(i)}/64"),)
+
+    def cut(self, host: str, iface: str = "eth1") -> None:
+        """Unplug `host`'s `iface` at the bridge (the cable, not the host: its link loses carrier)."""
+        _ip("-n", self.bridge_ns, "link", "set", self._port(self.hosts[host], iface), "down")
+
+    def heal(self, host: str, iface: str = "eth1") -> None:
+        _ip("-n", self.bridge_ns, "link", "set", self._port(self.hosts[host], iface), "up")
 
     def _plug(self, node: Client, port: str) -> None:
         _ip("netns", "add", node.netns)
@@ -243,6 +293,8 @@ class Lab:
             "netns", node.netns)
         _ip("-n", node.netns, "link", "set", node.iface, "address", node.mac)
         _ip("-n", node.netns, "addr", "add", f"{node.address}/{self.prefix_len}", "dev", node.iface)
+        if node.address6:
+            _ip("-n", node.netns, "addr", "add", f"{node.address6}/64", "dev", node.iface, "nodad")
         _ip("-n", node.netns, "link", "set", node.iface, "up")
         _ip("-n", self.bridge_ns, "link", "set", port, "master", "br0", "up")
 
@@ -304,6 +356,7 @@ class Lab:
     def _hosts_file(self, host: Host) -> str:
         lines = ["127.0.0.1\tlocalhost"]
         lines += [f"{h.address}\t{h.name}" for h in self.hosts.values()]
+        lines += [f"{h.address6}\t{h.name}" for h in self.hosts.values() if h.address6]
         assert self.client is not None
         lines.append(f"{self.client.address}\tclient")
         return "\n".join(lines) + "\n"
@@ -312,20 +365,23 @@ class Lab:
     def _node(self, host: str | Host) -> Host:
         return host if isinstance(host, Host) else self.hosts[host]
 
-    def probe(self, port: int = 5405, interval: float = 0.01) -> Probe:
-        """Start a responder on every host and the prober (to VIP:port) on the client."""
+    def probe(self, port: int = 5405, interval: float = 0.01, target: str | None = None) -> Probe:
+        """Start a responder on every host and the prober (to `target`:port, default the VIP) on the client.
+        An IPv6 target (`lab.vip6`) gets IPv6 responders."""
+        target = target or self.vip
+        v6 = ":" in target
         assert self.client is not None
         out = self.dir / f"probe-{next(self._counter)}.log"
         responders = []
         stoppers = []
         try:
             for host in self.hosts.values():
-                proc = host.spawn_tool(agent_cmd("respond", port, host.name))
+                proc = host.spawn_tool(agent_cmd("respond6" if v6 else "respond", port, host.name))
                 responders.append((host, proc))
                 stoppers.append(lambda p=proc: stop_proc(p))
             for host, proc in responders:
-                _wait_udp_bound(host, port, proc)
-            prober = self.client.spawn(agent_cmd("probe", self.vip, port, interval, out))
+                _wait_udp_bound(host, port, proc, v6)
+            prober = self.client.spawn(agent_cmd("probe", target, port, interval, out))
             wait_ready(out, prober, "prober")
         except BaseException:
             for stop in stoppers:
@@ -390,10 +446,10 @@ class Lab:
         return self.client.run(cmd, env=env, **kw)  # type: ignore[arg-type]
 
 
-def _wait_udp_bound(host: Host, port: int, proc: subprocess.Popen, timeout: float = 5) -> None:
-    needle = f":{port:04X} 00000000:0000 07"
+def _wait_udp_bound(host: Host, port: int, proc: subprocess.Popen, v6: bool = False, timeout: float = 5) -> None:
+    needle = f":{port:04X} {'0' * 32 if v6 else '00000000'}:0000 07"
     deadline = time.monotonic() + timeout
-    while needle not in Path(f"/proc/{host.anchor_pid}/net/udp").read_text():
+    while needle not in Path(f"/proc/{host.anchor_pid}/net/{'udp6' if v6 else 'udp'}").read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"probe responder on {host.name} did not start")
         time.sleep(0.005)

@@ -48,6 +48,7 @@ class Client:
     address: str
     mac: str
     iface: str = "eth0"
+    address6: str | None = None  # fd99:N::i in a dual-stack lab (`Lab(ipv6=True)`), else None
 
     def _prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns]
@@ -83,6 +84,7 @@ class Host(Client):
 
     name: str = ""
     root: Path = Path()
+    extra_ifaces: tuple[tuple[str, str], ...] = ()  # (eth1, its address/64) in a two-network lab
     anchor: subprocess.Popen | None = field(default=None, repr=False)
     _spawned: set[int] = field(default_factory=set, repr=False)
 
@@ -158,15 +160,21 @@ class Host(Client):
         """
         for proc in procs:
             self.kill(proc, signal.SIGKILL)
-        self.run(["ip", "link", "set", self.iface, "down"])
-        for addr in self.addresses():
-            if addr != f"{self.address}/24":
+        for iface in (self.iface, *(i for i, _unused in self.extra_ifaces)):
+            self.run(["ip", "link", "set", iface, "down"])
+        for addr in self.addresses() + self.addresses(6):
+            if addr not in (f"{self.address}/24", f"{self.address6}/64"):
                 self.run(["ip", "addr", "del", addr, "dev", self.iface])
 
     def power_on(self) -> None:
         """Undo power_loss: link up with only the fixed address and an empty neighbour table."""
         self.run(["ip", "neigh", "flush", "dev", self.iface], check=False)
-        self.run(["ip", "link", "set", self.iface, "up"])
+        fixed6 = [(self.iface, f"{self.address6}/64")] if self.address6 else []
+        for iface in (self.iface, *(i for i, _unused in self.extra_ifaces)):
+            self.run(["ip", "link", "set", iface, "up"])
+        for iface, address in fixed6 + list(self.extra_ifaces):
+            # link down flushed IPv6 addresses (keep_addr_on_down 0); a booted box configures them again
+            self.run(["ip", "addr", "replace", address, "dev", iface, "nodad"])
         # Return only when the link really carries traffic again (operstate UP), as a booted box would.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -174,7 +182,9 @@ class Host(Client):
                 return
             time.sleep(0.02)
 
-    def addresses(self) -> list[str]:
-        """IPv4 addresses (with prefix) on the host's interface, e.g. ['10.99.3.1/24', '10.99.3.100/24']."""
-        out = self.run(["ip", "-o", "-4", "addr", "show", "dev", self.iface]).stdout
+    def addresses(self, family: int = 4) -> list[str]:
+        """IPv4 (or global IPv6) addresses with prefix on the host's interface, e.g. ['10.99.3.1/24',
+        '10.99.3.100/24'] or ['fd99:3::1/64', 'fd99:3::100/64']."""
+        scope = ["scope", "global"] if family == 6 else []
+        out = self.run(["ip", "-o", f"-{family}", "addr", "show", "dev", self.iface, *scope]).stdout
         return [line.split()[3] for line in out.splitlines()]

@@ -54,12 +54,14 @@ def lab_prefix(lab_support: None) -> Callable[[], str]:
 
 @pytest.fixture
 def lab_factory(lab_prefix: Callable[[], str]) -> Iterator[Callable[..., Lab]]:
-    """make(hosts=..., ssh=...) -> a started Lab with a unique prefix and a free net; all torn down
+    """make(hosts=..., ssh=..., ipv6=..., second_network=...) -> a started Lab with a unique prefix and a free net; all torn down
     when the test ends, whatever happened."""
     with ExitStack() as stack:
 
-        def make(hosts: Sequence[str] = ("server1", "server2"), *, ssh: bool = False) -> Lab:
-            return stack.enter_context(Lab(prefix=lab_prefix(), net=None, hosts=hosts, ssh=ssh))
+        def make(hosts: Sequence[str] = ("server1", "server2"), *, ssh: bool = False, ipv6: bool = False,
+                 second_network: bool = False) -> Lab:
+            return stack.enter_context(Lab(prefix=lab_prefix(), net=None, hosts=hosts, ssh=ssh, ipv6=ipv6,
+                                           second_network=second_network))
 
         yield make
 

@@ -53,12 +53,14 @@ def _seconds(value: str) -> float:
     return float(value[:-2]) / 1000 if value.endswith("ms") else float(value)
 
 
-def ha_cf(timers: Timers, auto_failback: str = "on") -> str:
+SEED_MEDIA = "ucast eth0 server1\nucast eth0 server2\n"
+
+
+def ha_cf(timers: Timers, auto_failback: str = "on", media: str = SEED_MEDIA) -> str:
     return f"""logfile /var/log/ha-log
 debugfile /var/log/ha-debug
 autojoin none
-ucast eth0 server1
-ucast eth0 server2
+{media.rstrip()}
 udpport 694
 warntime {timers.warntime}
 deadtime {timers.deadtime}
@@ -70,12 +72,14 @@ auto_failback {auto_failback}
 
 
 def install(lab: Lab, timers: Timers = SEED, *, auto_failback: str = "on", secret: str = SECRET,
-            hosts: tuple[str, ...] = ("server1", "server2"), authkeys_mode: int = 0o600) -> None:
-    """The seed's four files, identical on both hosts (the how-to's whole /etc/ha.d)."""
+            hosts: tuple[str, ...] = ("server1", "server2"), authkeys_mode: int = 0o600,
+            haresources: str | None = None, media: str = SEED_MEDIA) -> None:
+    """The seed's four files, identical on both hosts (the how-to's whole /etc/ha.d); `haresources`
+    replaces the seed's group line (a dual-stack group, say), `media` its heartbeat lines."""
     for name in hosts:
         h = lab.hosts[name]
-        h.write("/etc/ha.d/ha.cf", ha_cf(timers, auto_failback))
-        h.write("/etc/ha.d/haresources", f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
+        h.write("/etc/ha.d/ha.cf", ha_cf(timers, auto_failback, media))
+        h.write("/etc/ha.d/haresources", haresources or f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
         h.write("/etc/ha.d/authkeys", f"auth 1\n1 sha1 {secret}\n", mode=authkeys_mode)
         h.write("/etc/ha.d/resource.d/failback.sh", FAILBACK_SH, mode=0o755)
 
@@ -134,6 +138,10 @@ def peer_of(name: str) -> str:
 
 def has_vip(lab: Lab, name: str) -> bool:
     return any(a.startswith(lab.vip + "/") for a in lab.hosts[name].addresses())
+
+
+def has_vip6(lab: Lab, name: str) -> bool:
+    return any(a.startswith(lab.vip6 + "/") for a in lab.hosts[name].addresses(6))
 
 
 def calls(lab: Lab) -> list[tuple[float, str, str]]:

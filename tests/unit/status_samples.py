@@ -30,6 +30,8 @@ def status(**over: Any) -> StatusView:
         ],
         "holding_nothing": None,
         "ping": None,
+        "paths": [{"peer": "server2", "interface": "eth0", "up": True, "last_heard_s": 0.2, "datagrams": 40},
+                  {"peer": "server2", "interface": "eth1", "up": False, "last_heard_s": 7.5, "datagrams": 12}],
         "last_takeover": None,
         "counters": {"packets_sent": 40, "packets_received": 38, "retransmitted": 0,
                      "dropped": {"bad_auth": 5, "replay": 1}, "script_runs": 4, "script_failures": 1,

@@ -13,6 +13,7 @@ from hbvip.lint import (
 )
 from hbvip.net.garp import arp_probe
 from hbvip.net.ifaddr import IfAddr
+from hbvip.net.ndisc import neighbour_probe
 
 HOSTS = {"server1": ["10.99.0.1"], "server2": ["10.99.0.2"]}
 
@@ -194,3 +195,37 @@ def test_arp_probe_needs_root_or_a_real_interface() -> None:
     """Without CAP_NET_RAW or without the interface the probe raises instead of saying 'free'."""
     with pytest.raises(OSError):
         arp_probe("hbvip-no-such-if0", "10.99.0.100", count=1, wait=0)
+
+
+# -- IPv6 VIPs ------------------------------------------------------------------------------------
+
+DUAL = host(("lo", "127.0.0.1", 8), ("eth0", "10.99.0.1", 24), ("eth0", "fd99::1", 64), ("eth0", "fe80::99:1", 64))
+
+
+def test_ipv6_vip_is_checked_against_the_interfaces_ipv6_networks(config_dir: Path) -> None:
+    cfg = load(config_dir, "server1 IPaddr::10.99.0.100/24/eth0 IPv6addr::fd99::100/64/eth0\n"
+                           "server1 IPv6addr::fd98::7/64/eth0\nserver1 IPv6addr::fd99::101\n")
+    problems = check_vips(cfg, DUAL)
+    assert where(problems) == [("haresources", 2, "error")]
+    assert "fd98::7 is outside every subnet on eth0 (fd99::1/64, fe80::99:1/64)" in problems[0].message
+    v4_only = check_vips(cfg, SERVER1)  # no IPv6 network on eth0 at all
+    assert "fd99::100 is outside every subnet on eth0 (no IPv6 address)" in v4_only[0].message
+
+
+def test_ipv6_vip_is_asked_for_by_neighbour_solicitation_not_arp(config_dir: Path, tmp_path: Path) -> None:
+    cfg = load(config_dir, "server1 IPv6addr::fd99::100/64/eth0\n")
+    solicited: list[str] = []
+
+    def probe6(iface: str, ip: str) -> set[str]:
+        solicited.append(ip)
+        return {"02:aa:00:00:00:09"}
+
+    report = asyncio.run(check_vips_unclaimed(cfg, DUAL, tmp_path / "no-agent", lambda i, a: set(), HOSTS.get, probe6))
+    assert solicited == ["fd99::100"]
+    assert where(report.problems) == [("haresources", 1, "error")]
+    assert "fd99::100 is already answered on eth0 by another machine (MAC 02:aa:00:00:00:09)" in report.problems[0].message
+
+
+def test_neighbour_probe_needs_root_or_a_real_interface() -> None:
+    with pytest.raises(OSError):
+        neighbour_probe("hbvip-no-such-if0", "fd99::100", count=1, wait=0)

@@ -48,6 +48,12 @@ def test_never_heard_peer_has_no_last_heard_sample() -> None:
     assert value(text, "hbvip_peer_state", peer="server2", state="unknown") == 1
 
 
+def test_each_heartbeat_path_is_one_gauge() -> None:
+    text = render(status())
+    assert value(text, "hbvip_path_up", peer="server2", interface="eth0") == 1
+    assert value(text, "hbvip_path_up", peer="server2", interface="eth1") == 0
+
+
 def test_packet_and_script_counters() -> None:
     text = render(status())
     assert value(text, "hbvip_packets_sent_total") == 40
@@ -143,6 +149,8 @@ def test_status_table_shows_link_holder_since_when_and_last_takeover() -> None:
     lines = render_status(st, now=now).splitlines()
     assert lines[1].split()[:6] == ["peer", "server2", "active", "holds", "none", "heard"]
     assert lines[2] == "link   ucast to 10.99.0.2"
+    assert lines[3].split() == ["path", "server2:eth0", "up", "heard", "0.2s", "ago", "datagrams", "40"]
+    assert lines[4].split()[:3] == ["path", "server2:eth1", "dead"]
     row = next(ln for ln in lines if ln.startswith("IPaddr::10.99.0.100/24/eth0"))
     assert row.split()[1:] == ["server1", "server1", "held", "21:30:00", "(10m)", "21:30:00", "in", "250", "ms"]
     other = next(ln for ln in lines if ln.startswith('odd"name'))

@@ -32,6 +32,7 @@ PEER_UUID = bytes(range(16))
 class FakeTransport:
     peer_addresses: list[str] = []
     counters: dict[str, int] = {}
+    arrival_interface: str | None = "eth0"
 
     def __init__(self) -> None:
         self.sent: list[tuple[float, bytes]] = []

@@ -34,11 +34,11 @@ def garps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
         sent.append((iface, ip, count))
         return count
 
-    async def ipv4_addresses():
+    async def all_addresses():
         return []                        # the faked add/del above ignore the group's address snapshot
 
     for name, fake in (("add_vip", add_vip), ("del_vip", del_vip), ("vip_present", vip_present),
-                       ("send_garp", send_garp), ("ipv4_addresses", ipv4_addresses)):
+                       ("send_garp", send_garp), ("all_addresses", all_addresses)):
         monkeypatch.setattr(runner_module, name, fake)
     return sent
 

@@ -141,6 +141,7 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
         f"peer   {peer['name']:<12} {peer['state']:<8} holds {peer['hold']:<8} heard {heard}"
         f"   dead after {peer['deadtime_s']:g}s   late heartbeats {peer['late_heartbeats']}",
         f"link   ucast to {via}",
+        *_path_lines(st),
         *_ping_lines(st),
         "",
         f"{'GROUP':<36} {'HOME':<10} {'HOLDER':<10} {'STATE':<14} {'SINCE':<19} LAST TAKEOVER",
@@ -161,6 +162,16 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
     if st.get("holding_nothing"):
         lines.append(f"holding nothing: {st['holding_nothing']}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _path_lines(st: dict[str, Any]) -> list[str]:
+    """One line per heartbeat path (media interface): `Link server2:eth1` up/dead, as Heartbeat names it."""
+    out = []
+    for p in st.get("paths", []):
+        heard = "never heard" if p["last_heard_s"] is None else f"heard {p['last_heard_s']:.1f}s ago"
+        link = f"{p['peer']}:{p['interface']}"
+        out.append(f"path   {link:<20} {'up' if p['up'] else 'dead':<8} {heard}   datagrams {p['datagrams']}")
+    return out
 
 
 def _ping_lines(st: dict[str, Any]) -> list[str]:

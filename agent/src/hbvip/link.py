@@ -24,8 +24,8 @@ MAX_DATAGRAM = 32768
 
 
 def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:
-    """The transport ha.cf's `ucast`/`bcast` lines and `udpport` describe."""
-    peers = [(m.address, m.interface) for m in cfg.hacf.media if m.kind == "ucast" and m.address]
+    """The transport ha.cf's `ucast`/`ucast6`/`bcast` lines and `udpport` describe."""
+    peers = [(m.address, m.interface) for m in cfg.hacf.media if m.kind in ("ucast", "ucast6") and m.address]
     bcast = [m.interface for m in cfg.hacf.media if m.kind == "bcast"]
     return Transport(cfg.hacf.udpport, peers, on_datagram, broadcast_interfaces=bcast)
 

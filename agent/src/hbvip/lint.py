@@ -24,7 +24,8 @@ from hbvip.config import Config, Problem, VipSpec, resolve_script
 from hbvip.config.problems import ERROR, WARNING
 from hbvip.net.garp import arp_probe
 from hbvip.net.icmp import ping
-from hbvip.net.ifaddr import IfAddr, ipv4_addresses
+from hbvip.net.ifaddr import IfAddr, all_addresses
+from hbvip.net.ndisc import neighbour_probe
 from hbvip.net.vip import subnets_holding
 from hbvip.resources.scripts import SCRIPT_PATH, run_script
 
@@ -43,7 +44,7 @@ class Link:
 
 @dataclass(frozen=True)
 class HostView:
-    """This host's interfaces and IPv4 addresses, as one snapshot."""
+    """This host's interfaces and addresses (both families), as one snapshot."""
 
     links: dict[str, Link]
     addresses: tuple[IfAddr, ...]
@@ -66,7 +67,7 @@ async def read_host() -> HostView:
             name = msg.get("IFLA_IFNAME")
             links[name] = Link(name, bool(msg["flags"] & IFF_UP), msg.get("IFLA_OPERSTATE") in ("UP", "UNKNOWN"),
                                msg.get("IFLA_ADDRESS") or "")
-    return HostView(links, tuple(await ipv4_addresses()))
+    return HostView(links, tuple(await all_addresses()))
 
 
 # ---- VIP placement ------------------------------------------------------------------------------
@@ -95,9 +96,10 @@ def check_vips(config: Config, host: HostView) -> list[Problem]:
                     problems.append(Problem(path, res.line, f"VIP {vip.address}: interface {iface} does not exist on this host",
                                             f"name an existing interface ({', '.join(sorted(host.links)) or 'none'})"))
                     continue
-                mine = [a for a in host.addresses if a.ifname == iface and a.address != vip.address]
+                mine = [a for a in host.addresses
+                        if a.ifname == iface and a.address != vip.address and a.version == vip.version]
                 if not any(a.ifname == iface for a in holding):
-                    have = ", ".join(f"{a.address}/{a.prefix}" for a in mine) or "no IPv4 address"
+                    have = ", ".join(f"{a.address}/{a.prefix}" for a in mine) or f"no IPv{vip.version} address"
                     problems.append(Problem(path, res.line, f"VIP {vip.address} is outside every subnet on {iface} ({have}); "
                                             "clients on that network could not reach it",
                                             f"use an address in {iface}'s subnet, or name the interface that carries "
@@ -276,8 +278,10 @@ def pair_holders(run_dir: Path) -> dict[str, str] | None:
 
 async def check_vips_unclaimed(config: Config, host: HostView, run_dir: Path,
                                probe: Callable[[str, str], set[str]] = arp_probe,
-                               resolve: Callable[[str], list[str]] = resolve_ipv4) -> LintReport:
-    """Error when another machine answers for a VIP; the pair's own copy is not a conflict."""
+                               resolve: Callable[[str], list[str]] = resolve_ipv4,
+                               probe6: Callable[[str, str], set[str]] = neighbour_probe) -> LintReport:
+    """Error when another machine answers for a VIP (ARP probe; neighbour solicitation for an IPv6 VIP);
+    the pair's own copy is not a conflict. The peer's MAC is learnt by an ARP probe of its address."""
     report = LintReport()
     path = str(config.config_dir / "haresources")
     held = pair_holders(run_dir)
@@ -287,20 +291,22 @@ async def check_vips_unclaimed(config: Config, host: HostView, run_dir: Path,
             vip = res.vip
             if vip is None:
                 continue
+            kind = "Neighbour probe" if vip.version == 6 else "ARP probe"
             if host.local(vip.address):
-                report.notes.append(f"ARP probe of {vip.address} skipped: this node holds it")
+                report.notes.append(f"{kind} of {vip.address} skipped: this node holds it")
                 continue
             if held is not None and vip.address in held:
-                report.notes.append(f"ARP probe of {vip.address} skipped: the pair holds it ({held[vip.address]})")
+                report.notes.append(f"{kind} of {vip.address} skipped: the pair holds it ({held[vip.address]})")
                 continue
             iface = vip_interface(vip, host)
             link = host.links.get(iface or "")
             if link is None or not link.admin_up:
-                report.notes.append(f"ARP probe of {vip.address} skipped: no usable interface")
+                report.notes.append(f"{kind} of {vip.address} skipped: no usable interface")
                 continue
-            claimants = await asyncio.to_thread(probe, iface, vip.address)  # type: ignore[arg-type]
+            ask = probe6 if vip.version == 6 else probe
+            claimants = await asyncio.to_thread(ask, iface, vip.address)  # type: ignore[arg-type]
             if not claimants:
-                report.notes.append(f"ARP probe of {vip.address} on {iface}: no other machine answers")
+                report.notes.append(f"{kind} of {vip.address} on {iface}: no other machine answers")
                 continue
             peer_macs: set[str] = set()
             for peer in peers:
@@ -308,7 +314,7 @@ async def check_vips_unclaimed(config: Config, host: HostView, run_dir: Path,
                     peer_macs |= await asyncio.to_thread(probe, iface, address)  # type: ignore[arg-type]
             if claimants <= peer_macs:
                 # also when both nodes lint at once (Ansible runs hosts in parallel): they see each other's probes
-                report.notes.append(f"ARP probe of {vip.address}: only the peer ({', '.join(sorted(claimants))}) "
+                report.notes.append(f"{kind} of {vip.address}: only the peer ({', '.join(sorted(claimants))}) "
                                     "answers or probes for it")
                 continue
             others = ", ".join(sorted(claimants - peer_macs))

@@ -84,6 +84,10 @@ def render(status: StatusView) -> str:
     fam("peer_late_heartbeats_total", "counter", "Heartbeats that arrived after warntime.").add(
         peer["late_heartbeats"], peer=peer["name"])
 
+    path_up = fam("path_up", "gauge", "1 while the peer is heard on this heartbeat path (media interface).")
+    for p in status.get("paths", []):
+        path_up.add(p["up"], peer=p["peer"], interface=p["interface"])
+
     if status.get("ping"):
         up = fam("ping_node_up", "gauge", "1 while the ha.cf ping node answered ICMP echo within deadping.")
         for n in status["ping"]["nodes"]:
@@ -136,7 +140,7 @@ def _fingerprint(status: StatusView) -> tuple[object, ...]:
     c = status["counters"]
     pinged = status.get("ping") or {"nodes": []}
     return (status["peer"]["state"], status["peer"]["late_heartbeats"], status["stable"],
-            tuple(n["up"] for n in pinged["nodes"]),
+            tuple(n["up"] for n in pinged["nodes"]), tuple(p["up"] for p in status.get("paths", [])),
             tuple((g["key"], g["holder"], g.get("transitions")) for g in status["groups"]),
             tuple(sorted(c["dropped"].items())), c.get("script_runs"), c.get("script_failures"))
 

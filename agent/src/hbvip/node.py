@@ -19,6 +19,7 @@ from .cluster import (
     ResourcesDone, Retransmit, Send, Tick,
 )
 from .cluster.deferral import DeathDeferral
+from .cluster.paths import PathChange, PathWatch, media_interfaces
 from .cluster.pingnodes import PingNodes
 from .config import Config
 from .diagnosis import DIGEST_FIELD, explain_silence
@@ -84,6 +85,7 @@ class Node:
                                  heal_grace=2 * t.keepalive)
         self.ping_nodes = PingNodes(config.hacf.ping, deadping=t.deadping, now=now) if config.hacf.ping else None
         self.deferral = DeathDeferral(self.ping_nodes)
+        self.path_watch = PathWatch(self.peer, media_interfaces(config.hacf.media), t.deadtime)
 
     def start_ping_watch(self) -> None:
         if self.ping_nodes is not None:
@@ -146,13 +148,15 @@ class Node:
             self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
             if isinstance(e, PeerDead) and not e.graceful:
                 self.tasks.spawn(self._diagnose_silence())
+        self._log_paths(self.path_watch.check(now))
         self.feed(_TICK)
         if self.stopping.is_set():
             return None
         return min(self.next_deadline(), self.clock.monotonic() + 60.0)
 
     def next_deadline(self) -> float:
-        return min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline())
+        return min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline(),
+                   self.path_watch.next_deadline())
 
     # ---- input ------------------------------------------------------------------------------------
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -164,6 +168,8 @@ class Node:
             return
         now = self.clock.monotonic()
         reason, events, actions = self.membership.receive(incoming, now)
+        if reason in (None, "duplicate") and incoming.src == self.peer.lower() and self.link.transport:
+            self._log_paths(self.path_watch.heard(self.link.transport.arrival_interface, now))
         if reason is not None:
             self.apply(self.drop_log.filter(reason, actions, now))
             return
@@ -177,6 +183,13 @@ class Node:
             self._beat_along(now)
         # No turn for a datagram: the timer moves to the (possibly new) earliest deadline instead.
         self.wake.reschedule(self.next_deadline())
+
+    def _log_paths(self, changes: list[PathChange]) -> None:
+        """Heartbeat's words for a path: `Link server2:eth1 dead.`; a warning, the peer may live on."""
+        for c in changes:
+            fields = {"node": c.peer, "interface": c.interface, "other_paths_up": c.others_up}
+            word = "up" if c.up else "dead"
+            self.log("info" if c.up else "warning", f"path.{word}", f"Link {c.peer}:{c.interface} {word}.", fields)
 
     def _beat_along(self, now: float) -> None:
         """Send our heartbeat with the peer's when ours is due within half a keepalive anyway.
@@ -269,4 +282,5 @@ class Node:
     def status(self) -> StatusView:
         return status_view(config=self.config, now=self.clock.monotonic(), started=self.started, peer=self.peer,
                            membership=self.membership, failover=self.failover, link=self.link, groups=self.groups,
-                           ping_nodes=self.ping_nodes, peer_digest=self.peer_digest, diagnosis=self.diagnosis)
+                           ping_nodes=self.ping_nodes, peer_digest=self.peer_digest, diagnosis=self.diagnosis,
+                           paths=self.path_watch)

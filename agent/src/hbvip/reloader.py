@@ -12,6 +12,7 @@ from typing import Protocol
 
 from .clock import Clock
 from .cluster import Failover, Membership
+from .cluster.paths import PathWatch
 from .cluster.reload import plan_reload
 from .config import Config, ConfigError, load_config
 from .link import Link, transport_for
@@ -41,6 +42,7 @@ class Reloadable(Protocol):
     groups: GroupWork
     tasks: TaskSet
     membership: Membership
+    path_watch: PathWatch
     failover: Failover
 
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None: ...
@@ -87,6 +89,7 @@ def _rename_peer(node: Reloadable, old: str, new: str) -> None:
              {"old": old, "new": new, "peer_was_alive": alive})
     node.peer = new
     node.membership.rename_peer(new, node.clock.monotonic())
+    node.path_watch.rename(new)
     node.failover.peer = new
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from . import __version__
 from .cluster import Failover, Hold, Membership
 from .cluster.groups import GroupState, category, group_state
+from .cluster.paths import PathWatch
 from .cluster.pingnodes import PingNodes
 from .config import Config
 from .diagnosis import digest_state
 from .link import Link
 from .resources.groups import GroupWork
-from .views import GroupStatusView, PingStatusView, StatusView
+from .views import GroupStatusView, PathStatusView, PingStatusView, StatusView
 
 
 def status_view(*, config: Config, now: float, started: float, peer: str, membership: Membership,
                 failover: Failover, link: Link, groups: GroupWork, ping_nodes: PingNodes | None,
-                peer_digest: str | None, diagnosis: str | None) -> StatusView:
+                peer_digest: str | None, diagnosis: str | None, paths: PathWatch) -> StatusView:
     fo = failover
     pv = membership.peer
     t = config.hacf.timers
@@ -43,6 +44,7 @@ def status_view(*, config: Config, now: float, started: float, peer: str, member
         "groups": _groups(config, fo, peer, groups, now),
         "holding_nothing": fo.holding_nothing_because if fo.held == Hold.NONE else None,
         "ping": None if ping_nodes is None else _ping(ping_nodes, now),
+        "paths": _paths(paths, now),
         "last_takeover": groups.last_takeover or None,
         "counters": {"packets_sent": link.sent, "packets_received": link.received,
                      "retransmitted": link.retransmitted,
@@ -66,6 +68,12 @@ def _groups(config: Config, fo: Failover, peer: str, work: GroupWork, now: float
                     "since_s": round(now - since, 3) if since is not None and holder == config.node_name else None,
                     **work.history.fields(g.key)})
     return out
+
+
+def _paths(watch: PathWatch, now: float) -> list[PathStatusView]:
+    return [{"peer": watch.peer, "interface": p.interface, "up": p.up, "datagrams": p.datagrams,
+             "last_heard_s": round(now - p.last_heard, 3) if p.last_heard is not None else None}
+            for p in watch.paths.values()]
 
 
 def _ping(nodes: PingNodes, now: float) -> PingStatusView:

@@ -67,6 +67,16 @@ class PingStatusView(TypedDict):
     nodes: list[PingNodeStatusView]
 
 
+class PathStatusView(TypedDict):
+    """One heartbeat path (a media line's interface) to the peer: Heartbeat's `hblinkstatus`."""
+
+    peer: str
+    interface: str
+    up: bool
+    last_heard_s: float | None
+    datagrams: int                  # genuine copies that came this way, duplicates of other paths included
+
+
 class StatusView(TypedDict):
     node: str
     version: str
@@ -83,6 +93,7 @@ class StatusView(TypedDict):
     groups: list[GroupStatusView]
     holding_nothing: str | None
     ping: PingStatusView | None
+    paths: list[PathStatusView]
     last_takeover: dict[str, float] | None
     counters: dict[str, Any]        # packets_*, retransmitted, dropped{reason: n}, runner and transport_*
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hbvip.config.lexer import Comments, LogicalLine, logical_lines
+from hbvip.config.media import Medium, ping6_nodes, ucast6_media
 from hbvip.config.problems import WARNING, Problem
 from hbvip.config.values import did_you_mean, ipv4, is_host_name, is_interface_name, parse_bool, parse_time
 
@@ -49,19 +50,6 @@ class Timers:
     initdead: float
     deadping: float
     """How long a `ping` node may stay silent before it counts as unreachable (Heartbeat: deadtime)."""
-
-
-@dataclass(frozen=True)
-class Medium:
-    """One heartbeat path: ucast to one peer address, bcast on one interface, or one mcast group."""
-
-    kind: str
-    interface: str
-    address: str | None
-    line: int
-    port: int | None = None
-    ttl: int = 1
-    loop: int = 0
 
 
 @dataclass(frozen=True)
@@ -307,6 +295,8 @@ class _Reader:
 def _directive_table(reader: _Reader) -> dict[str, Callable[[LogicalLine], None]]:
     table: dict[str, Callable[[LogicalLine], None]] = {
         "node": reader.node, "ucast": reader.ucast, "bcast": reader.bcast, "mcast": reader.mcast,
+        "ucast6": lambda ll: reader.media.extend(ucast6_media(ll, reader.error)),
+        "ping6": lambda ll: reader.ping.extend(ping6_nodes(ll, reader.error)),
         "udpport": reader.udpport, "keepalive": reader.time, "warntime": reader.time,
         "deadtime": reader.time, "initdead": reader.time, "deadping": reader.time, "auto_failback": reader.auto_failback,
         "logfile": reader.path_value, "debugfile": reader.path_value, "logfacility": reader.logfacility,

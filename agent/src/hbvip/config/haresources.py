@@ -2,8 +2,14 @@
 
 Grammar (Heartbeat R1 style): `<home-node> <resource> [<resource> ...]`, one group per logical
 line, `\\` continues a line.  A resource is `name::arg1::arg2`; a bare IPv4 address means
-`IPaddr::<address>`; IPaddr/IPaddr2 take `ip[/prefix[/interface[/broadcast]]]`, which hbvip
+`IPaddr::<address>`; IPaddr/IPaddr2 take `ip[/prefix[/interface[/broadcast]]]` and IPv6addr takes
+`ipv6[/prefix[/interface]]` (Heartbeat's IPv6addr wrapper splits its one argument so), which hbvip
 handles natively, so it is validated here rather than failing later at takeover time.
+
+An IPv6 address holds `::` itself, so for the VIP resources everything after the first `::` is the one
+argument. (Heartbeat's ResourceManager splits every `::`, so with real Heartbeat the address must be
+written without `::` compression, `IPv6addr::2001:db8:0:0:0:0:0:100/64/eth0`; hbvip reads both.)
+IPaddr2 takes IPv6 too, as Pacemaker's IPaddr2 does; Heartbeat's IPaddr is IPv4 only.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from dataclasses import dataclass
 
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import Problem
-from hbvip.config.values import ipv4, is_host_name, is_interface_name, looks_like_ipv4
+from hbvip.config.values import ipv4, ipv6, is_host_name, is_interface_name, looks_like_ipv4
 
-NATIVE_RESOURCES = frozenset({"IPaddr", "IPaddr2"})
+NATIVE_RESOURCES = frozenset({"IPaddr", "IPaddr2", "IPv6addr"})
+#: Which address families each native resource takes.
+_FAMILIES = {"IPaddr": (4,), "IPaddr2": (4, 6), "IPv6addr": (6,)}
 _VIP_FORM = "ip[/prefix[/interface[/broadcast]]], e.g. IPaddr::10.0.0.100/24/eth0"
+_VIP6_FORM = "ipv6[/prefix[/interface]], e.g. IPv6addr::2001:db8::100/64/eth0"
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,11 @@ class VipSpec:
     prefix: int | None
     interface: str | None
     broadcast: str | None
+
+    @property
+    def version(self) -> int:
+        """4 or 6: IPv6 VIPs are announced by neighbour advertisement, not ARP, and have no broadcast."""
+        return 6 if ":" in self.address else 4
 
 
 @dataclass(frozen=True)
@@ -64,13 +78,14 @@ class _SpecError(ValueError):
         self.fix = fix
 
 
-def _prefix(text: str) -> int:
+def _prefix(text: str, bits: int = 32) -> int:
     if text.isdigit():
         prefix = int(text)
-        if 1 <= prefix <= 32:
+        if 1 <= prefix <= bits:
             return prefix
-        raise _SpecError(f"prefix /{text} is out of range 1-32", f"use a prefix length 1-32: {_VIP_FORM}")
-    if looks_like_ipv4(text):  # Heartbeat's IPaddr also takes a dotted netmask
+        form = _VIP_FORM if bits == 32 else _VIP6_FORM
+        raise _SpecError(f"prefix /{text} is out of range 1-{bits}", f"use a prefix length 1-{bits}: {form}")
+    if bits == 32 and looks_like_ipv4(text):  # Heartbeat's IPaddr also takes a dotted netmask
         try:
             prefix = ipaddress.IPv4Network(f"0.0.0.0/{text}").prefixlen
         except ValueError:
@@ -80,8 +95,38 @@ def _prefix(text: str) -> int:
     raise _SpecError(f"netmask {text!r} is neither a prefix length nor a netmask", f"use {_VIP_FORM}")
 
 
-def parse_vip(spec: str) -> VipSpec:
-    """`ip[/prefix[/interface[/broadcast]]]` -> VipSpec; raises _SpecError with a fix."""
+def parse_vip6(spec: str) -> VipSpec:
+    """`ipv6[/prefix[/interface]]` -> VipSpec; raises _SpecError with a fix."""
+    parts = spec.split("/")
+    if len(parts) > 3:
+        raise _SpecError(f"too many '/' fields in {spec!r}", f"use {_VIP6_FORM}")
+    address = ipv6(parts[0])
+    if address is None:
+        raise _SpecError(f"{parts[0]!r} is not a valid IPv6 address", f"use {_VIP6_FORM}")
+    if address.is_multicast or address.is_loopback or address.is_unspecified or address.is_link_local \
+            or address.ipv4_mapped is not None:
+        raise _SpecError(f"{parts[0]} cannot be a virtual IP (multicast, loopback, link-local or reserved)",
+                         "pick an unused global or unique-local unicast address in the service prefix")
+    prefix = _prefix(parts[1], 128) if len(parts) > 1 and parts[1] else None
+    interface = parts[2] if len(parts) > 2 and parts[2] else None
+    if interface is not None and not is_interface_name(interface):
+        raise _SpecError(f"interface {interface!r} is not a valid interface name", f"use {_VIP6_FORM}")
+    return VipSpec(str(address), prefix, interface, None)
+
+
+def parse_vip(spec: str, families: tuple[int, ...] = (4,)) -> VipSpec:
+    """`ip[/prefix[/interface[/broadcast]]]` -> VipSpec; raises _SpecError with a fix.
+
+    With 6 in `families` an IPv6 address is read as IPv6addr reads it (no broadcast field).
+    """
+    if ":" in spec.split("/")[0]:
+        if 6 not in families:
+            raise _SpecError(f"{spec.split('/')[0]!r} is an IPv6 address; IPaddr is IPv4 only",
+                             f"write IPv6addr::{spec} (or IPaddr2::{spec})")
+        return parse_vip6(spec)
+    if 4 not in families:
+        raise _SpecError(f"{spec.split('/')[0]!r} is not an IPv6 address; IPv6addr is IPv6 only",
+                         f"write IPaddr::{spec} for an IPv4 VIP, or {_VIP6_FORM}")
     parts = spec.split("/")
     if len(parts) > 4:
         raise _SpecError(f"too many '/' fields in {spec!r}", f"use {_VIP_FORM}")
@@ -107,6 +152,12 @@ def parse_resource(spec: str, line: int) -> Resource:
     name, args = fields[0], tuple(fields[1:])
     if looks_like_ipv4(name.split("/")[0]) and not args:
         return Resource("IPaddr", (spec,), spec, line, parse_vip(spec))
+    if ipv6(spec.split("/")[0]) is not None:
+        raise _SpecError(f"a bare IPv6 address is not a resource (Heartbeat would run a script {name!r})",
+                         f"write IPv6addr::{spec}")
+    if name in NATIVE_RESOURCES and args and (
+            name == "IPv6addr" or ipv6(spec.split("::", 1)[1].split("/")[0]) is not None):
+        args = (spec.split("::", 1)[1],)  # the IPv6 address's own '::' are part of it
     if not name:
         raise _SpecError(f"resource {spec!r} has no name before '::'", "write name::arg, e.g. IPaddr::10.0.0.100/24/eth0")
     if "/" in name or name in (".", ".."):
@@ -117,7 +168,7 @@ def parse_resource(spec: str, line: int) -> Resource:
     if name in NATIVE_RESOURCES:
         if len(args) != 1:
             raise _SpecError(f"{name} takes one argument, got {len(args)}", f"write {name}::{_VIP_FORM.split(', e.g. ', maxsplit=1)[0]}")
-        return Resource(name, args, spec, line, parse_vip(args[0]))
+        return Resource(name, args, spec, line, parse_vip(args[0], _FAMILIES[name]))
     return Resource(name, args, spec, line)
 
 

@@ -63,6 +63,15 @@ def ipv4(value: str) -> ipaddress.IPv4Address | None:
         return None
 
 
+def ipv6(value: str) -> ipaddress.IPv6Address | None:
+    """The address if value is an IPv6 address (no zone, no prefix), else None."""
+    try:
+        address = ipaddress.IPv6Address(value)
+    except ValueError:
+        return None
+    return None if address.scope_id else address
+
+
 def looks_like_ipv4(value: str) -> bool:
     """True for anything shaped like a dotted quad, valid or not (so "10.0.0.300" is an address typo)."""
     return bool(re.match(r"^\d+\.\d+\.\d+\.\d+$", value))

@@ -15,6 +15,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable, Sequence
 
 ETH_P_ARP = 0x0806
 ARPHRD_ETHER = 1
@@ -47,18 +48,25 @@ async def send_garp(iface: str, ip: str, *, count: int = 5, interval: float = 0.
     refuses (interface went down mid-burst) is skipped, which shows as a return value below `count`.
     Cancelling stops the burst; the socket is always closed.
     """
+    return await send_burst(iface, lambda mac: (arp_frame(mac, ip, ARPOP_REQUEST), arp_frame(mac, ip, ARPOP_REPLY)),
+                            count=count, interval=interval)
+
+
+async def send_burst(iface: str, frames_for: Callable[[bytes], Sequence[bytes]], *, count: int,
+                     interval: float) -> int:
+    """The announcement loop shared by ARP and IPv6 neighbour advertisements: `count` frames, cycling
+    through `frames_for(own MAC)`, the first at once and then one every `interval` s (see `send_garp`)."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: send only, receive nothing
     try:
         sock.bind((iface, 0))
-        mac = sock.getsockname()[4]
+        frames = frames_for(sock.getsockname()[4])
         sock.setblocking(False)
-        frames = (arp_frame(mac, ip, ARPOP_REQUEST), arp_frame(mac, ip, ARPOP_REPLY))
         sent = 0
         for n in range(count):
             if n:
                 await asyncio.sleep(interval)
             try:
-                sock.send(frames[n % 2])
+                sock.send(frames[n % len(frames)])
                 sent += 1
             except OSError:
                 pass

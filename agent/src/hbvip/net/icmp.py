@@ -16,6 +16,7 @@ import time
 
 ECHO_REQUEST = 8
 ECHO_REPLY = 0
+ECHO6_REQUEST, ECHO6_REPLY = 128, 129  # ICMPv6 (ha.cf `ping6`); the kernel fills in their checksum
 _HEADER = struct.Struct("!BBHHH")
 
 
@@ -34,8 +35,13 @@ def echo_request(ident: int, seq: int, payload: bytes = b"hbvip") -> bytes:
     return _HEADER.pack(ECHO_REQUEST, 0, checksum(body), ident, seq) + payload
 
 
-def is_reply_to(packet: bytes, ident: int, seq: int) -> bool:
-    """`packet` is what a raw IPv4 socket hands us: the IP header first, then the ICMP message."""
+def is_reply_to(packet: bytes, ident: int, seq: int, *, v6: bool = False) -> bool:
+    """`packet` is what a raw socket hands us: IPv4's with the IP header first, then the ICMP message;
+    ICMPv6's without the IPv6 header."""
+    if v6:
+        icmp = packet[:_HEADER.size]
+        return len(icmp) == _HEADER.size and _HEADER.unpack(icmp)[0] == ECHO6_REPLY and \
+            _HEADER.unpack(icmp)[3:] == (ident, seq)
     if len(packet) < 20:
         return False
     ihl = (packet[0] & 0x0F) * 4
@@ -54,15 +60,18 @@ async def ping(address: str, timeout: float = 1.0, *, tries: int = 2) -> bool:
     """
     loop = asyncio.get_running_loop()
     ident = (os.getpid() ^ id(loop)) & 0xFFFF
+    v6 = ":" in address
+    family, proto = (socket.AF_INET6, socket.IPPROTO_ICMPV6) if v6 else (socket.AF_INET, socket.IPPROTO_ICMP)
     try:
-        target = (await loop.getaddrinfo(address, None, family=socket.AF_INET, type=socket.SOCK_RAW))[0][4][0]
+        target = (await loop.getaddrinfo(address, None, family=family, type=socket.SOCK_RAW))[0][4][0]
     except (OSError, IndexError):
         return False
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+    with socket.socket(family, socket.SOCK_RAW, proto) as sock:
         sock.setblocking(False)
         for seq in range(1, tries + 1):
+            request = _HEADER.pack(ECHO6_REQUEST, 0, 0, ident, seq) + b"hbvip" if v6 else echo_request(ident, seq)
             try:
-                await loop.sock_sendto(sock, echo_request(ident, seq), (target, 0))
+                await loop.sock_sendto(sock, request, (target, 0))
             except OSError:
                 return False
             deadline = time.monotonic() + timeout
@@ -73,6 +82,6 @@ async def ping(address: str, timeout: float = 1.0, *, tries: int = 2) -> bool:
                     break
                 # Every raw ICMP socket sees every reply, and concurrent pings of this process share
                 # `ident`: only the target's own answer counts (ping nodes and the peer are probed together).
-                if source[0] == target and is_reply_to(packet, ident, seq):
+                if source[0] == target and is_reply_to(packet, ident, seq, v6=v6):
                     return True
     return False

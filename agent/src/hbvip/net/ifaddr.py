@@ -1,4 +1,4 @@
-"""A snapshot of the host's IPv4 addresses, read over netlink.
+"""A snapshot of the host's addresses (IPv4, or both families), read over netlink.
 
 VIP placement (which interface, which `eth0:N` label is free) and the transport (which `ucast`
 addresses are this node's own) both need the same view of the host, so it is read in one place.
@@ -20,7 +20,7 @@ from hbvip.net.rtnl import session
 
 @dataclass(frozen=True)
 class IfAddr:
-    """One IPv4 address as the kernel reports it (what `ip -4 addr` shows)."""
+    """One address as the kernel reports it (what `ip addr` shows); IPv6 ones carry the interface as label."""
 
     ifname: str
     index: int
@@ -30,15 +30,28 @@ class IfAddr:
     broadcast: str | None
 
     @property
-    def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Interface(f"{self.address}/{self.prefix}").network
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_interface(f"{self.address}/{self.prefix}").network
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.address else 4
 
 
 async def ipv4_addresses() -> list[IfAddr]:
     """Every IPv4 address of the current network namespace."""
+    return await _dump(socket.AF_INET, "list IPv4 addresses")
+
+
+async def all_addresses() -> list[IfAddr]:
+    """Every IPv4 and IPv6 address of the current network namespace, in one dump (VIPs of both kinds)."""
+    return await _dump(socket.AF_UNSPEC, "list addresses")
+
+
+async def _dump(family: int, what: str) -> list[IfAddr]:
     request = ifaddrmsg()
-    request["family"] = socket.AF_INET
-    records = await session().dump(request, RTM_GETADDR, "list IPv4 addresses")
+    request["family"] = family
+    records = await session().dump(request, RTM_GETADDR, what)
     names = dict(socket.if_nameindex())
     result = []
     for msg in records:

@@ -1,7 +1,8 @@
 """UDP transport for heartbeat datagrams, laid out like Heartbeat's `ucast`/`bcast` media.
 
-One receive socket on 0.0.0.0:udpport takes datagrams from every medium; sending uses one socket per
-interface named in ha.cf, bound to that device (SO_BINDTODEVICE) as Heartbeat's ucast does, so a
+One receive socket on 0.0.0.0:udpport takes datagrams from every medium (and one on [::]:udpport when
+ha.cf has `ucast6` lines, as Heartbeat's ucast6 listens); sending uses one socket per interface and
+address family named in ha.cf, bound to that device (SO_BINDTODEVICE) as Heartbeat's ucast does, so a
 heartbeat leaves by the link the operator chose even when routing would pick another one.
 
 Both nodes run the same ha.cf (`ucast eth0 server1` and `ucast eth0 server2`), so a ucast address that
@@ -15,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hbvip.net.ifaddr import ipv4_addresses
+from hbvip.config.values import ipv6
+from hbvip.net.ifaddr import all_addresses, interface_index
 
 
 class TransportError(Exception):
@@ -31,12 +34,27 @@ class _Target:
     interface: str | None
     broadcast: bool = False
 
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if ":" in self.address else socket.AF_INET
+
+    def sockaddr(self, port: int) -> tuple:
+        """Where `sendto` sends: a link-local IPv6 peer is reached through the line's interface (scope)."""
+        if self.family == socket.AF_INET:
+            return (self.address, port)
+        scope = interface_index(self.interface or "") if self.address.startswith("fe80:") else 0
+        return (self.address, port, 0, scope or 0)
+
 
 #: Receive buffer: the largest UDP payload, so a datagram is never truncated (the daemon counts an
 #: oversized one itself) and one buffer serves every datagram.
 _RECV_SIZE = 65536
 #: Datagrams read per readiness callback at most.
 _RECV_BATCH = 32
+# <linux/in.h>, <linux/in6.h>: the arrival interface of each datagram, for the per-path liveness
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IPV6_RECVPKTINFO, IPV6_PKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49), getattr(socket, "IPV6_PKTINFO", 50)
+_ANC_SIZE = socket.CMSG_SPACE(20)
 
 
 class Transport:
@@ -63,14 +81,18 @@ class Transport:
         self.peer_addresses: list[str] = []
         self.counters: dict[str, int] = {"sent": 0, "send_errors": 0, "received": 0, "receive_errors": 0}
         self._targets: list[_Target] = []
-        self._send_sockets: dict[str | None, socket.socket] = {}
-        self._receiver: socket.socket | None = None
+        self._send_sockets: dict[tuple[str | None, int], socket.socket] = {}
+        self._receivers: list[socket.socket] = []
         self._buffer = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buffer)
+        self.arrival_interface: str | None = None
+        """The interface the datagram being delivered to `on_datagram` arrived on (its path)."""
+        self._names: dict[int, str] = {}
 
     async def start(self) -> None:
-        """Resolve peers, open the receive socket on 0.0.0.0:port and the per-interface send sockets."""
-        own = await ipv4_addresses()
+        """Resolve peers, open the receive socket(s) on 0.0.0.0:port ([::]:port too for IPv6 peers) and
+        the per-interface send sockets."""
+        own = await all_addresses()
         own_addresses = {a.address for a in own}
         targets: list[_Target] = []
         for host, interface in self.peers:
@@ -88,7 +110,9 @@ class Transport:
         try:
             for target in targets:
                 self._open_send_socket(target)
-            await self._open_receiver()
+            await self._open_receiver(socket.AF_INET)
+            if any(t.family == socket.AF_INET6 for t in targets):
+                await self._open_receiver(socket.AF_INET6)
         except BaseException:
             self.close()
             raise
@@ -97,25 +121,28 @@ class Transport:
         """Send `data` once to every target; failures are counted in `send_errors`, never raised."""
         for target in self._targets:
             try:
-                self._send_sockets[target.interface].sendto(data, (target.address, self.port))
+                self._send_sockets[target.interface, target.family].sendto(data, target.sockaddr(self.port))
                 self.counters["sent"] += 1
             except OSError:
                 self.counters["send_errors"] += 1
 
     def close(self) -> None:
         """Close every socket; safe to call twice."""
-        if self._receiver is not None:
+        for receiver in self._receivers:
             try:
-                asyncio.get_running_loop().remove_reader(self._receiver)
+                asyncio.get_running_loop().remove_reader(receiver)
             except RuntimeError:     # no loop (left after asyncio.run): nothing is watching the socket
                 pass
-            self._receiver.close()
-            self._receiver = None
+            receiver.close()
+        self._receivers.clear()
         for sock in self._send_sockets.values():
             sock.close()
         self._send_sockets.clear()
 
     async def _resolve(self, host: str) -> str:
+        """A `ucast6` peer is a numeric IPv6 address already; a `ucast` peer an IPv4 address or a name."""
+        if (address := ipv6(host)) is not None:
+            return str(address)
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, self.port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
@@ -124,29 +151,35 @@ class Transport:
         return infos[0][4][0]
 
     def _open_send_socket(self, target: _Target) -> None:
-        sock = self._send_sockets.get(target.interface)
+        sock = self._send_sockets.get((target.interface, target.family))
         if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._send_sockets[target.interface] = sock
+            sock = socket.socket(target.family, socket.SOCK_DGRAM)
+            self._send_sockets[target.interface, target.family] = sock
             sock.setblocking(False)
             if target.interface:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, target.interface.encode())
         if target.broadcast:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 
-    async def _open_receiver(self) -> None:
+    async def _open_receiver(self, family: socket.AddressFamily) -> None:
         """A plain reader callback instead of asyncio's datagram transport: that one allocates a 256 KiB
         buffer per datagram and goes through a protocol object; here one buffer is reused and each
-        datagram costs one `bytes` of its own size."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        datagram costs one `bytes` of its own size. The IPv6 socket takes IPv6 only (V6ONLY): IPv4
+        datagrams arrive once, on the IPv4 socket."""
+        sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("0.0.0.0", self.port))
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", self.port))
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
             raise TransportError(_bind_failure(self.port, exc)) from exc
-        self._receiver = sock
+        self._receivers.append(sock)
         asyncio.get_running_loop().add_reader(sock, self._read_ready, sock)
 
     def _read_ready(self, sock: socket.socket) -> None:
@@ -154,14 +187,32 @@ class Transport:
         then costs far less loop overhead per datagram) without starving the loop's timers."""
         for _unused in range(_RECV_BATCH):
             try:
-                size, addr = sock.recvfrom_into(self._buffer)
+                size, ancillary, _flags, addr = sock.recvmsg_into([self._buffer], _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 self.counters["receive_errors"] += 1
                 return
             self.counters["received"] += 1
+            self.arrival_interface = self._interface_of(ancillary)
             self.on_datagram(bytes(self._view[:size]), addr)
+
+    def _interface_of(self, ancillary: list[tuple[int, int, bytes]]) -> str | None:
+        """The arrival interface from IP_PKTINFO (index first) or IPV6_PKTINFO (index after the address)."""
+        for level, kind, data in ancillary:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 4:
+                index = int.from_bytes(data[:4], sys.byteorder)
+            elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(data) >= 20:
+                index = int.from_bytes(data[16:20], sys.byteorder)
+            else:
+                continue
+            if index not in self._names:
+                try:
+                    self._names[index] = socket.if_indextoname(index)
+                except OSError:
+                    return None
+            return self._names[index]
+        return None
 
 
 def _bind_failure(port: int, exc: OSError) -> str:

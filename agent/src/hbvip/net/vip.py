@@ -3,9 +3,14 @@
 Heartbeat puts a VIP on an alias label (`eth0:0`, the first free `eth0:N`), picks the interface whose
 subnet contains the VIP when the haresources line names none, takes the prefix from that subnet when
 none is given, and sets the subnet's broadcast address. Operators read `ip addr`/`ifconfig` output
-with those labels in mind, so they are kept. IPv4 only: IPv6 VIPs are IPv6addr's job, not IPaddr's.
+with those labels in mind, so they are kept.
 
-Each function can take `addresses`, a snapshot from `ipv4_addresses()`: the VIPs of one group then
+IPv6 VIPs (IPv6addr, or IPaddr2 with an IPv6 address) follow the same rules of interface and prefix
+choice, without label or broadcast (IPv6 has neither), and are added with `nodad`: duplicate address
+detection would keep the address tentative (unusable) for a second or more after a takeover, and the
+pair itself makes sure only one node holds it.
+
+Each function can take `addresses`, a snapshot from `all_addresses()`: the VIPs of one group then
 share one address dump, and an add or delete is one netlink request. The snapshot is kept up to date
 with what these functions change, so the next VIP of the group gets the next free label.
 """
@@ -18,12 +23,13 @@ import socket
 from collections.abc import Iterable
 
 from hbvip.config import VipSpec
-from hbvip.net.ifaddr import IfAddr, interface_index, ipv4_addresses
+from hbvip.net.ifaddr import IfAddr, all_addresses, interface_index
 from hbvip.net.pyroute2_lean import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, RTM_DELADDR, RTM_NEWADDR, ifaddrmsg
 from hbvip.net.rtnl import RtnlError, session
 
 # The kernel keeps IFNAMSIZ (16) bytes for a label, the terminating NUL included.
 MAX_LABEL = 15
+IFA_F_NODAD = 0x02  # <linux/if_addr.h>: usable at once, no duplicate address detection
 
 
 class VipError(Exception):
@@ -47,11 +53,15 @@ async def add_vip(vip: VipSpec, addresses: list[IfAddr] | None = None) -> tuple[
         return existing[0].label, True
     ifname, index = _choose_interface(addresses, vip)
     prefix = vip.prefix if vip.prefix is not None else _subnet_prefix(addresses, ifname, vip.address)
-    label = free_label(ifname, {a.label for a in addresses if a.ifname == ifname})
-    broadcast = vip.broadcast or _default_broadcast(vip.address, prefix)
-    attrs = [("IFA_LOCAL", vip.address), ("IFA_ADDRESS", vip.address), ("IFA_LABEL", label)]
-    if broadcast:
-        attrs.append(("IFA_BROADCAST", broadcast))
+    if vip.version == 6:
+        label, broadcast = ifname, None
+        attrs = [("IFA_ADDRESS", vip.address)]
+    else:
+        label = free_label(ifname, {a.label for a in addresses if a.ifname == ifname})
+        broadcast = vip.broadcast or _default_broadcast(vip.address, prefix)
+        attrs = [("IFA_LOCAL", vip.address), ("IFA_ADDRESS", vip.address), ("IFA_LABEL", label)]
+        if broadcast:
+            attrs.append(("IFA_BROADCAST", broadcast))
     what = f"add {vip.address}/{prefix} on {ifname}"
     try:
         await session().request(_ifaddr(index, prefix, attrs), RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, what)
@@ -68,7 +78,7 @@ async def del_vip(vip: VipSpec, addresses: list[IfAddr] | None = None) -> bool:
     addresses = await _snapshot(addresses)
     copies = _copies(addresses, vip)
     for copy in copies:
-        attrs = [("IFA_LOCAL", copy.address), ("IFA_ADDRESS", copy.address)]
+        attrs = [("IFA_ADDRESS", copy.address)] if copy.version == 6 else [("IFA_LOCAL", copy.address), ("IFA_ADDRESS", copy.address)]
         try:
             await session().request(_ifaddr(copy.index, copy.prefix, attrs), RTM_DELADDR, NLM_F_ACK,
                                     f"remove {copy.address} from {copy.ifname}")
@@ -93,12 +103,14 @@ def free_label(ifname: str, taken: set[str]) -> str:
 
 
 async def _snapshot(addresses: list[IfAddr] | None) -> list[IfAddr]:
-    return await ipv4_addresses() if addresses is None else addresses
+    return await all_addresses() if addresses is None else addresses
 
 
 def _ifaddr(index: int, prefix: int, attrs: list[tuple[str, str]]) -> ifaddrmsg:
     msg = ifaddrmsg()
-    msg["family"], msg["prefixlen"], msg["index"] = socket.AF_INET, prefix, index
+    v6 = ":" in attrs[0][1]
+    msg["family"], msg["prefixlen"], msg["index"] = socket.AF_INET6 if v6 else socket.AF_INET, prefix, index
+    msg["flags"] = IFA_F_NODAD if v6 else 0
     msg["attrs"] = attrs
     return msg
 
@@ -114,8 +126,8 @@ def _copies(addresses: list[IfAddr], vip: VipSpec) -> list[IfAddr]:
 def subnets_holding(vip: VipSpec, addresses: Iterable[IfAddr]) -> list[IfAddr]:
     """The addresses (other than the VIP itself) whose subnet contains the VIP: where IPaddr may put it
     when the haresources line names no interface. `hbvip check-config` asks the same question."""
-    target = ipaddress.IPv4Address(vip.address)
-    return [a for a in addresses if a.address != vip.address and target in a.network]
+    target = ipaddress.ip_address(vip.address)
+    return [a for a in addresses if a.version == target.version and a.address != vip.address and target in a.network]
 
 
 def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str, int]:
@@ -136,8 +148,9 @@ def _choose_interface(addresses: list[IfAddr], vip: VipSpec) -> tuple[str, int]:
 
 
 def _subnet_prefix(addresses: list[IfAddr], ifname: str, vip_address: str) -> int:
-    target = ipaddress.IPv4Address(vip_address)
-    prefixes = [a.prefix for a in addresses if a.ifname == ifname and target in a.network and a.address != vip_address]
+    target = ipaddress.ip_address(vip_address)
+    prefixes = [a.prefix for a in addresses
+                if a.ifname == ifname and a.version == target.version and target in a.network and a.address != vip_address]
     if not prefixes:
         raise VipError(
             f"VIP {vip_address}: no subnet on {ifname} contains it, so its prefix is unknown; give one (IPaddr::ip/prefix)"

@@ -1,10 +1,12 @@
 """Acquire and release resource groups with Heartbeat's ResourceManager semantics.
 
-Acquire: left to right, `status` then `start` unless running. Release: `stop` right to left. IPaddr and
-IPaddr2 are native (netlink + gratuitous ARP); everything else is a script from `resource.d/` or the
-init directory. A native VIP has no separate status step: its start checks presence itself (from the
-group's address snapshot, or the kernel's EEXIST) and says "already present", and the VIPs of a group
-share one address dump, invalidated whenever a script ran (a script may change addresses).
+Acquire: left to right, `status` then `start` unless running. Release: `stop` right to left. IPaddr,
+IPaddr2 and IPv6addr are native (netlink + gratuitous ARP, or unsolicited neighbour advertisements for
+an IPv6 VIP; the `garp_*` settings and log events cover both); everything else is a script from
+`resource.d/` or the init directory. A native VIP has no separate status step: its start checks
+presence itself (from the group's address snapshot, or the kernel's EEXIST) and says "already present",
+and the VIPs of a group share one address dump, invalidated whenever a script ran (a script may change
+addresses).
 
 Unlike Heartbeat, a failed stop never reboots the machine or kills the daemon: it is retried,
 reported, and the VIP is removed anyway so the peer can serve it. A failed start releases what was
@@ -21,7 +23,8 @@ from pathlib import Path
 
 from hbvip.config import NATIVE_RESOURCES, Resource, ResourceGroup, VipSpec, resolve_script
 from hbvip.net.garp import send_garp
-from hbvip.net.ifaddr import IfAddr, ipv4_addresses
+from hbvip.net.ifaddr import IfAddr, all_addresses
+from hbvip.net.ndisc import send_unsolicited_na
 from hbvip.net.vip import VipError, add_vip, del_vip, vip_present
 from hbvip.resources.scripts import SCRIPT_PATH, ScriptCall, run_script, says_running
 
@@ -223,7 +226,8 @@ class ResourceRunner:
         previous = self._bursts.pop(ip, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.create_task(send_garp(iface, ip, count=count or self.garp_count, interval=self.garp_interval))
+        send = send_unsolicited_na if ":" in ip else send_garp
+        task = asyncio.create_task(send(iface, ip, count=count or self.garp_count, interval=self.garp_interval))
         self._bursts[ip] = task
         task.add_done_callback(lambda t: self._burst_done(t, iface, ip, quiet))
 
@@ -276,7 +280,7 @@ class _AddressView:
 
     async def get(self) -> list[IfAddr]:
         if self._addresses is None:
-            self._addresses = await ipv4_addresses()
+            self._addresses = await all_addresses()
         return self._addresses
 
     def forget(self) -> None:
@@ -290,5 +294,5 @@ class _Probe:
 
 
 def _native_vip(res: Resource) -> VipSpec | None:
-    """The VIP hbvip places itself, for IPaddr/IPaddr2; None for script resources."""
+    """The VIP hbvip places itself, for IPaddr/IPaddr2/IPv6addr; None for script resources."""
     return res.vip if res.name in NATIVE_RESOURCES else None

@@ -1,0 +1,71 @@
+"""Heartbeat media lines as paths: the `Medium` record, and the IPv6 media read as Heartbeat's plugins read
+them (`ucast6` and `ping6`, from Heartbeat 3.0.6's HBcomm/ucast6.so and ping6.so).
+
+`ucast6 <interface> <peer IPv6 address>` takes one numeric address (the plugin asks getaddrinfo with
+AI_NUMERICHOST, so no host names), never multicast, unspecified or loopback; a link-local peer address
+gets the interface as its scope (`fe80::2%eth1`), as the plugin does. The datagrams are the same as on
+`ucast`: the wire format does not depend on the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hbvip.config.lexer import LogicalLine
+from hbvip.config.values import ipv6, is_interface_name
+
+Report = Callable[[int | None, str, str], None]
+_UCAST6_FORM = "write 'ucast6 <interface> <peer IPv6 address>', e.g. 'ucast6 eth0 2001:db8::2'"
+
+
+@dataclass(frozen=True)
+class Medium:
+    """One heartbeat path: ucast/ucast6 to one peer address, bcast on one interface, or one mcast group."""
+
+    kind: str
+    interface: str
+    address: str | None
+    line: int
+    port: int | None = None
+    ttl: int = 1
+    loop: int = 0
+
+
+def ping6_nodes(ll: LogicalLine, error: Report) -> list[str]:
+    """The ping nodes of one `ping6` line (Heartbeat's HBcomm/ping6.so): numeric IPv6 addresses that
+    join the `ping` nodes, so the same tiebreaker rules apply whichever family answers."""
+    if len(ll.words) < 2:
+        error(ll.line, "ping6 needs at least one address", "write 'ping6 <IPv6 address of a router>'")
+    nodes = []
+    for text in ll.words[1:]:
+        address = ipv6(text)
+        if address is None or address.is_multicast or address.is_unspecified or address.is_link_local:
+            error(ll.line, f"ping6 node {text!r} is not a global or unique-local IPv6 address",
+                  "give the IPv6 address of a stable neighbour such as the default gateway")
+        else:
+            nodes.append(str(address))
+    return nodes
+
+
+def ucast6_media(ll: LogicalLine, error: Report) -> list[Medium]:
+    """The path of one `ucast6` line, or none (with the problem reported at the line)."""
+    if len(ll.words) != 3:
+        error(ll.line, f"ucast6 takes an interface and one peer address, got {len(ll.words) - 1} values",
+              _UCAST6_FORM)
+        return []
+    iface, text = ll.words[1], ll.words[2]
+    if not is_interface_name(iface):
+        error(ll.line, f"ucast6 interface {iface!r} is not a valid interface name", "give a network interface such as eth0")
+        return []
+    address, _sep, scope = text.partition("%")
+    peer = ipv6(address)
+    if peer is None or peer.is_multicast or peer.is_unspecified or peer.is_loopback:
+        error(ll.line, f"ucast6 peer {text!r} is not a unicast IPv6 address (Heartbeat's ucast6 takes no host names)",
+              _UCAST6_FORM)
+        return []
+    if scope and scope != iface:
+        error(ll.line, f"ucast6 peer {text!r}: scope {scope} is not the line's interface {iface}",
+              f"write {address}%{iface} or leave the scope out")
+        return []
+    return [Medium("ucast6", iface, str(peer), ll.line)]
