@@ -61,6 +61,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the files as they are, or with single files replaced (the role's `validate:` hook),
     then lint them against this host (interfaces, names, scripts, ARP) unless --no-lint."""
     overrides = {"ha.cf": args.ha_cf, "haresources": args.haresources, "authkeys": args.authkeys}
+    if args.file_only:
+        return _check_alone(overrides, args.json)
     config_dir = Path(args.config_dir)
     origin: dict[str, str] = {}
     tmp = None
@@ -97,8 +99,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             tmp.cleanup()
     # Name the files the operator gave, not the staging copies.
     problems = [dataclasses.replace(p, path=origin.get(p.path, p.path)) for p in problems]
+    return _report(problems, notes, args.json, args.config_dir)
+
+
+def _check_alone(overrides: dict[str, str | None], as_json: bool) -> int:
+    """check-config --file-only: each given file against its own grammar, without its siblings.
+
+    A `validate:` hook sees one new file while the other new files are not written yet; checked with
+    the old siblings a change that spans files (a node renamed in ha.cf and haresources) would be
+    refused. The whole set is checked before (`hbvip plan-config`); this is the host's own parser
+    confirming the file it is about to install.
+    """
+    from .config import parse_authkeys, parse_hacf  # pylint: disable=import-outside-toplevel
+
+    parsers = {"ha.cf": parse_hacf, "haresources": parse_haresources, "authkeys": parse_authkeys}
+    problems = []
+    for name, path in overrides.items():
+        if path:
+            problems += parsers[name](Path(path).read_text(encoding="utf-8", errors="surrogateescape"), path)[1]
+    return _report(problems, [], as_json, "the given files")
+
+
+def _report(problems: list[Any], notes: list[str], as_json: bool, what: str) -> int:
     ok = not any(p.is_error for p in problems)
-    if args.json:
+    if as_json:
         print(json.dumps({"ok": ok, "problems": [
             {"path": p.path, "line": p.line, "severity": p.severity, "message": p.message, "fix": p.fix}
             for p in problems], "notes": notes}, indent=2))
@@ -108,7 +132,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
         if ok:
-            print(f"{args.config_dir}: configuration OK" + (f" ({len(problems)} warning(s))" if problems else ""))
+            print(f"{what}: configuration OK" + (f" ({len(problems)} warning(s))" if problems else ""))
+    return EXIT_OK if ok else EXIT_CONFIG
+
+
+def cmd_plan_config(args: argparse.Namespace) -> int:
+    """The new haresources (the tool's groups replaced, every other line kept) and the problems of
+    the whole new set, from a JSON request on stdin; see hbvip.config.plan. Writes nothing."""
+    from .config.plan import check_set, merge_haresources  # pylint: disable=import-outside-toplevel
+
+    request = json.load(sys.stdin)
+    config_dir = request.get("config_dir", args.config_dir)
+    res = request["haresources"]
+    merged = merge_haresources(res.get("current"), res.get("header", ""), res["lines"], res.get("owned_vips", []),
+                               exclusive=bool(res.get("exclusive")), path=f"{config_dir}/haresources")
+    files = {**request["files"], "haresources": merged.text}
+    problems = list(merged.problems) + check_set(files, request.get("node_name") or os.uname().nodename, config_dir)
+    ok = not any(p.is_error for p in problems)
+    print(json.dumps({"ok": ok, "haresources": merged.text, "owned_vips": list(merged.owned_vips),
+                      "kept": list(merged.kept), "replaced": list(merged.replaced),
+                      "problems": [{"path": p.path, "line": p.line, "severity": p.severity, "message": p.message,
+                                    "fix": p.fix, "text": str(p)} for p in problems]}, indent=2))
     return EXIT_OK if ok else EXIT_CONFIG
 
 
@@ -283,7 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-lint", action="store_true",
                    help="parse only; skip the checks against this host (interfaces, names, scripts, ARP)")
     c.add_argument("--no-arp", action="store_true", help="skip the ARP probe for addresses already in use")
+    c.add_argument("--file-only", action="store_true",
+                   help="check only the files given with --ha-cf/--haresources/--authkeys, each on its own grammar")
     c.set_defaults(func=cmd_check_config)
+
+    pc = sub.add_parser("plan-config", parents=[common],
+                        help="merge a tool's haresources groups into the file and check the new set (JSON on stdin)")
+    pc.set_defaults(func=cmd_plan_config)
 
     s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
     s.add_argument("--json", action="store_true")
