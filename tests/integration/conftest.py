@@ -7,12 +7,14 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
+from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab, wheelhouse  # noqa: F401 (a fixture)
 from lab import Lab
 
-_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix"}
+_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab"}
 _counter = itertools.count()
 
 
@@ -64,3 +66,26 @@ def lab_factory(lab_prefix: Callable[[], str]) -> Iterator[Callable[..., Lab]]:
 @pytest.fixture
 def lab(lab_factory: Callable[..., Lab]) -> Lab:
     return lab_factory()
+
+
+@pytest.fixture(scope="session")
+def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
+    """One lab for the session whose pair site.yml provisioned once: the tests of the role, the modules
+    and the rename share it instead of each building and provisioning a lab of their own.
+
+    Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
+    init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
+    in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
+    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
+    provisioning run is `ansible_lab.first` (assert it succeeded where it matters).
+    """
+    with Lab(prefix=f"al{os.getpid()}", net=None, hosts=("server1", "server2"), ssh=True) as lab:
+        variables: dict[str, object] = {
+            "heartbeat_vip_engine": "agent",
+            "heartbeat_vip_vip": {"address": lab.vip, "prefix": 24},
+            "heartbeat_vip_auth_secret": SECRET,
+            "heartbeat_vip_agent_wheel_find_links": str(wheelhouse),
+            **FAST_TIMERS,
+        }
+        inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=variables)
+        yield AnsibleLab(lab, inventory, variables)
