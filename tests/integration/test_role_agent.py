@@ -158,12 +158,12 @@ def test_agent_refuses_deadtime_not_above_twice_keepalive_with_check_configs_lin
     assert f"{lab.vip}/24" in lab.hosts["server1"].addresses()
 
 
-def test_warntime_above_deadtime_is_the_agents_warning_not_a_role_error(ansible_lab: AnsibleLab) -> None:
-    """The role kept only what the agent cannot know: a late-heartbeat warning past deadtime is the agent's
-    warning (it loads such a file), so --check passes where the role used to fail."""
-    result = ansible_lab.playbook("--check", "--diff", "-e", "heartbeat_vip_warntime_ms=1000")
+def test_warntime_not_above_keepalive_is_the_agents_warning_not_a_role_error(ansible_lab: AnsibleLab) -> None:
+    """The role kept only what the agent cannot know: warntime <= keepalive is a warning for the agent (it
+    loads such a file), so --check passes where the role used to refuse it."""
+    result = ansible_lab.playbook("--check", "--diff", "-e", "heartbeat_vip_warntime_ms=200")
     assert_ok(result)
-    assert re.search(r"^\+warntime 1$", result.stdout, re.M), result.stdout[-3000:]
+    assert re.search(r"^\+warntime 200ms$", result.stdout, re.M), result.stdout[-3000:]
 
 
 def test_a_group_hb_vip_added_survives_site_yml_and_check_shows_no_change(
