@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab, wheelhouse  # noqa: F401 (a fixture)
+from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab
+from ansible_lab import wheelhouse  # noqa: F401 pylint: disable=unused-import  # a fixture, used by name
 from lab import Lab
 
 _LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab"}

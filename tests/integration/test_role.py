@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import (  # noqa: F401 (REPO, FAST_TIMERS: test_rename takes them from here)
-    FAST_TIMERS, REPO, SECRET, AnsibleLab, assert_ok, playbook, recap)
+from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab, assert_ok, playbook, recap
+from ansible_lab import REPO  # noqa: F401 pylint: disable=unused-import  # test_rename takes it from here
 from lab import Host, Lab
 
 pytestmark = pytest.mark.timeout(900)

@@ -59,7 +59,7 @@ def merge_haresources(current: str | None, header: str, lines: list[str], owned_
         physical = current.splitlines(keepends=True)
         first = next(iter(logical_lines(current, Comments.WORD_START, continuation=True)), None)
         start = first.line - 1 if first is not None else len(physical)
-        groups, _ = parse_haresources(current, path)  # what cannot be parsed is kept and reported below
+        groups = parse_haresources(current, path)[0]  # what cannot be parsed is kept and reported below
         drop: set[int] = set()
         for group in groups:
             if _vips(group) & owned:
