@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab
+from ansible_lab import wheelhouse  # noqa: F401 pylint: disable=unused-import  # a fixture, used by name
 from lab import Lab
 from pair import Pair
 
-_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix"}
+_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab"}
 _counter = itertools.count()
 
 
@@ -71,19 +73,6 @@ def lab(lab_factory: Callable[..., Lab]) -> Lab:
     return lab_factory()
 
 
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `pip wheel ./agent` needs (pyroute2, the build backend), fetched where an index answers
-    (the lab's controller has no route to one); for the role's `agent` engine modules."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
-         "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
-        check=True, timeout=300,
-    )
-    return dest
-
-
 @pytest.fixture
 def pair(lab: Lab) -> Iterator[Pair]:
     """The pair harness on a fresh lab: `pair.start(timers)` installs the seed's files and starts both
@@ -93,3 +82,26 @@ def pair(lab: Lab) -> Iterator[Pair]:
         yield p
     finally:
         p.close()
+
+
+@pytest.fixture(scope="session")
+def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
+    """One lab for the session whose pair site.yml provisioned once: the tests of the role, the modules
+    and the rename share it instead of each building and provisioning a lab of their own.
+
+    Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
+    init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
+    in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
+    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
+    provisioning run is `ansible_lab.first` (assert it succeeded where it matters).
+    """
+    with Lab(prefix=f"al{os.getpid()}", net=None, hosts=("server1", "server2"), ssh=True) as lab:
+        variables: dict[str, object] = {
+            "heartbeat_vip_engine": "agent",
+            "heartbeat_vip_vip": {"address": lab.vip, "prefix": 24},
+            "heartbeat_vip_auth_secret": SECRET,
+            "heartbeat_vip_agent_wheel_find_links": str(wheelhouse),
+            **FAST_TIMERS,
+        }
+        inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=variables)
+        yield AnsibleLab(lab, inventory, variables)

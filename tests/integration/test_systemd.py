@@ -18,8 +18,7 @@ import pytest
 
 from lab import Lab
 from lab.systemd import SystemdHost, cgroup_roots, nspawn_unavailable
-from test_role import FAST_TIMERS, SECRET, SITE, Provisioned, assert_ok, recap
-from test_role_agent import agent_status, playbook
+from ansible_lab import FAST_TIMERS, SECRET, SITE, AnsibleLab, agent_status, assert_ok, playbook, recap
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -47,7 +46,7 @@ def systemd_support(lab_support: None) -> None:
 
 
 @pytest.fixture(scope="module")
-def sd_pair(systemd_support: None, wheelhouse: Path) -> Iterator[Provisioned]:
+def sd_pair(systemd_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     with Lab(prefix=f"sd{os.getpid()}p", net=None, systemd=True) as lab:
         print(f"systemd hosts booted in {max(lab.boot_seconds.values()):.1f} s: {lab.boot_seconds}")
         for host in lab.hosts.values():
@@ -62,12 +61,10 @@ def sd_pair(systemd_support: None, wheelhouse: Path) -> Iterator[Provisioned]:
             **FAST_TIMERS,
         }
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=extra)
-        started = time.monotonic()
-        first = playbook(lab, inventory)
-        yield Provisioned(lab, inventory, first, time.monotonic() - started)
+        yield AnsibleLab(lab, inventory, extra)
 
 
-def hosts(p: Provisioned) -> tuple[SystemdHost, SystemdHost]:
+def hosts(p: AnsibleLab) -> tuple[SystemdHost, SystemdHost]:
     s1, s2 = p.lab.hosts["server1"], p.lab.hosts["server2"]
     assert isinstance(s1, SystemdHost) and isinstance(s2, SystemdHost)
     return s1, s2
@@ -145,7 +142,7 @@ def test_systemd_lab_host_boots_reboots_powers_off_and_leaves_nothing(systemd_su
     assert not lab.dir.exists()
 
 
-def test_site_yml_agent_engine_on_systemd_and_rerun_changes_nothing(sd_pair: Provisioned) -> None:
+def test_site_yml_agent_engine_on_systemd_and_rerun_changes_nothing(sd_pair: AnsibleLab) -> None:
     assert_ok(sd_pair.first)
     print(f"fresh site.yml (agent, systemd hosts): {sd_pair.seconds:.1f} s")
     lab = sd_pair.lab
@@ -170,7 +167,7 @@ def test_site_yml_agent_engine_on_systemd_and_rerun_changes_nothing(sd_pair: Pro
     assert all(c["changed"] == 0 for c in counts.values()), counts
 
 
-def test_unit_sandbox_applies_and_security_score_is_at_most_3(sd_pair: Provisioned) -> None:
+def test_unit_sandbox_applies_and_security_score_is_at_most_3(sd_pair: AnsibleLab) -> None:
     s1, _s2 = hosts(sd_pair)
     out = s1.run(["systemd-analyze", "security", "hbvip", "--no-pager"]).stdout
     score = float(re.search(r"Overall exposure level for hbvip\.service: ([\d.]+)", out).group(1))
@@ -184,7 +181,7 @@ def test_unit_sandbox_applies_and_security_score_is_at_most_3(sd_pair: Provision
     assert fields["Seccomp"].strip() == "2"
 
 
-def test_resource_script_starts_a_real_service_with_systemctl_from_the_sandbox(sd_pair: Provisioned) -> None:
+def test_resource_script_starts_a_real_service_with_systemctl_from_the_sandbox(sd_pair: AnsibleLab) -> None:
     s1, s2 = hosts(sd_pair)
     wait_until(lambda: show(s1, "ActiveState", "hbvip-demo") == "active", 10, "hbvip-demo on server1")
     assert show(s2, "ActiveState", "hbvip-demo") == "inactive"
@@ -192,7 +189,7 @@ def test_resource_script_starts_a_real_service_with_systemctl_from_the_sandbox(s
     assert s1.path("/etc/hbvip-demo.started").exists()
 
 
-def test_kill_9_of_the_main_pid_restarts_with_a_short_gap_and_no_lasting_double_vip(sd_pair: Provisioned) -> None:
+def test_kill_9_of_the_main_pid_restarts_with_a_short_gap_and_no_lasting_double_vip(sd_pair: AnsibleLab) -> None:
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)
     pid, restarts = show(s1, "MainPID"), int(show(s1, "NRestarts"))
@@ -219,7 +216,7 @@ def test_kill_9_of_the_main_pid_restarts_with_a_short_gap_and_no_lasting_double_
 
 
 @pytest.mark.parametrize("action", ["restart", "reload", "stop"])
-def test_systemctl_on_the_holder_costs_at_most_50_ms(sd_pair: Provisioned, action: str) -> None:
+def test_systemctl_on_the_holder_costs_at_most_50_ms(sd_pair: AnsibleLab, action: str) -> None:
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)
     pid = show(s1, "MainPID")
@@ -243,7 +240,7 @@ def test_systemctl_on_the_holder_costs_at_most_50_ms(sd_pair: Provisioned, actio
         assert "event=config.reload" in journal(s1, "-n", "20") or "reload" in journal(s1, "-n", "20").lower()
 
 
-def test_power_off_journal_shows_heartbeats_classic_lines_and_logfile_keeps_them(sd_pair: Provisioned) -> None:
+def test_power_off_journal_shows_heartbeats_classic_lines_and_logfile_keeps_them(sd_pair: AnsibleLab) -> None:
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)
     since = s2.run(["date", "+%Y-%m-%d %H:%M:%S"]).stdout.strip()
@@ -267,7 +264,7 @@ def test_power_off_journal_shows_heartbeats_classic_lines_and_logfile_keeps_them
     assert holds_vip(lab, s1) and not holds_vip(lab, s2)
 
 
-def test_reboot_brings_the_vip_home_and_never_two_holders_after_settling(sd_pair: Provisioned) -> None:
+def test_reboot_brings_the_vip_home_and_never_two_holders_after_settling(sd_pair: AnsibleLab) -> None:
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)
     probe = lab.probe()
@@ -308,7 +305,7 @@ SERVICE_ONLY = """- name: The role's service tasks only
 
 
 def test_other_engines_failing_stop_fails_the_run_then_debians_heartbeat_service_takes_over(
-        sd_pair: Provisioned) -> None:
+        sd_pair: AnsibleLab) -> None:
     """Switch the pair to engine heartbeat (Debian's heartbeat.service). First with a stop of hbvip that
     systemd refuses on server2: the role's stop task fails there, loudly, instead of starting a second
     engine; then for real with site.yml: heartbeat.service on both, hbvip stopped and disabled, VIP on

@@ -142,7 +142,7 @@ def test_status_table_shows_link_holder_since_when_and_last_takeover() -> None:
     """`hbvip status` (text) is read from the same snapshot the metrics come from."""
     import time
 
-    from hbvip.cli import render_status
+    from hbvip.status_table import render_status
     now = time.mktime((2026, 11, 25, 21, 40, 0, 0, 0, -1))
     st = status()
     st["groups"][0] = {**st["groups"][0], "since_s": 600.0, "last_takeover_at": now - 600, "last_takeover_s": 0.25}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from status_samples import samples, status
 
-from hbvip.cli import render_status
+from hbvip.status_table import render_status
 from hbvip.cluster import Connectivity
 from hbvip.cluster.pingnodes import PingNodes
 from hbvip.metrics import render

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
+from .status_table import render_status
 from .views import haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
@@ -62,6 +63,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the files as they are, or with single files replaced (the role's `validate:` hook),
     then lint them against this host (interfaces, names, scripts, ARP) unless --no-lint."""
     overrides = {"ha.cf": args.ha_cf, "haresources": args.haresources, "authkeys": args.authkeys}
+    if args.file_only:
+        return _check_alone(overrides, args.json)
     config_dir = Path(args.config_dir)
     origin: dict[str, str] = {}
     tmp = None
@@ -98,8 +101,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             tmp.cleanup()
     # Name the files the operator gave, not the staging copies.
     problems = [dataclasses.replace(p, path=origin.get(p.path, p.path)) for p in problems]
+    return _report(problems, notes, args.json, args.config_dir)
+
+
+def _check_alone(overrides: dict[str, str | None], as_json: bool) -> int:
+    """check-config --file-only: each given file against its own grammar, without its siblings.
+
+    A `validate:` hook sees one new file while the other new files are not written yet; checked with
+    the old siblings a change that spans files (a node renamed in ha.cf and haresources) would be
+    refused. The whole set is checked before (`hbvip plan-config`); this is the host's own parser
+    confirming the file it is about to install.
+    """
+    from .config import parse_authkeys, parse_hacf  # pylint: disable=import-outside-toplevel
+
+    parsers = {"ha.cf": parse_hacf, "haresources": parse_haresources, "authkeys": parse_authkeys}
+    problems = []
+    for name, path in overrides.items():
+        if path:
+            problems += parsers[name](Path(path).read_text(encoding="utf-8", errors="surrogateescape"), path)[1]
+    return _report(problems, [], as_json, "the given files")
+
+
+def _report(problems: list[Any], notes: list[str], as_json: bool, what: str) -> int:
     ok = not any(p.is_error for p in problems)
-    if args.json:
+    if as_json:
         print(json.dumps({"ok": ok, "problems": [
             {"path": p.path, "line": p.line, "severity": p.severity, "message": p.message, "fix": p.fix}
             for p in problems], "notes": notes}, indent=2))
@@ -109,7 +134,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
         if ok:
-            print(f"{args.config_dir}: configuration OK" + (f" ({len(problems)} warning(s))" if problems else ""))
+            print(f"{what}: configuration OK" + (f" ({len(problems)} warning(s))" if problems else ""))
+    return EXIT_OK if ok else EXIT_CONFIG
+
+
+def cmd_plan_config(args: argparse.Namespace) -> int:
+    """The new haresources (the tool's groups replaced, every other line kept) and the problems of
+    the whole new set, from a JSON request on stdin; see hbvip.config.plan. Writes nothing."""
+    from .config.plan import check_set, merge_haresources  # pylint: disable=import-outside-toplevel
+
+    request = json.load(sys.stdin)
+    config_dir = request.get("config_dir", args.config_dir)
+    res = request["haresources"]
+    merged = merge_haresources(res.get("current"), res.get("header", ""), res["lines"], res.get("owned_vips", []),
+                               exclusive=bool(res.get("exclusive")), path=f"{config_dir}/haresources")
+    files = {**request["files"], "haresources": merged.text}
+    problems = list(merged.problems) + check_set(files, request.get("node_name") or os.uname().nodename, config_dir)
+    ok = not any(p.is_error for p in problems)
+    print(json.dumps({"ok": ok, "haresources": merged.text, "owned_vips": list(merged.owned_vips),
+                      "kept": list(merged.kept), "replaced": list(merged.replaced),
+                      "problems": [{"path": p.path, "line": p.line, "severity": p.severity, "message": p.message,
+                                    "fix": p.fix, "text": str(p)} for p in problems]}, indent=2))
     return EXIT_OK if ok else EXIT_CONFIG
 
 
@@ -126,76 +171,6 @@ def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] |
     except (OSError, ValueError) as exc:
         print(f"hbvip: control socket error: {exc}", file=sys.stderr)
     return None
-
-
-def render_status(st: dict[str, Any], now: float | None = None) -> str:
-    """The table an operator reads: this node, the peer and the link to it, each group's holder and
-    since when (wall clock, so it matches the logs), and the packet counters."""
-    now = time.time() if now is None else now
-    peer = st["peer"]
-    heard = "never" if peer["last_heard_s"] is None else f"{peer['last_heard_s']:.1f}s ago"
-    via = ", ".join(peer.get("addresses") or []) or "-"
-    lines = [
-        f"node   {st['node']:<12} {st['status']:<8} holds {st['hold']:<8} {'stable' if st['stable'] else 'in transition'}"
-        f"   generation {st['generation']}",
-        f"peer   {peer['name']:<12} {peer['state']:<8} holds {peer['hold']:<8} heard {heard}"
-        f"   dead after {peer['deadtime_s']:g}s   late heartbeats {peer['late_heartbeats']}",
-        f"link   ucast to {via}",
-        *_path_lines(st),
-        *_ping_lines(st),
-        "",
-        f"{'GROUP':<36} {'HOME':<10} {'HOLDER':<10} {'STATE':<14} {'SINCE':<19} LAST TAKEOVER",
-    ]
-    for g in st["groups"]:
-        since = "" if g["since_s"] is None else f"{_clock(now - g['since_s'])} ({_age(g['since_s'])})"
-        took = g.get("last_takeover_s")
-        last = "" if took is None else f"{_clock(g['last_takeover_at'])} in {took * 1000:.0f} ms"
-        lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since:<19} {last}")
-    c = st["counters"]
-    dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
-    lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]
-    if peer.get("config") == "differs":
-        lines.append(f"WARNING: {peer['name']} runs different config files (digest {peer['config_digest']}, "
-                     f"ours {st['config_digest']}): compare ha.cf, haresources and hbvip.cf")
-    if peer.get("diagnosis"):
-        lines.append(f"WARNING: {peer['diagnosis']}")
-    if st.get("holding_nothing"):
-        lines.append(f"holding nothing: {st['holding_nothing']}")
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _path_lines(st: dict[str, Any]) -> list[str]:
-    """One line per heartbeat path (media interface): `Link server2:eth1` up/dead, as Heartbeat names it."""
-    out = []
-    for p in st.get("paths", []):
-        heard = "never heard" if p["last_heard_s"] is None else f"heard {p['last_heard_s']:.1f}s ago"
-        link = f"{p['peer']}:{p['interface']}"
-        out.append(f"path   {link:<20} {'up' if p['up'] else 'dead':<8} {heard}   datagrams {p['datagrams']}")
-    return out
-
-
-def _ping_lines(st: dict[str, Any]) -> list[str]:
-    """One line per ping node: up/down and when it last answered (ha.cf `ping`; none without it)."""
-    pinged = st.get("ping")
-    if not pinged:
-        return []
-    out = []
-    for n in pinged["nodes"]:
-        heard = "never answered" if n["last_answer_s"] is None else f"answered {n['last_answer_s']:.1f}s ago"
-        out.append(f"ping   {n['address']:<12} {'up' if n['up'] else 'down':<8} {heard}   dead after {pinged['deadping_s']:g}s")
-    return out
-
-
-def _clock(epoch: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch))
-
-
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h" if seconds < 172800 else f"{seconds / 86400:.0f}d"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -318,6 +293,40 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _config_tools(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The subcommands that read or edit the files in /etc/ha.d for tools (the role, the module, the
+    rename), through the agent's one grammar."""
+    c = sub.add_parser("check-config", parents=[common], help="check ha.cf, haresources, authkeys; exit 2 on errors")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--ha-cf", metavar="FILE", help="check FILE in place of ha.cf (for validate: hooks)")
+    c.add_argument("--haresources", metavar="FILE")
+    c.add_argument("--authkeys", metavar="FILE")
+    c.add_argument("--no-lint", action="store_true",
+                   help="parse only; skip the checks against this host (interfaces, names, scripts, ARP)")
+    c.add_argument("--no-arp", action="store_true", help="skip the ARP probe for addresses already in use")
+    c.add_argument("--file-only", action="store_true",
+                   help="check only the files given with --ha-cf/--haresources/--authkeys, each on its own grammar")
+    c.set_defaults(func=cmd_check_config)
+
+    pc = sub.add_parser("plan-config", parents=[common],
+                        help="merge a tool's haresources groups into the file and check the new set (JSON on stdin)")
+    pc.set_defaults(func=cmd_plan_config)
+
+    h = sub.add_parser("haresources", parents=[common],
+                       help="the parsed groups of haresources with their line spans (for tools)")
+    h.add_argument("--file", metavar="FILE", help="parse FILE instead of <config-dir>/haresources")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=cmd_haresources)
+
+    rn = sub.add_parser("rename-node", parents=[common],
+                        help="rename nodes in ha.cf and haresources, changing no byte but the names")
+    rn.add_argument("renames", nargs="+", type=_rename_pair, metavar="OLD=NEW")
+    rn.add_argument("--check", action="store_true", help="write nothing; say what would change")
+    rn.add_argument("--diff", action="store_true", help="print a unified diff of each file")
+    rn.add_argument("--json", action="store_true", help="changed, the new contents, problems (and diffs) as JSON")
+    rn.set_defaults(func=cmd_rename_node)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     p = argparse.ArgumentParser(prog="hbvip", description="Heartbeat-compatible two-node virtual IP agent")
@@ -328,15 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--log-stderr", action="store_true", help="also log to stderr (journald)")
     r.set_defaults(func=cmd_run)
 
-    c = sub.add_parser("check-config", parents=[common], help="check ha.cf, haresources, authkeys; exit 2 on errors")
-    c.add_argument("--json", action="store_true")
-    c.add_argument("--ha-cf", metavar="FILE", help="check FILE in place of ha.cf (for validate: hooks)")
-    c.add_argument("--haresources", metavar="FILE")
-    c.add_argument("--authkeys", metavar="FILE")
-    c.add_argument("--no-lint", action="store_true",
-                   help="parse only; skip the checks against this host (interfaces, names, scripts, ARP)")
-    c.add_argument("--no-arp", action="store_true", help="skip the ARP probe for addresses already in use")
-    c.set_defaults(func=cmd_check_config)
+    _config_tools(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
     s.add_argument("--json", action="store_true")
@@ -354,20 +355,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
     rl.set_defaults(func=cmd_reload)
-
-    h = sub.add_parser("haresources", parents=[common],
-                       help="the parsed groups of haresources with their line spans (for tools)")
-    h.add_argument("--file", metavar="FILE", help="parse FILE instead of <config-dir>/haresources")
-    h.add_argument("--json", action="store_true")
-    h.set_defaults(func=cmd_haresources)
-
-    rn = sub.add_parser("rename-node", parents=[common],
-                        help="rename nodes in ha.cf and haresources, changing no byte but the names")
-    rn.add_argument("renames", nargs="+", type=_rename_pair, metavar="OLD=NEW")
-    rn.add_argument("--check", action="store_true", help="write nothing; say what would change")
-    rn.add_argument("--diff", action="store_true", help="print a unified diff of each file")
-    rn.add_argument("--json", action="store_true", help="changed, the new contents, problems (and diffs) as JSON")
-    rn.set_defaults(func=cmd_rename_node)
 
     d = sub.add_parser("decode", parents=[common], help="describe a captured datagram (debug)")
     d.add_argument("file", help="file with the raw UDP payload, or - for stdin")

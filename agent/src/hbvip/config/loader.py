@@ -80,14 +80,14 @@ def _check_permissions(path: Path, problems: list[Problem]) -> None:
 
 
 def _check_groups(config_dir: Path, hacf: HaCf | None, groups: tuple[ResourceGroup, ...], path: str,
-                  init_dir: Path, problems: list[Problem]) -> None:
+                  init_dir: Path, problems: list[Problem], check_scripts: bool = True) -> None:
     nodes = {n.lower() for n in hacf.nodes} if hacf else None
     for group in groups:
         if nodes is not None and group.home_node.lower() not in nodes:
             problems.append(Problem(path, group.line, f"Bad nodename [{group.home_node}]: not a node in ha.cf",
                                     f"use one of: {', '.join(hacf.nodes)}"))  # type: ignore[union-attr]
         for resource in group.resources:
-            if resource.is_native:
+            if resource.is_native or not check_scripts:
                 continue
             script = resolve_script(config_dir, resource.name, init_dir)
             if script is None:
@@ -106,11 +106,12 @@ def _order(problem: Problem) -> tuple[int, int]:
 
 
 def load_config(config_dir: Path, node_name: str | None = None, *, check_permissions: bool = True,
-                init_dir: Path = DEFAULT_INIT_DIR) -> Config:
+                init_dir: Path = DEFAULT_INIT_DIR, check_scripts: bool = True) -> Config:
     """Load and check <config_dir>/{ha.cf,haresources,authkeys[,hbvip.cf]} for node `node_name`.
 
     node_name defaults to `uname -n`, as Heartbeat names nodes.  Raises ConfigError carrying
-    every problem (warnings included) when any error is found.
+    every problem (warnings included) when any error is found. check_scripts=False skips looking
+    for the resource scripts, for a set checked away from the host that will run it.
     """
     config_dir = Path(config_dir)
     node_name = node_name if node_name is not None else os.uname().nodename
@@ -137,7 +138,7 @@ def load_config(config_dir: Path, node_name: str | None = None, *, check_permiss
     if (t := text(HARESOURCES)) is not None:
         groups, found = parse_haresources(t, res_path)
         problems += found
-        _check_groups(config_dir, hacf, groups, res_path, Path(init_dir), problems)
+        _check_groups(config_dir, hacf, groups, res_path, Path(init_dir), problems, check_scripts)
     if (t := text(AUTHKEYS)) is not None:
         authkeys, found = parse_authkeys(t, auth_path)
         problems += found

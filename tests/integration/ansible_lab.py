@@ -1,0 +1,115 @@
+"""Running site.yml and the collection's modules against a lab over ssh, and reading what Ansible said.
+
+The shared, provisioned lab itself is the `ansible_lab` fixture of conftest.py; this module holds what
+it and the tests use: the base variables, `playbook()`, the recap and the per-task change list.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from lab import Host, Lab
+
+REPO = Path(__file__).resolve().parents[2]
+SITE = REPO / "site.yml"
+SECRET = "labsecret-0123"
+# Short timers keep the tests quick; Heartbeat and the agent accept milliseconds.
+FAST_TIMERS = {
+    "heartbeat_vip_keepalive_ms": 200,
+    "heartbeat_vip_warntime_ms": 500,
+    "heartbeat_vip_deadtime_ms": 1000,
+    "heartbeat_vip_initdead_ms": 1000,
+}
+#: Where the role's agent engine installs the `hbvip` command on a host.
+HBVIP = "/opt/hbvip/venv/bin/hbvip"
+ANSIBLE_ENV = {"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "8"}
+
+
+def playbook(lab: Lab, inventory: Path, *args: str, play: Path = SITE, env: Mapping[str, str] | None = None,
+             timeout: float = 400) -> subprocess.CompletedProcess:
+    """ansible-playbook from the lab's controller; a run that hangs comes back failed, with its output."""
+    cmd = ["ansible-playbook", "-i", str(inventory), str(play), *args]
+    try:
+        return lab.run_controller(cmd, check=False, timeout=timeout, env={**ANSIBLE_ENV, **(env or {})})
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return subprocess.CompletedProcess(cmd, -9, out + "\n[timed out]", "")
+
+
+def recap(result: subprocess.CompletedProcess) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host, e.g. {'server1': {'ok': 30, 'changed': 0, 'failed': 0, ...}}."""
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
+            for host, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", result.stdout, re.M)}
+
+
+def changed_tasks(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    """Per host, the tasks (and loop items) that reported `changed`, in order: what check mode must predict."""
+    changes: dict[str, list[str]] = {}
+    task = ""
+    for line in result.stdout.splitlines():
+        header = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$", line)
+        if header:
+            task = header.group(1)
+            continue
+        change = re.match(r"^changed: \[([^\]]+?)(?: -> [^\]]+)?\](?: => \(item=(.*)\))?", line)
+        if change:
+            host, item = change.groups()
+            changes.setdefault(host, []).append(task + (f" ({item})" if item else ""))
+    return changes
+
+
+def agent_status(host: Host) -> dict:
+    """`hbvip status --json` on a provisioned host (the role's venv)."""
+    result = host.run([HBVIP, "status", "--json"], check=False)
+    assert result.returncode == 0, (host.name, result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of what `pip wheel ./agent` needs (pyroute2, the build backend), for
+    heartbeat_vip_agent_wheel_find_links: fetched here, where an index answers, because the lab's
+    controller namespace has no route to one. A fixture of conftest.py."""
+    dest = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
+         "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
+        check=True, timeout=300,
+    )
+    return dest
+
+
+class AnsibleLab:
+    """A two-host lab (server1, server2, a client) whose pair site.yml provisioned over ssh.
+
+    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `first` (the provisioning run) and its
+    `seconds`. `playbook(*args)` runs site.yml (or `play=`) against it. A test that leaves the pair
+    otherwise than it found it (a host powered off, other variables applied) calls `heal()`.
+    """
+
+    def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object]):
+        self.lab, self.inventory, self.vars = lab, inventory, variables
+        started = time.monotonic()
+        self.first = self.playbook()
+        self.seconds = time.monotonic() - started
+
+    def playbook(self, *args: str, play: Path = SITE, inventory: Path | None = None,
+                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+        return playbook(self.lab, inventory or self.inventory, *args, play=play, env=env)
+
+    def heal(self) -> None:
+        """Power every host on and apply site.yml with the lab's own variables again."""
+        for host in self.lab.hosts.values():
+            host.power_on()
+        assert_ok(self.playbook())
