@@ -72,8 +72,8 @@ def test_each_mistake_is_one_problem_with_file_and_line(line: str, message: str)
 
 def test_a_name_defined_twice_names_the_first_line() -> None:
     _ext, problems = parse("check a command true\nmonitor m.sh\ncheck a command false\nmonitor m.sh\n")
-    assert [(p.line, p.message) for p in problems] == [(3, "check a is already defined on line 1"),
-                                                      (4, "monitor m.sh is already defined on line 2")]
+    assert [(p.line, p.message) for p in problems] == [
+        (3, "check a is already defined on line 1"), (4, "monitor m.sh is already defined on line 2")]
 
 
 def test_references_to_haresources_are_checked_across_files(config_dir: Path) -> None:
