@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hbvip.cluster import Command, CommandKind, Failover, Hold, Op, PeerDead, Phase, ResourcesDone, Tick
+from hbvip.cluster import (
+    Command, CommandKind, Connectivity, Failover, Hold, Log, Op, PeerDead, PeerMessage, PeerUp, Phase, Reply,
+    ResourcesDone, Send, Tick,
+)
 from hbvip.cluster.deferral import DeathDeferral
 from hbvip.cluster.groups import GroupState, group_state, groups_of
 from hbvip.cluster.phases import PHASE_CHANGES, PhaseError
@@ -164,3 +167,33 @@ def test_commands_and_operations_are_enums_from_the_edge_on() -> None:
     assert ResourcesDone("release", Hold.ALL, True).op is Op.RELEASE
     with pytest.raises(ValueError):
         Command("reboot")
+
+
+def pinged_running_beside_a_holding_peer() -> Failover:
+    """Ping configured and reachable; the peer is alive, stable and holds everything."""
+    fo = Failover(me="server1", peer="server2", auto_failback="on", settle_timeout=2.0, handshake_timeout=30.0,
+                  now=0.0, ping=True)
+    fo.handle(Connectivity(True), 0.1)
+    fo.handle(PeerUp(), 0.2)
+    fo.handle(PeerMessage("resource", {"rsc_hold": "all", "isstable": "1"}), 0.3)
+    assert fo.phase is Phase.RUNNING and fo.peer_held == Hold.ALL
+    return fo
+
+
+def test_losing_the_ping_nodes_aborts_a_pending_takeover_request() -> None:
+    fo = pinged_running_beside_a_holding_peer()
+    assert fo.handle(Command("takeover", "local", 7), 0.4) == [Send("hb_takeover", (("rsc_hold", "local"),))]
+    out = fo.handle(Connectivity(False, ("10.99.0.254",)), 0.5)
+    assert Reply(7, False, "takeover aborted: no ping node reachable (10.99.0.254)") in out
+    assert fo.takeover_request is None
+
+
+def test_losing_the_ping_nodes_aborts_a_standby_this_node_was_taking() -> None:
+    fo = pinged_running_beside_a_holding_peer()
+    out = fo.handle(PeerMessage("ask_resources", {"rsc_hold": "local", "info": "me"}), 0.4)
+    assert fo.handshake is not None and fo.handshake.role == "taker"
+    assert Send("ask_resources", (("rsc_hold", "local"), ("info", "other"))) in out
+    out = fo.handle(Connectivity(False, ("10.99.0.254",)), 0.5)
+    aborted = [a for a in out if isinstance(a, Log) and a.event == "standby.aborted"]
+    assert aborted and aborted[0].fields == {"role": "taker", "step": "accepted"}
+    assert fo.handshake is None

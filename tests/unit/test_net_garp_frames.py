@@ -25,8 +25,9 @@ def test_reply_frame_matches_heartbeat_send_arp() -> None:
 
 def test_probe_frame_is_an_rfc5227_probe_that_no_cache_learns_from() -> None:
     """check-config's probe: who-has 10.99.0.100, sender IP 0.0.0.0 and target MAC zero (RFC 5227 2.1.1)."""
-    assert probe_frame(MAC, "10.99.0.100") == bytes.fromhex(
-        "ffffffffffff" "029900000001" "0806"             # to everyone, from us, ARP
-        "0001" "0800" "06" "04" "0001"                   # Ethernet/IPv4, request
-        "029900000001" "00000000"                        # sender: our MAC, IP 0.0.0.0
-        "000000000000" "0a630064")                       # target: unknown MAC, 10.99.0.100
+    assert probe_frame(MAC, "10.99.0.100") == bytes.fromhex("".join((
+        "ffffffffffff", "029900000001", "0806",          # to everyone, from us, ARP
+        "0001", "0800", "06", "04", "0001",              # Ethernet/IPv4, request
+        "029900000001", "00000000",                      # sender: our MAC, IP 0.0.0.0
+        "000000000000", "0a630064",                      # target: unknown MAC, 10.99.0.100
+    )))

@@ -163,7 +163,6 @@ class StandbyMoves:
             out.append(Reply(hs.request_id, False, f"standby aborted: {why}"))
         return out
 
-
     # ---- resource work and timers of a move ------------------------------------------------------
     def _moves_after_acquire(self, done: ResourcesDone) -> list[Action]:
         """An acquisition ended: the taker of a standby says `done`; a takeover request is answered."""

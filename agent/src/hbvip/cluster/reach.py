@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .events import Action, Announce, Connectivity, Hold, Log, Op, Send
-from .phases import Phase
+from .events import Action, Announce, Connectivity, Hold, Log, Op, Reply, Send
+from .phases import Phase, Role
 
 if TYPE_CHECKING:
     from .moves import Handshake
@@ -70,7 +70,6 @@ class PingReach:
         return f"no ping node reachable ({', '.join(self.unreachable)})" if self.unreachable \
             else "no ping node reachable"
 
-
     def _reclaim_own(self) -> list[Action]:
         """Back in touch with a ping node: with auto_failback, ask the settled peer for our own groups,
         as a restarted home node would. `hb_takeover` is Heartbeat's request, so a Heartbeat peer obeys it."""
@@ -84,7 +83,6 @@ class PingReach:
         return [Log("info", "failback.request", f"auto_failback: asking {self.peer} for our {want.word} resources",
                     {"to": self.peer, "hold": want.word}),
                 Send("hb_takeover", (("rsc_hold", want.word),))]
-
 
     # ---- after a partition -----------------------------------------------------------------------
     def _take_unclaimed(self) -> list[Action]:
@@ -171,4 +169,3 @@ class PingReach:
         if self.phase in (Phase.RUNNING, Phase.STARTING) and self.peer_alive:
             out.append(self._report())   # even holding nothing: the peer must not offer us groups now
         return out
-
