@@ -12,7 +12,7 @@ from hbvip.config import parse_extensions, parse_haresources
 
 CHECK, MONITOR = ProbeKind.CHECK, ProbeKind.MONITOR
 GROUPS, PROBLEMS = parse_haresources("server1 IPaddr::10.99.0.100/24/eth0 failback.sh\n"
-                              "server2 IPaddr::10.99.0.101/24/eth1 other.sh\n", "haresources")
+                                     "server2 IPaddr::10.99.0.101/24/eth1 other.sh\n", "haresources")
 VIP1, VIP2 = (g.key for g in GROUPS)
 
 

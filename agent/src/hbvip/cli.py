@@ -150,6 +150,7 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
         took = g.get("last_takeover_s")
         last = "" if took is None else f"{_clock(g['last_takeover_at'])} in {took * 1000:.0f} ms"
         lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since:<19} {last}")
+    lines += _health_lines(st)
     c = st["counters"]
     dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
     lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]
@@ -161,6 +162,25 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
     if st.get("holding_nothing"):
         lines.append(f"holding nothing: {st['holding_nothing']}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _health_lines(st: dict[str, Any]) -> list[str]:
+    """hbvip.cf's checks, monitors and tracked links, and each group's eligibility (none without them)."""
+    probes = st.get("health")
+    if probes is None:
+        return []
+    out = ["", f"{'HEALTH':<8} {'NAME':<20} {'RESULT':<8} {'STREAK':<7} DETAIL"]
+    for p in probes:
+        result = "-" if p["last"] is None else "ok" if p["last"] else "failed"
+        banned = p["banned_for_s"]
+        note = "" if banned is None else "  banned until `hbvip cleanup`" if banned < 0 else f"  banned {banned:.0f}s more"
+        out.append(f"{p['kind']:<8} {p['name']:<20} {result:<8} {p['streak']:<7} {p['detail']}{note}".rstrip())
+    peer = st["peer"]["name"]
+    for g in st["groups"]:
+        degraded = "   DEGRADED: no node eligible, it stays" if g["degraded"] else ""
+        out.append(f"eligible {g['key']}: {st['node']} {'yes' if g['eligible'] else 'no'}, "
+                   f"{peer} {'yes' if g['peer_eligible'] else 'no'}{degraded}")
+    return out
 
 
 def _ping_lines(st: dict[str, Any]) -> list[str]:
@@ -223,6 +243,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
     print(f"hbvip reload: {answer.get('message') or answer.get('error')}")
     return EXIT_OK if answer.get("ok") else EXIT_CONFIG
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    answer = _call(args, {"cmd": "cleanup", "group": args.group})
+    if answer is None:
+        return EXIT_RUNTIME
+    print(f"hbvip cleanup: {answer.get('message') or answer.get('error')}")
+    return EXIT_OK if answer.get("ok") else EXIT_RUNTIME
 
 
 def cmd_haresources(args: argparse.Namespace) -> int:
@@ -298,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
     rl.set_defaults(func=cmd_reload)
+
+    cl = sub.add_parser("cleanup", parents=[common],
+                        help="forget a group's monitor failures here (Pacemaker's crm_resource --cleanup)")
+    cl.add_argument("group", help="the group's key: its first resource as written in haresources")
+    cl.set_defaults(func=cmd_cleanup)
 
     h = sub.add_parser("haresources", parents=[common],
                        help="the parsed groups of haresources with their line spans (for tools)")
