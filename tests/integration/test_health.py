@@ -1,0 +1,141 @@
+"""Service health on a real lab pair (issue 18): the VIP moves when the *service* dies, not only the node.
+
+The service is a real process on each host (python's http.server on the host's loopback, port 18080) and
+the check is the curl an operator would write. FAST timers: keepalive 200 ms, deadtime 1 s. The client
+probe says who answers on the VIP.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from faults import config_snapshot, running_pair
+from pair import Pair, holds_for, wait_until
+
+PORT = 18080
+INTERVAL, FALL, RISE = 0.3, 2, 3
+CHECK = (f'check web command "curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:{PORT}/" '
+         f"interval {int(INTERVAL * 1000)}ms fall {FALL} rise {RISE}\n")
+#: The stub scripts, the VIP add and the GARP burst's first frame: what "+ the start scripts" allows.
+START_SCRIPTS = 0.5
+
+
+class Services:
+    """The service on each host: started, killed (SIGKILL, as a crash) and started again by PID."""
+
+    def __init__(self, pair: Pair) -> None:
+        self.pair = pair
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str) -> None:
+        host = self.pair.host(name)
+        self.procs[name] = host.spawn([sys.executable, "-m", "http.server", str(PORT), "--bind", "127.0.0.1",
+                                       "--directory", "/etc/ha.d"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: host.run(["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{PORT}/"],
+                                    check=False).returncode == 0, 5, f"the service on {name}")
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        self.pair.host(name).kill(proc, signal.SIGKILL)
+        proc.wait(5)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
+
+
+def eligibility(pair: Pair, name: str) -> dict:
+    g = pair.agents[name].status()["groups"][0]
+    return {k: g[k] for k in ("eligible", "peer_eligible", "degraded")}
+
+
+@contextmanager
+def healthy_pair(lab, extensions: str, **kw) -> Iterator[tuple[Pair, Services]]:
+    """The seed's pair with `extensions` as hbvip.cf and the service up on both hosts, server1 serving."""
+    with running_pair(lab, start=False, extensions=extensions, **kw) as p:
+        services = Services(p)
+        try:
+            for name in ("server1", "server2"):
+                services.start(name)
+            p.config_before = config_snapshot(lab)
+            for a in p.agents.values():
+                a.start()
+            wait_until(lambda: p.holders() == {"server1"}, 10, "server1 to serve the VIP")
+            p.stable()
+            yield p, services
+        finally:
+            services.stop_all()
+
+
+def test_service_death_moves_the_vip_nothing_moves_when_both_fail_and_failback_waits_for_rise(lab):
+    with healthy_pair(lab, CHECK) as (p, services):
+        a1, a2 = p.agents["server1"], p.agents["server2"]
+        bound = INTERVAL * FALL + 2 * p.timers.keepalive_s + START_SCRIPTS
+        # 1. the service dies on the holder: the peer serves the VIP within interval x fall + 2 x keepalive
+        t0 = time.monotonic()
+        services.kill("server1")
+        took = p.serves("server2", t0)
+        print(f"\nservice death -> VIP served by the peer in {took:.3f} s (bound {bound:.2f} s)")
+        assert took <= bound, took
+        p.settle("server2", t0, 5)
+        log1 = a1.ha_log()
+        assert f"check web failed ({FALL} in a row): exit 7" in log1
+        assert "check failed: web: giving local resources to server2" in log1
+        assert 'event=group.release group=IPaddr::' in log1 and 'reason="check failed: web"' in log1
+        assert eligibility(p, "server1") == {"eligible": False, "peer_eligible": True, "degraded": False}
+        assert "eligible IPaddr::" in a1.cli("status").stdout
+
+        # 2. the peer's service dies too: nothing moves, both say degraded
+        t1 = time.monotonic()
+        services.kill("server2")
+        wait_until(lambda: all(eligibility(p, n)["degraded"] for n in ("server1", "server2")),
+                   INTERVAL * FALL + 2, "both nodes to say degraded")
+        holds_for(lambda: p.holders() == {"server2"}, 3 * INTERVAL * FALL + 1, "the group to stay on server2")
+        assert p.watch.max_holders(t1) == 1
+        assert "DEGRADED: no node eligible, it stays" in a2.cli("status").stdout
+
+        # 3. server2's service comes back: it keeps the group; then server1's: home after `rise`
+        services.start("server2")
+        wait_until(lambda: not eligibility(p, "server2")["degraded"], INTERVAL * RISE + 2, "server2 eligible")
+        t2 = time.monotonic()
+        services.start("server1")
+        took = p.serves("server1", t2)
+        print(f"recovery -> home node serves again after {took:.3f} s (rise x interval = {RISE * INTERVAL:.2f} s)")
+        assert took >= (RISE - 1) * INTERVAL          # not before `rise` successes in a row
+        p.settle("server1", t2, 5)
+        assert "auto_failback: asking server2 for our local resources" in a1.ha_log()
+
+
+def test_a_hanging_check_is_killed_at_its_timeout_and_counts_as_a_failure(lab):
+    hang = 'check hang command "test ! -e /run/hang || exec sleep 600" interval 300ms timeout 400ms fall 1\n'
+    with healthy_pair(lab, hang) as (p, _services):
+        t0 = time.monotonic()
+        p.host("server1").write("/run/hang", "")
+        took = p.serves("server2", t0)
+        print(f"\nhanging check -> VIP on the peer in {took:.3f} s")
+        assert took <= 0.3 + 0.4 + 2 * p.timers.keepalive_s + START_SCRIPTS + 2.0  # + KILL_GRACE of the hang
+        assert "check hang failed (1 in a row): timed out after 0.4 s (killed)" in p.agents["server1"].ha_log()
+        left = p.host("server1").run(["pgrep", "-f", "sleep 600"], check=False).stdout.split()
+        assert left == [], left       # the hanging command and its process group are gone
+
+
+def test_track_interface_link_down_moves_the_vip(lab):
+    with healthy_pair(lab, "track_interface eth0\n") as (p, _services):
+        s1 = p.host("server1")
+        # The VIP's link is eth0, which also carries the heartbeats: set it down and server1's heartbeats
+        # stop too, so this is the partition-with-a-dead-link case; the point is that server1 lets go.
+        t0 = time.monotonic()
+        s1.run(["ip", "link", "set", "eth0", "down"])
+        try:
+            wait_until(lambda: "link down: eth0" in p.agents["server1"].ha_log(), 3, "server1 to see its link down")
+            wait_until(lambda: "server1" not in p.holders(), p.deadline + 2, "server1 to release the VIP")
+            took = p.serves("server2", t0, timeout=p.deadline + 5)
+            print(f"\nlink down on the holder -> VIP on the peer in {took:.3f} s")
+        finally:
+            s1.run(["ip", "link", "set", "eth0", "up"])
