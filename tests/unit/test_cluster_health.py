@@ -98,6 +98,15 @@ def test_an_ineligible_node_does_not_take_over_from_a_dead_peer_and_takes_when_i
     assert t is not None and t - 40.0 < 1.0
 
 
+def test_an_ineligible_holder_whose_peer_dies_keeps_the_group_degraded():
+    sim = started()
+    sim.eligible("server2", 20.0, False)
+    sim.eligible("server1", 21.0, False)
+    sim.power_loss("server2", 22.0)
+    assert holders_between(sim, 22.0, 22 + DEADTIME + 10) == [("server1",)]
+    assert sim.nodes["server1"].failover.degraded == Hold.LOCAL
+
+
 def test_a_heartbeat_peer_says_nothing_of_eligibility_and_counts_as_eligible():
     fo = Failover(me="server1", peer="server2", auto_failback="on", settle_timeout=5, handshake_timeout=10, now=0,
                   health=True)

@@ -176,7 +176,7 @@ class Failover(StandbyMoves, PingReach, HealthEligibility):
         if missing:
             out.append(Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
                            {"from": self.peer, "graceful": event.graceful, "hold": missing.word}))
-        self.target = self.reach & ~self.failed
+        self.target = (self.reach | self.held) & ~self.failed    # an ineligible holder keeps it: nobody else may
         if self.target & Hold.FOREIGN:
             # Whatever we hold of the peer's goes back when it returns (also when a failback that had
             # started was cut short by this death: we never gave those groups away).
