@@ -145,3 +145,69 @@ def test_track_interface_link_down_moves_the_vip(lab):
             s1.run(["ip", "link", "set", "eth0", "up"])
         p.settle("server1", time.monotonic(), p.deadline + 10)     # healed: the home node serves again
         assert "Link eth0 is up" in p.agents["server1"].ha_log()
+
+
+SVC_SH = f"""#!/bin/sh
+# A service started with the VIP (Heartbeat's model): a real http.server, its pid in /run/svc.pid.
+P=/run/svc.pid
+case "$1" in
+start)  python3 -m http.server {PORT} --bind 127.0.0.1 --directory /etc/ha.d >/dev/null 2>&1 &
+        echo $! > $P
+        echo "$(date +%s.%N) $(uname -n) start" >> /var/log/svc-calls.log ;;
+stop)   [ -f $P ] && kill "$(cat $P)" 2>/dev/null; rm -f $P ;;
+status) if [ -f $P ] && kill -0 "$(cat $P)" 2>/dev/null; then echo running; else echo stopped; fi ;;
+esac
+exit 0
+"""
+
+
+def svc_starts(pair: Pair, name: str) -> int:
+    log = pair.host(name).path("/var/log/svc-calls.log")
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def kill_svc(pair: Pair, name: str) -> None:
+    host = pair.host(name)
+    host.kill(int(host.read("/run/svc.pid").strip()), signal.SIGKILL)
+
+
+def test_a_monitored_resource_is_restarted_once_then_moved_and_cleanup_lets_it_home(lab):
+    monitor = "monitor svc.sh interval 300ms fall 1 restarts 1\n"
+    with running_pair(lab, start=False, extensions=monitor) as p:
+        for host in lab.hosts.values():
+            host.write("/etc/ha.d/haresources", f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh svc.sh\n")
+            host.write("/etc/ha.d/resource.d/svc.sh", SVC_SH, mode=0o755)
+        p.config_before = config_snapshot(lab)
+        for a in p.agents.values():
+            a.start()
+        wait_until(lambda: p.holders() == {"server1"} and svc_starts(p, "server1") == 1, 10, "server1 serving")
+        p.stable()
+        a1 = p.agents["server1"]
+        key = a1.status()["groups"][0]["key"]
+        # first failure: restarted here, the VIP stays
+        t0 = time.monotonic()
+        kill_svc(p, "server1")
+        wait_until(lambda: svc_starts(p, "server1") == 2, 3, "server1 to restart svc.sh")
+        print(f"\nmonitored resource killed -> restarted locally in {time.monotonic() - t0:.3f} s")
+        assert p.holders() == {"server1"} and p.watch.max_holders(t0) == 1
+        assert "monitor svc.sh failed: restarting it (restart 1)" in a1.ha_log()
+        wait_until(lambda: a1.status()["health"][0]["last"] is True, 3, "the restarted svc.sh to report running")
+        # second failure: restarts used up, the group moves and server1 stays out of it
+        t1 = time.monotonic()
+        kill_svc(p, "server1")
+        took = p.serves("server2", t1)
+        print(f"second failure -> VIP served by the peer in {took:.3f} s")
+        p.settle("server2", t1, 5)
+        assert svc_starts(p, "server2") == 1 and svc_starts(p, "server1") == 2
+        log1 = a1.ha_log()
+        assert "monitor failed: svc.sh: restarts used up, not eligible for its group until `hbvip cleanup`" in log1
+        assert 'reason="monitor failed: svc.sh"' in log1
+        probe = a1.status()["health"][0]
+        assert (probe["healthy"], probe["restarts"], probe["banned_for_s"]) == (False, 1, -1.0)
+        holds_for(lambda: p.holders() == {"server2"}, 1.0, "server1 not to take its group back while banned")
+        # the operator clears it: eligible again, auto_failback brings the group home
+        out = a1.cli("cleanup", key).stdout
+        assert "monitor failures cleared; eligible again" in out
+        t2 = time.monotonic()
+        p.serves("server1", t2)
+        p.settle("server1", t2, 5)
