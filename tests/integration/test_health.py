@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from faults import config_snapshot, running_pair
-from pair import Pair, holds_for, wait_until
+from hbpeer import MixedPair, install_mixed
+from pair import FAST, Pair, calls, has_vip, holds_for, wait_until
 
 PORT = 18080
 INTERVAL, FALL, RISE = 0.3, 2, 3
@@ -23,6 +24,8 @@ CHECK = (f'check web command "curl -fsS -o /dev/null --max-time 1 http://127.0.0
          f"interval {int(INTERVAL * 1000)}ms fall {FALL} rise {RISE}\n")
 #: The stub scripts, the VIP add and the GARP burst's first frame: what "+ the start scripts" allows.
 START_SCRIPTS = 0.5
+#: Heartbeat advertises deadtime + 2 s for its first 5 s; the fault comes after that (as in the interop suite).
+HB_SETTLE = 5.5
 
 
 class Services:
@@ -211,3 +214,38 @@ def test_a_monitored_resource_is_restarted_once_then_moved_and_cleanup_lets_it_h
         t2 = time.monotonic()
         p.serves("server1", t2)
         p.settle("server1", t2, 5)
+
+
+def test_mixed_pair_a_failed_check_on_hbvip_hands_the_group_to_real_heartbeat(lab):
+    """hbvip on server1 (the home node, with the check), Debian's Heartbeat 3.0.6 on server2 (no checks:
+    it ignores hbvip.cf and the eligibility field). The failed check hands the group over with the standby
+    protocol, and Heartbeat takes it as after `hb_standby`."""
+    install_mixed(lab, FAST)
+    lab.hosts["server1"].write("/etc/ha.d/hbvip.cf", CHECK)
+    p = MixedPair(lab, FAST)
+    services = Services(p)
+    try:
+        services.start("server1")
+        a1 = p.agent("server1")
+        p.serves("server1", time.monotonic())
+        hb2 = p.heartbeat("server2")
+        wait_until(lambda: hb2.nodestatus("server1") == "active", 10, "cl_status to show server1 active")
+        wait_until(lambda: a1.status()["stable"] and a1.status()["peer"]["stable"], 10, "both stable")
+        time.sleep(HB_SETTLE)   # Heartbeat advertises deadtime + 2 s for its first 5 s (its own timer)
+        n = len(calls(lab))
+        t0 = time.monotonic()
+        services.kill("server1")
+        took = p.serves("server2", t0, timeout=10)
+        print(f"\nmixed pair: service death on hbvip -> Heartbeat serves after {took:.3f} s")
+        # Heartbeat's own ResourceManager + IPaddr shell scripts take 1-2 s on a loaded lab box
+        assert took <= INTERVAL * FALL + 2 * FAST.keepalive_s + 4.0, took
+        wait_until(lambda: len(calls(lab)) - n >= 3, 5, "the hand-over's script calls")
+        assert [(h, a) for _t, h, a in calls(lab)[n:]] == [("server1", "stop"), ("server2", "status"),
+                                                           ("server2", "start")]
+        assert not has_vip(lab, "server1")
+        assert 'reason="check failed: web"' in a1.ha_log()
+        assert "Other node completed standby takeover of local resources." in a1.ha_log()
+        assert hb2.bad_lines("server1") == []
+    finally:
+        services.stop_all()
+        p.close()
