@@ -101,3 +101,14 @@ def test_check_config_prints_file_and_line(config_dir: Path) -> None:
                           "--node", "server1"], capture_output=True, text=True, check=False)
     assert run.returncode == 2, run       # exit 2: configuration error (DESIGN.md)
     assert f"{config_dir}/hbvip.cf:1: fall value 'none' is not valid" in run.stdout + run.stderr
+
+
+def test_the_example_in_docs_operations_parses() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = doc.split("### Service health", 1)[1]
+    example = section.split("```\n", 2)[1]
+    ext, problems = parse(example)
+    assert problems == []
+    assert ([c.name for c in ext.checks], [m.script for m in ext.monitors], len(ext.track_interfaces)) == (
+        ["web", "db"], ["apache2"], 1)
+    assert ext.monitors[0].failure_timeout == 600.0
