@@ -5,6 +5,7 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 
 from demo import preflight, provision, scenario
 from demo.timeline import Timeline, make
@@ -64,7 +65,7 @@ def _demo(timeline: Timeline, engine: str) -> int:
     outcome = scenario.run(lab, engine, timeline, deadtime_s)
     timeline.event(f"holders seen by the client: {' -> '.join(outcome.holders)}")
     timeline.close()
-    _look_around(lab, engine)
+    _look_around(lab, engine, lab.dir / "inventory.yml")
     return 0
 
 
@@ -84,7 +85,7 @@ def _provision(lab: Lab, engine: str, timeline: Timeline) -> str:
     return _provision(lab, "heartbeat", timeline)
 
 
-def _look_around(lab: Lab, engine: str) -> None:
+def _look_around(lab: Lab, engine: str, inventory: Path) -> None:
     status = "/opt/hbvip/venv/bin/hbvip status" if engine == "agent" else "cl_status rscstatus"
     print("\nThe lab stays up. Look around (as root):")
     for host in lab.hosts.values():
@@ -94,6 +95,12 @@ def _look_around(lab: Lab, engine: str) -> None:
     assert lab.client is not None
     print(f"  ip netns exec {lab.client.netns} ping {lab.vip}        # the VIP, from the client")
     print(f"  ssh -i {lab.ssh_key} root@{lab.hosts['server1'].address}  (from: ip netns exec {lab.client.netns} bash)")
+    # The controller must run in the client namespace: only it has a route to the lab's hosts.
+    playbook = f"cd {provision.REPO} && ip netns exec {lab.client.netns} {Path(sys.executable).parent}/ansible-playbook -i {inventory}"
+    print(f"\nThe demo's inventory: {inventory}. Run playbooks against the lab (as root):")
+    if engine == "agent":
+        print(f"  {playbook} demo/hb_vip_examples.yml -e demo_vip2={lab.addr(101)}   # hb_vip, hb_vip_info")
+    print(f"  {playbook} playbooks/rename_node.yml -e '{{\"heartbeat_vip_rename\": {{\"server1\": \"db1\"}}}}'   # the rename")
     print("Tear it down: make demo-down")
 
 

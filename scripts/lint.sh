@@ -40,7 +40,7 @@ dest=$work/ansible_collections/hbvip/heartbeat
 mkdir -p "$dest"
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-  | (cd "$REPO" && xargs -0 cp --parents -t "$dest")
+  | (cd "$REPO" && xargs -0 cp --parents --no-dereference -t "$dest")
 (
   cd "$dest"
   git init -q

@@ -65,11 +65,41 @@ def vip_address(address: str) -> str:
         raise HbVipError(f"address {address!r} is not an IPv4 address (write e.g. 10.0.0.50/24)") from None
 
 
-def vip_spec(resource_type: str, address: str, interface: str | None) -> str:
-    """The haresources word for the VIP: `IPaddr::10.0.0.50/24/eth0`."""
-    if interface is None:
-        return f"{resource_type}::{address}"
-    return f"{resource_type}::{address}{'' if '/' in address else '/'}/{interface}"
+def _vip_resource(group: dict[str, Any] | None) -> dict[str, Any] | None:
+    return next((r for r in group["resources"] if r.get("vip")), None) if group else None
+
+
+def vip_spec(params: dict[str, Any], have: dict[str, Any] | None) -> str:
+    """The haresources word for the VIP, e.g. `IPaddr::10.0.0.50/24/eth0`.
+
+    What the task leaves out (prefix, interface, resource type) comes from the group as it is, and
+    the broadcast field is always kept. When the result means what the file already says, the word
+    is kept as written (a bare IP, a dotted netmask): only what the task asks to change changes.
+    """
+    address, prefix = (params["address"].strip().split("/", 1) + [""])[:2]
+    vip = have["vip"] if have else {}
+    name = params.get("resource_type") or (have["name"] if have else "IPaddr")
+    prefix = prefix or ("" if vip.get("prefix") is None else str(vip["prefix"]))
+    interface = params.get("interface") or vip.get("interface") or ""
+    broadcast = vip.get("broadcast") or ""
+    fields = [address, prefix, interface, broadcast]
+    while fields[-1] == "":
+        fields.pop()
+    if have is not None and (have["name"], vip.get("prefix"), vip.get("interface") or "") == (
+            name, _prefix_length(prefix), interface):
+        return have["spec"]
+    return f"{name}::{'/'.join(fields)}"
+
+
+def _prefix_length(prefix: str) -> int | None:
+    """24 and 255.255.255.0 are the same prefix to the agent; a bad one matches nothing (the agent's
+    parse of the new line reports it)."""
+    if not prefix:
+        return None
+    try:
+        return ipaddress.IPv4Network(f"0.0.0.0/{prefix}").prefixlen
+    except ValueError:
+        return -1
 
 
 def find_group(parsed: dict[str, Any], address: str) -> dict[str, Any] | None:
@@ -103,15 +133,21 @@ def same_group(have: dict[str, Any], want: dict[str, Any]) -> bool:
 
 
 def desired_line(params: dict[str, Any], group: dict[str, Any] | None) -> str:
-    """The group line hb_vip wants; home_node and resources left unset keep what the file says."""
+    """The group line hb_vip wants. Every option the task leaves out keeps what the file says (as
+    ansible.builtin.user leaves `shell` alone), so a task with only `address` asks for nothing."""
     home_node = params.get("home_node") or (group["home_node"] if group else None)
     if home_node is None:
         raise HbVipError(f"{params['address']} is in no group yet: home_node is required to add it")
+    have = _vip_resource(group)
+    vip = vip_spec(params, have)
     resources = params.get("resources")
-    if resources is None:
-        resources = [r["spec"] for r in group["resources"] if not r.get("vip")] if group else []
-    vip = vip_spec(params["resource_type"], params["address"], params.get("interface"))
-    return " ".join([home_node, vip, *resources]) + "\n"
+    if resources is not None:
+        words = [vip, *resources]
+    elif group is not None:  # the group's own order, the VIP's word in its place
+        words = [vip if r is have else r["spec"] for r in group["resources"]]
+    else:
+        words = [vip]
+    return " ".join([home_node, *words]) + "\n"
 
 
 def _lines(text: str) -> list[str]:

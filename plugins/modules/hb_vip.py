@@ -23,6 +23,9 @@ description:
     running hbvip agent (C(hbvip takeover) / C(hbvip standby)) and return once the move is done.
   - Run O(state=present) and O(state=absent) on both nodes of the pair (the file must be identical on
     both); run O(state=active) and O(state=standby) on the one node that should take or give the VIP.
+  - Every option a task leaves out keeps the group's current value, as M(ansible.builtin.user) leaves
+    C(shell) alone. A task with only O(address) (and the default O(state=present)) therefore changes
+    nothing on an existing group; to read where groups run use M(hbvip.heartbeat.hb_vip_info).
 author:
   - hbvip team (@hbvip)
 extends_documentation_fragment:
@@ -42,14 +45,16 @@ requirements:
 options:
   address:
     description:
-      - The virtual IP, with its prefix length as the agent writes it, for example V(10.0.0.50/24).
-      - Its address part identifies the group.
+      - The virtual IP, optionally with its prefix length as the agent writes it, for example
+        V(10.0.0.50/24).
+      - Its address part identifies the group. Without a prefix an existing group keeps its own.
     type: str
     required: true
   interface:
     description:
-      - The interface to put the address on, for example V(eth0). Left out, the agent picks the
-        interface whose subnet holds the address.
+      - The interface to put the address on, for example V(eth0).
+      - Left out, an existing group keeps its interface; a new group gets none, and the agent picks
+        the interface whose subnet holds the address.
     type: str
   home_node:
     description:
@@ -66,12 +71,13 @@ options:
   resource_type:
     description:
       - The resource agent that manages the address.
+      - Left out, an existing group keeps its own; a new group gets V(IPaddr).
     type: str
     choices: [IPaddr, IPaddr2]
-    default: IPaddr
   state:
     description:
-      - V(present) and V(absent) edit haresources.
+      - V(present) and V(absent) edit haresources. V(present) changes only what the task's options
+        ask for, so with only O(address) it is a read of an existing group.
       - V(active) makes this node hold the group (takeover); V(standby) makes the peer hold it. Both
         need the hbvip agent running here and the group in its running configuration.
     type: str
@@ -110,14 +116,20 @@ EXAMPLES = r"""
     home_node: db1
     resources: [postgresql]
 
-- name: Where does it run?
-  hbvip.heartbeat.hb_vip:
-    address: 10.0.0.50/24
-  register: vip
+- name: Where does it run? (a read, never a change)
+  hbvip.heartbeat.hb_vip_info:
+  register: pair
 
 - name: Show the holder
   ansible.builtin.debug:
-    msg: "{{ vip.holder }} serves the VIP; the peer is {{ vip.peer_state }}"
+    msg: >-
+      {{ (pair.groups | selectattr('vips', 'contains', '10.0.0.50') | first).holder }} serves the VIP;
+      the peer {{ pair.peer.name }} is {{ pair.peer.state }}
+
+- name: Put the db VIP on eth1; its home node and resources stay as they are
+  hbvip.heartbeat.hb_vip:
+    address: 10.0.0.50/24
+    interface: eth1
 
 - name: Move the db VIP to db2 for maintenance of db1
   hbvip.heartbeat.hb_vip:
@@ -273,7 +285,7 @@ def main() -> None:
             "interface": {"type": "str"},
             "home_node": {"type": "str"},
             "resources": {"type": "list", "elements": "str"},
-            "resource_type": {"type": "str", "choices": ["IPaddr", "IPaddr2"], "default": "IPaddr"},
+            "resource_type": {"type": "str", "choices": ["IPaddr", "IPaddr2"]},
             "state": {"type": "str", "choices": ["present", "absent", "active", "standby"], "default": "present"},
             "timeout": {"type": "float", "default": 60},
             "reload": {"type": "bool", "default": True},

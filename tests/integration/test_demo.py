@@ -43,4 +43,14 @@ def test_make_demo_shows_takeover_and_failback_with_the_agent(demo_output: tuple
     assert DEADTIME_S * 0.8 <= float(takeover.group(1)) <= DEADTIME_S + 3
     assert "holders seen by the client: server1 -> server2 -> server1" in out
     assert "make demo-down" in out
+    inventory = re.search(r"The demo's inventory: (\S+)\. Run playbooks", out)
+    assert inventory, out
+    assert Path(inventory.group(1)).is_file()
+    for playbook in ("demo/hb_vip_examples.yml -e demo_vip2=", "playbooks/rename_node.yml -e "):
+        assert f"ansible-playbook -i {inventory.group(1)} {playbook}" in out, out
+    # The modules' command runs as printed (the rename is test_rename's; it would end the demo pair's names).
+    command = next(line.split("   #")[0].strip() for line in out.splitlines() if "hb_vip_examples.yml" in line)
+    run = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert re.search(r"server1\s+: ok=\d+\s+changed=[1-9]", run.stdout), run.stdout[-2000:]
     assert not any(line.startswith("\x1b") for line in out.splitlines()), "--no-tty must print plain lines"

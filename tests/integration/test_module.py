@@ -7,6 +7,7 @@ group never blinks it. Every step is rerun and must report changed=0.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -65,18 +66,19 @@ def collections(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def pair(lab_factory) -> Iterator[tuple[Lab, list[Agent]]]:
-    lab = lab_factory(ssh=True)
-    install(lab, FAST)
-    agents: list[Agent] = []
-    try:
-        for name in ("server1", "server2"):
-            agents.append(Agent(lab.hosts[name]).start())
-        yield lab, agents
-    finally:
-        for agent in agents:
-            agent.stop()
+@pytest.fixture(scope="module")
+def pair(lab_support: None) -> Iterator[tuple[Lab, list[Agent]]]:
+    """One lab for the module's tests: each leaves haresources and the holders as it found them."""
+    with Lab(prefix=f"hm{os.getpid()}", net=None, ssh=True) as lab:
+        install(lab, FAST)
+        agents: list[Agent] = []
+        try:
+            for name in ("server1", "server2"):
+                agents.append(Agent(lab.hosts[name]).start())
+            yield lab, agents
+        finally:
+            for agent in agents:
+                agent.stop()
 
 
 def second_prober(lab: Lab, address: str) -> Probe:
@@ -98,6 +100,68 @@ def lost_while_served(result: ProbeResult, until: float) -> int:
     """Probes lost between the first answer and `until` (the end of the play)."""
     first = next(ts for ts, host in result.samples if host is not None)
     return sum(1 for ts, host in result.samples if host is None and first <= ts <= until)
+
+
+READ_PLAYBOOK = """\
+---
+- name: Read the pair with hb_vip_info and a query-style hb_vip call
+  hosts: pair
+  gather_facts: false
+  tasks:
+    - name: Read the pair
+      hbvip.heartbeat.hb_vip_info:
+        hbvip_path: "{{ hb_vip_hbvip_path }}"
+      register: info
+
+    - name: Ask hb_vip where the VIP runs, with nothing but its address
+      hbvip.heartbeat.hb_vip:
+        address: "{{ hb_vip_address }}"
+        hbvip_path: "{{ hb_vip_hbvip_path }}"
+      register: query
+
+    - name: Check what both said
+      ansible.builtin.assert:
+        that:
+          - info.running and info.node.name == inventory_hostname
+          - info.peer.name == ('server2' if inventory_hostname == 'server1' else 'server1')
+          - info.peer.state == 'active'
+          - info.groups | map(attribute='home_node') | list == ['server1']
+          - info.groups | map(attribute='holder') | list == ['server1']
+          - info.groups[0].vips == [hb_vip_address]
+          - query.holder == 'server1' and not query.changed
+"""
+
+
+def test_hb_vip_info_and_a_query_call_change_nothing(pair: tuple[Lab, list[Agent]], collections: Path,
+                                                     tmp_path: Path) -> None:
+    """Issue 14: `hb_vip: address=<vip>` once rewrote `IPaddr::<vip>/24/eth0` without the interface and
+    the agent released and re-acquired the VIP. A read must leave the file byte-identical (mtime too),
+    release no group and lose no probe."""
+    lab, agents = pair
+    playbook = tmp_path / "read.yml"
+    playbook.write_text(READ_PLAYBOOK)
+    inventory = lab.write_inventory(tmp_path / "inventory.yml", extra_vars={
+        "hb_vip_address": lab.vip, "hb_vip_hbvip_path": HBVIP})
+    files = {a.host.name: a.host.path("/etc/ha.d/haresources") for a in agents}
+    before = {name: (p.read_bytes(), p.stat().st_mtime_ns) for name, p in files.items()}
+    logs = {a.host.name: len(a.ha_log()) for a in agents}
+    probe = lab.probe(PORT, 0.01)
+    try:
+        probe.wait_for("server1", timeout=15)
+        result = lab.run_controller(
+            ["ansible-playbook", "-i", str(inventory), str(playbook)], check=False, timeout=120,
+            env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1"})
+        end = time.monotonic()
+    finally:
+        seen = probe.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(result).values()), result.stdout
+    assert {name: (p.read_bytes(), p.stat().st_mtime_ns) for name, p in files.items()} == before
+    for agent in agents:
+        new_log = agent.ha_log()[logs[agent.host.name]:]
+        assert "group.release" not in new_log and "reload" not in new_log, new_log
+    assert seen.holders() == ["server1"]
+    assert lost_while_served(seen, end) == 0, f"a read blinked the VIP: gaps {seen.gaps()}"
 
 
 def test_hb_vip_adds_moves_and_removes_a_second_vip_without_touching_the_first(

@@ -68,6 +68,36 @@ def test_installed_collection_documents_its_role_and_module(tarball: Path, tmp_p
     assert "haresources" in docs["module"]
 
 
+def checkout_env(home: Path) -> dict[str, str]:
+    """A user's shell in a fresh checkout: no collection installed, no ansible config of their own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    return {**env, "HOME": str(home), "ANSIBLE_NOCOLOR": "1", "PATH": f"{BIN}:{env.get('PATH', '')}"}
+
+
+def test_the_checkout_is_the_collection_without_installing_it(tmp_path: Path) -> None:
+    """README: ansible-doc, the modules and site.yml work from the checkout (its ansible.cfg)."""
+    env = checkout_env(tmp_path)
+    for kind, name, text in (("module", "hbvip.heartbeat.hb_vip", "Adds, rewrites or removes the resource group"),
+                             ("module", "hbvip.heartbeat.hb_vip_info", "Returns this node, its peer"),
+                             ("role", "hbvip.heartbeat.heartbeat_vip", "heartbeat_vip_auth_secret")):
+        doc = subprocess.run([str(BIN / "ansible-doc"), "-t", kind, name], env=env, cwd=REPO,
+                             check=False, capture_output=True, text=True, timeout=120)
+        assert doc.returncode == 0, doc.stderr
+        assert text in doc.stdout and str(REPO) in doc.stdout, doc.stdout[:500]
+    syntax = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", "inventory/example", "site.yml"],
+                            env=env, cwd=REPO, check=False, capture_output=True, text=True, timeout=120)
+    assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+    # The info module, run from the checkout on this machine with no agent: the file through the agent's grammar.
+    (tmp_path / "ha.d").mkdir()
+    (tmp_path / "ha.d" / "haresources").write_text("server1 IPaddr::10.99.250.1/24/eth0 \\\n  failback.sh\n")
+    info = subprocess.run([str(BIN / "ansible"), "localhost", "-m", "hbvip.heartbeat.hb_vip_info", "-a",
+                           f"config_dir={tmp_path / 'ha.d'} hbvip_path={BIN / 'hbvip'}",
+                           "-e", f"ansible_python_interpreter={sys.executable}"],
+                          env=env, cwd=REPO, check=False, capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stdout + info.stderr
+    assert '"running": false' in info.stdout and '"home_node": "server1"' in info.stdout, info.stdout
+
+
 def test_agent_builds_as_a_wheel_with_its_console_script_and_only_pyroute2(tmp_path: Path) -> None:
     """Built from a copy so the checkout gets no build/ or egg-info from a test run."""
     src = tmp_path / "agent"

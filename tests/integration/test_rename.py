@@ -42,12 +42,12 @@ def installed_collection(lab: Lab) -> dict[str, str]:
     return {"ANSIBLE_COLLECTIONS_PATH": str(root)}
 
 
-def rename(lab: Lab, inventory: Path, mapping: Mapping[str, str], *, fqcn: bool = False,
+def rename(lab: Lab, inventory: Path, mapping: Mapping[str, str], *flags: str, fqcn: bool = False,
            **extra: object) -> subprocess.CompletedProcess:
     """Run the rename playbook from the repo (or as hbvip.heartbeat.rename_node); a hang comes back as a
     failed result with its output."""
     cmd = ["ansible-playbook", "-i", str(inventory), "hbvip.heartbeat.rename_node" if fqcn else str(RENAME),
-           "-e", json.dumps({"heartbeat_vip_rename": dict(mapping), **extra})]
+           *flags, "-e", json.dumps({"heartbeat_vip_rename": dict(mapping), **extra})]
     env = {"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "8",
            **(installed_collection(lab) if fqcn else {})}
     try:
@@ -109,6 +109,28 @@ def test_agent_pair_is_renamed_one_node_at_a_time_without_losing_the_vip(
     s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
     handoff = measure_handoff(lab)
     uuids = {name: uuid(host) for name, host in lab.hosts.items()}
+    before = config_bytes(s1)
+
+    # --check --diff first: the exact config edit of each step, nothing changed, no handoff.
+    probe = lab.probe(interval=0.01)
+    try:
+        probe.wait_for("server1", timeout=15)
+        started = time.monotonic()
+        checked = rename(lab, inventory, NEW_NAMES, "--check", "--diff")
+        took = time.monotonic() - started
+    finally:
+        quiet = probe.stop()
+    assert_ok(checked)
+    print(f"rename_node.yml --check --diff (agent): {took:.1f} s; client gaps {quiet.gaps()}")
+    # Each step's diff is against the files on disk; the second starts from what the first would write.
+    for edit in ("-node server1 server2\n+node db1 server2\n", f"-server1 IPaddr::{lab.vip}/24/eth0",
+                 f"+db1 IPaddr::{lab.vip}/24/eth0", "-node server1 server2\n+node db1 db2\n"):
+        assert edit in checked.stdout, checked.stdout[-6000:]
+    assert [hostname(s1), hostname(s2)] == ["server1", "server2"]
+    assert config_bytes(s1) == before and config_bytes(s2) == before
+    assert {name: uuid(host) for name, host in lab.hosts.items()} == uuids
+    assert [agent_status(h)["node"] for h in (s1, s2)] == ["server1", "server2"]
+    assert quiet.holders() == ["server1"] and quiet.gaps() == [], quiet.gaps()
 
     probe = lab.probe(interval=0.01)
     try:

@@ -276,6 +276,45 @@ def cmd_haresources(args: argparse.Namespace) -> int:
     return EXIT_CONFIG if errors(problems) else EXIT_OK
 
 
+def cmd_rename_node(args: argparse.Namespace) -> int:
+    """Rename nodes in ha.cf and haresources through the agent's grammar (see config/rename.py)."""
+    from .config import rename  # pylint: disable=import-outside-toplevel
+
+    renames = dict(pair.split("=", 1) for pair in args.renames)
+    try:
+        texts, paths = rename.read_files(Path(args.config_dir))
+    except OSError as exc:
+        print(f"hbvip: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_RUNTIME
+    edits, problems = rename.plan_rename(texts, paths, renames)
+    if not problems and not args.check:
+        for edit in edits:
+            if edit.changed:
+                rename.write_atomically(edit)
+    changed = any(e.changed for e in edits)
+    if args.json:
+        print(json.dumps({"changed": changed, "check": args.check, "renames": renames, "files": [
+            {"path": e.path, "changed": e.changed, "lines": list(e.lines), "content": e.after,
+             **({"diff": e.diff()} if args.diff else {})} for e in edits],
+            "problems": [dataclasses.asdict(p) for p in problems]}, indent=2))
+    elif problems:
+        print(format_problems(problems), file=sys.stderr)
+    else:
+        for edit in edits:
+            if args.diff:
+                print(edit.diff(), end="")
+            lines = ", ".join(map(str, edit.lines))
+            print(f"{edit.path}: " + (f"renamed on line(s) {lines}" if edit.changed else "nothing to rename")
+                  + (" (check: not written)" if args.check and edit.changed else ""))
+    return EXIT_CONFIG if problems else EXIT_OK
+
+
+def _rename_pair(text: str) -> str:
+    if text.count("=") != 1 or not all(text.split("=")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not OLD=NEW")
+    return text
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from .wire.decode_cli import describe
     data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
@@ -337,6 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--file", metavar="FILE", help="parse FILE instead of <config-dir>/haresources")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=cmd_haresources)
+
+    rn = sub.add_parser("rename-node", parents=[common],
+                        help="rename nodes in ha.cf and haresources, changing no byte but the names")
+    rn.add_argument("renames", nargs="+", type=_rename_pair, metavar="OLD=NEW")
+    rn.add_argument("--check", action="store_true", help="write nothing; say what would change")
+    rn.add_argument("--diff", action="store_true", help="print a unified diff of each file")
+    rn.add_argument("--json", action="store_true", help="changed, the new contents, problems (and diffs) as JSON")
+    rn.set_defaults(func=cmd_rename_node)
 
     d = sub.add_parser("decode", parents=[common], help="describe a captured datagram (debug)")
     d.add_argument("file", help="file with the raw UDP payload, or - for stdin")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -25,14 +25,17 @@ class Comments(Enum):
 class LogicalLine:
     """The words of one logical line and the numbers of its first and last physical lines (1-based).
 
-    The last line lets a tool rewrite one group of a file without touching its neighbours.
+    The last line lets a tool rewrite one group of a file without touching its neighbours; the
+    offsets (where each word starts in the text) let it rename one word and change no other byte.
     """
 
     line: int
     words: tuple[str, ...]
     end_line: int
+    offsets: tuple[int, ...] = field(default=(), compare=False)
 
 
+_WORD = re.compile(r"\S+")  # the words str.split() finds, with their positions
 _WORD_START_COMMENT = re.compile(r"(^|[ \t])#.*$")
 
 
@@ -45,22 +48,30 @@ def _strip_comment(text: str, comments: Comments) -> str:
 
 
 def logical_lines(text: str, comments: Comments, continuation: bool = False) -> Iterator[LogicalLine]:
-    """Yield the non-empty logical lines of text; words are split on spaces and tabs."""
-    pending: list[str] = []
-    first = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        body = _strip_comment(raw.rstrip("\r\n"), comments).rstrip()
-        if not pending:
+    """Yield the non-empty logical lines of text; words are split on whitespace.
+
+    Physical lines are what str.splitlines() makes of the text; what a comment or a trailing `\\`
+    leaves of each is a prefix of it, so every word's offset in the text is known.
+    """
+    words: list[str] = []
+    offsets: list[int] = []
+    continued = False
+    first = number = 0
+    start = 0
+    for number, physical in enumerate(text.splitlines(keepends=True), start=1):
+        raw = physical.splitlines()[0] if physical.splitlines() else ""
+        body = _strip_comment(raw, comments).rstrip()
+        if not continued:
             first = number
-        if continuation and body.endswith("\\"):
-            pending.append(body[:-1])
+        continued = continuation and body.endswith("\\")
+        for match in _WORD.finditer(body[:-1] if continued else body):
+            words.append(match.group())
+            offsets.append(start + match.start())
+        start += len(physical)
+        if continued:
             continue
-        pending.append(body)
-        words = tuple(" ".join(pending).split())
-        pending = []
         if words:
-            yield LogicalLine(first, words, number)
-    if pending:
-        words = tuple(" ".join(pending).split())
-        if words:
-            yield LogicalLine(first, words, number)
+            yield LogicalLine(first, tuple(words), number, tuple(offsets))
+        words, offsets = [], []
+    if continued and words:
+        yield LogicalLine(first, tuple(words), number, tuple(offsets))
