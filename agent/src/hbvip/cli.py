@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
+from .healthtable import health_lines
 from .views import haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
@@ -150,7 +151,7 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
         took = g.get("last_takeover_s")
         last = "" if took is None else f"{_clock(g['last_takeover_at'])} in {took * 1000:.0f} ms"
         lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since:<19} {last}")
-    lines += _health_lines(st)
+    lines += health_lines(st)
     c = st["counters"]
     dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
     lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]
@@ -162,25 +163,6 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
     if st.get("holding_nothing"):
         lines.append(f"holding nothing: {st['holding_nothing']}")
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _health_lines(st: dict[str, Any]) -> list[str]:
-    """hbvip.cf's checks, monitors and tracked links, and each group's eligibility (none without them)."""
-    probes = st.get("health")
-    if probes is None:
-        return []
-    out = ["", f"{'HEALTH':<8} {'NAME':<20} {'RESULT':<8} {'STREAK':<7} DETAIL"]
-    for p in probes:
-        result = "-" if p["last"] is None else "ok" if p["last"] else "failed"
-        banned = p["banned_for_s"]
-        note = "" if banned is None else "  banned until `hbvip cleanup`" if banned < 0 else f"  banned {banned:.0f}s more"
-        out.append(f"{p['kind']:<8} {p['name']:<20} {result:<8} {p['streak']:<7} {p['detail']}{note}".rstrip())
-    peer = st["peer"]["name"]
-    for g in st["groups"]:
-        degraded = "   DEGRADED: no node eligible, it stays" if g["degraded"] else ""
-        out.append(f"eligible {g['key']}: {st['node']} {'yes' if g['eligible'] else 'no'}, "
-                   f"{peer} {'yes' if g['peer_eligible'] else 'no'}{degraded}")
-    return out
 
 
 def _ping_lines(st: dict[str, Any]) -> list[str]:
@@ -322,6 +304,31 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_control_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The commands that talk to the running agent over its control socket."""
+    s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    s.add_argument("--interval", type=float, default=1.0)
+    s.set_defaults(func=cmd_status)
+
+    for name, text in (("standby", "give resources to the peer (hb_standby)"),
+                       ("takeover", "take resources from the peer (hb_takeover)")):
+        m = sub.add_parser(name, parents=[common], help=text)
+        m.add_argument("which", nargs="?", default="all", choices=("all", "local", "foreign"))
+        m.add_argument("--timeout", type=float, default=60.0)
+        m.add_argument("--json", action="store_true")
+        m.set_defaults(func=cmd_move)
+
+    rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
+    rl.set_defaults(func=cmd_reload)
+
+    cl = sub.add_parser("cleanup", parents=[common],
+                        help="forget a group's monitor failures here (Pacemaker's crm_resource --cleanup)")
+    cl.add_argument("group", help="the group's key: its first resource as written in haresources")
+    cl.set_defaults(func=cmd_cleanup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-dir", default="/etc/ha.d",
@@ -349,27 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-arp", action="store_true", help="skip the ARP probe for addresses already in use")
     c.set_defaults(func=cmd_check_config)
 
-    s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-    s.add_argument("--interval", type=float, default=1.0)
-    s.set_defaults(func=cmd_status)
-
-    for name, text in (("standby", "give resources to the peer (hb_standby)"),
-                       ("takeover", "take resources from the peer (hb_takeover)")):
-        m = sub.add_parser(name, parents=[common], help=text)
-        m.add_argument("which", nargs="?", default="all", choices=("all", "local", "foreign"))
-        m.add_argument("--timeout", type=float, default=60.0)
-        m.add_argument("--json", action="store_true")
-        m.set_defaults(func=cmd_move)
-
-    rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
-    rl.set_defaults(func=cmd_reload)
-
-    cl = sub.add_parser("cleanup", parents=[common],
-                        help="forget a group's monitor failures here (Pacemaker's crm_resource --cleanup)")
-    cl.add_argument("group", help="the group's key: its first resource as written in haresources")
-    cl.set_defaults(func=cmd_cleanup)
+    _add_control_commands(sub, common)
 
     h = sub.add_parser("haresources", parents=[common],
                        help="the parsed groups of haresources with their line spans (for tools)")
