@@ -71,6 +71,7 @@ def healthy_pair(lab, extensions: str, **kw) -> Iterator[tuple[Pair, Services]]:
                 a.start()
             wait_until(lambda: p.holders() == {"server1"}, 10, "server1 to serve the VIP")
             p.stable()
+            p.probe.wait_for("server1")      # the client probes from before the fault on
             yield p, services
         finally:
             services.stop_all()
@@ -185,6 +186,7 @@ def test_a_monitored_resource_is_restarted_once_then_moved_and_cleanup_lets_it_h
             a.start()
         wait_until(lambda: p.holders() == {"server1"} and svc_starts(p, "server1") == 1, 10, "server1 serving")
         p.stable()
+        p.probe.wait_for("server1")
         a1 = p.agents["server1"]
         key = a1.status()["groups"][0]["key"]
         # first failure: restarted here, the VIP stays
@@ -231,6 +233,7 @@ def test_mixed_pair_a_failed_check_on_hbvip_hands_the_group_to_real_heartbeat(la
         hb2 = p.heartbeat("server2")
         wait_until(lambda: hb2.nodestatus("server1") == "active", 10, "cl_status to show server1 active")
         wait_until(lambda: a1.status()["stable"] and a1.status()["peer"]["stable"], 10, "both stable")
+        p.probe.wait_for("server1")
         time.sleep(HB_SETTLE)   # Heartbeat advertises deadtime + 2 s for its first 5 s (its own timer)
         n = len(calls(lab))
         t0 = time.monotonic()
