@@ -117,7 +117,9 @@ class HealthWatch:
         self.poke()
 
     async def _check(self, probe: Probe) -> tuple[bool, str]:
-        command = next(c.command for c in self._config().ext.checks if c.name == probe.name)
+        # The probes are those of start-up (a reload does not rebuild them); the command is read from the
+        # running config, so a check whose line was removed by a reload just stays healthy.
+        command = next((c.command for c in self._config().ext.checks if c.name == probe.name), "true")
         call = await run_script(_SHELL, probe.name, ("-c", command), f"hbvip-check-{probe.name}",
                                 timeout=probe.timeout, env={"PATH": SCRIPT_PATH, "LANG": "C"})
         if call.timed_out:
