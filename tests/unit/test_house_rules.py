@@ -22,9 +22,10 @@ KNOWN_OVER: set[str] = set()
 #: Modules whose job is to meet the clock, a socket or the kernel; everything else takes a Clock.
 TIME_EDGE = {"clock.py", "cli.py", "lint.py", "log.py", "metrics.py", "net", "resources/runner.py",
              "resources/scripts.py", "wire/identity.py"}
-#: Test modules importing test modules: the Ansible suites' shared lab fixture is being built apart.
+#: Test modules importing test modules, all on the Ansible side, which other branches are reworking: the
+#: Ansible suites' shared lab fixture (issue 17, part 4) and the module tests' fake agent.
 KNOWN_TEST_IMPORTS = {("test_role_agent", "test_role"), ("test_rename", "test_role"),
-                      ("test_rename", "test_role_agent")}
+                      ("test_rename", "test_role_agent"), ("test_hb_vip_info", "test_hb_vip")}
 
 
 def test_no_file_class_or_function_of_the_agent_is_over_its_limit() -> None:

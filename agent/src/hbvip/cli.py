@@ -329,7 +329,8 @@ def _add_control_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cl.set_defaults(func=cmd_cleanup)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options() -> argparse.ArgumentParser:
+    """The paths and node name every command takes (Heartbeat's locations by default)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-dir", default="/etc/ha.d",
                         help="ha.cf, haresources, authkeys (default %(default)s)")
@@ -338,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--run-dir", default="/run/hbvip", help="control socket and pid file (default %(default)s)")
     common.add_argument("--init-dir", default="/etc/init.d", help=argparse.SUPPRESS)
     common.add_argument("--node-name", default=None, help="this node's name (default: uname -n)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
     p = argparse.ArgumentParser(prog="hbvip", description="Heartbeat-compatible two-node virtual IP agent")
     p.add_argument("--version", action="version", version=f"hbvip {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
