@@ -6,6 +6,7 @@ import sys
 
 from lab import registry
 from lab.lab import Lab
+from lab.systemd import SystemdHost
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--net", type=int, default=None, help="10.99.NET.0/24 (default: a free one)")
     up.add_argument("--hosts", default="server1,server2")
     up.add_argument("--ssh", action="store_true")
+    up.add_argument("--systemd", action="store_true", help="boot the hosts with systemd as PID 1 (implies --ssh)")
     down = sub.add_parser("down", help="tear labs down")
     which = down.add_mutually_exclusive_group(required=True)
     which.add_argument("--prefix")
@@ -26,12 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.cmd == "up":
-        lab = Lab(args.prefix, args.net, tuple(args.hosts.split(",")), ssh=args.ssh, detached=True)
+        lab = Lab(args.prefix, args.net, tuple(args.hosts.split(",")), ssh=args.ssh, detached=True,
+                  systemd=args.systemd)
         lab.start()
         assert lab.client is not None
         print(f"lab {lab.prefix} up: net 10.99.{lab.net}.0/24, vip {lab.vip}, dir {lab.dir}")
         for host in lab.hosts.values():
-            print(f"  {host.name:10} {host.address:15} nsenter -t {host.anchor_pid} -n -m -u")
+            enter = f"-t {host.leader} -a" if isinstance(host, SystemdHost) else f"-t {host.anchor_pid} -n -m -u"
+            print(f"  {host.name:10} {host.address:15} nsenter {enter}")
         print(f"  {'client':10} {lab.client.address:15} ip netns exec {lab.client.netns}")
         if lab.ssh_key:
             print(f"  ssh key {lab.ssh_key}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from lab import registry, ssh
 from lab.node import OVERLAY_TREES, PRIVATE_DIRS, REFUSED, Client, Host
 from lab.probe import ArpWatch, Probe, agent_cmd, stop_proc, wait_ready
+from lab.systemd import CGROUP_PREFIX, SystemdHost, unit_policy
 
 CLIENT_INDEX = 200
 VIP_INDEX = 100
@@ -56,16 +57,19 @@ class Lab:
         ssh: bool = False,
         workdir: Path | None = None,
         detached: bool = False,
+        systemd: bool = False,
     ):
         """net=None picks a free 10.99.N under the registry lock; detached=True (CLI `up`) leaves the
-        lab running after this process exits, until `python -m lab down`."""
+        lab running after this process exits, until `python -m lab down`. systemd=True boots every host
+        with systemd as PID 1 (lab/systemd.py), reached by ssh like a real machine (implies ssh)."""
         if len(hosts) > 99:
             raise ValueError("at most 99 hosts")
         self.prefix = prefix
         self.net = net if net is not None else 0
         self._auto_net = net is None
         self._host_names = tuple(hosts)
-        self._ssh = ssh
+        self._ssh = ssh or systemd
+        self._systemd = systemd
         self._own_dir = workdir is None
         self._workdir = workdir
         self._detached = detached
@@ -75,6 +79,7 @@ class Lab:
         self.ssh_key: Path | None = None
         self._record: registry.LabRecord | None = None
         self._counter = itertools.count()
+        self.boot_seconds: dict[str, float] = {}
 
     # addresses -------------------------------------------------------------------------------
     def addr(self, index: int) -> str:
@@ -160,6 +165,9 @@ class Lab:
             netns=f"{self.prefix}-client", address=self.addr(CLIENT_INDEX), mac=self.mac(CLIENT_INDEX)
         )
         self._plug(self.client, "vclient")
+        if self._systemd:
+            self._build_systemd_hosts()
+            return
         for i, name in enumerate(self._host_names, start=1):
             host = Host(
                 netns=f"{self.prefix}-{name}",
@@ -179,6 +187,45 @@ class Lab:
             public = self.ssh_key.with_suffix(".pub").read_text()
             for host in self.hosts.values():
                 ssh.start_sshd(host, public)
+
+    def _build_systemd_hosts(self) -> None:
+        """Plug, install and boot systemd hosts; their cgroups are in the record before they exist."""
+        assert self._record is not None
+        self.ssh_key = ssh.make_client_key(self.dir / "ssh")
+        (self.dir / "ssh" / "cp").mkdir(exist_ok=True)
+        public = self.ssh_key.with_suffix(".pub").read_text()
+        masks, disable = unit_policy()
+        for i, name in enumerate(self._host_names, start=1):
+            host = SystemdHost(
+                netns=f"{self.prefix}-{name}",
+                address=self.addr(i),
+                mac=self.mac(i),
+                name=name,
+                root=self.dir / "hosts" / name,
+                cgroup=f"{CGROUP_PREFIX}{self.prefix}-{name}",
+                log=self.dir / f"{name}.console.log",
+            )
+            self.hosts[name] = host
+            self._record.cgroups.extend(str(cg) for cg in host.cgroups)
+            self._record.save()
+            self._plug(host, f"v{name}"[:15])
+        for name, host in self.hosts.items():
+            key = self.dir / "ssh" / f"host_{name}"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+            host.install({
+                "/etc/hostname": name + "\n",
+                "/etc/hosts": self._hosts_file(host),
+                "/etc/fstab": "# hbvlab host: nothing to mount\n",
+                "/etc/ssh/sshd_config": ssh.sshd_config(host),
+                ssh.HOST_KEY: key.read_bytes(),
+                ssh.HOST_KEY + ".pub": key.with_suffix(".pub").read_bytes(),
+                "/root/.ssh/authorized_keys": public,
+            }, masks=masks, disable=disable)
+        started = {name: host.start_boot() for name, host in self.hosts.items()}
+        for host in self.hosts.values():
+            self._record.anchor_pids.append(host.anchor_pid)
+        self._record.save()
+        self.boot_seconds = {name: host.wait_booted(started[name]) for name, host in self.hosts.items()}
 
     def _quiet_netns(self, ns: str) -> None:
         """IPv6 off (no DAD delays, no stray traffic) before any interface arrives; loopback up."""
@@ -273,7 +320,7 @@ class Lab:
         stoppers = []
         try:
             for host in self.hosts.values():
-                proc = host.spawn(agent_cmd("respond", port, host.name))
+                proc = host.spawn_tool(agent_cmd("respond", port, host.name))
                 responders.append((host, proc))
                 stoppers.append(lambda p=proc: stop_proc(p))
             for host, proc in responders:

@@ -126,6 +126,11 @@ class Host(Client):
         self._spawned.add(proc.pid)
         return proc
 
+    def spawn_tool(self, cmd: Sequence[str], *, stdout=None, stderr=None) -> subprocess.Popen:
+        """A lab measuring tool (lab/_agents.py) on this host; SystemdHost runs it in the network
+        namespace only, because its container does not see this machine's /work."""
+        return self.spawn(cmd, stdout=stdout, stderr=stderr)
+
     def owns_pid(self, pid: int) -> bool:
         """A process is this host's when we spawned it here (nsenter may not have joined yet) or it
         lives in this host's network namespace."""

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lab.systemd import kill_cgroup, remove_cgroup
+
 REGISTRY = Path(os.environ.get("HBVLAB_REGISTRY", "/run/hbvlab"))
 AUTO_NETS = range(1, 90)  # 90-99 are left for hand-made experiments
 
@@ -33,6 +35,7 @@ class LabRecord:
     owner_pid: int | None  # None: detached (`python -m lab up`), alive while its namespaces exist
     remove_paths: list[str] = field(default_factory=list)
     anchor_pids: list[int] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)  # systemd hosts' own cgroups (lab/systemd.py)
 
     @property
     def file(self) -> Path:
@@ -193,10 +196,14 @@ def teardown(record: LabRecord) -> list[str]:
     """Undo everything the record lists; never raises, returns the problems it met.
 
     Order matters: processes first (they outlive `ip netns del` and pin the private mount
-    namespaces), then the namespaces, then the directories (only once no mount can be left on them).
+    namespaces; a systemd host's whole cgroup is killed at once, so a container's services outside the
+    lab's namespaces die too), then the cgroups, then the namespaces, then the directories (only once no mount can be left on them).
     Every process killed is inside one of this lab's namespaces, so it is ours by construction.
     """
-    problems = _end_lab_processes(record)
+    problems = [f"processes survived cgroup.kill in {cg}" for cg in record.cgroups if not kill_cgroup(Path(cg))]
+    problems += _end_lab_processes(record)
+    for cg in record.cgroups:
+        problems.extend(remove_cgroup(Path(cg)))
     for ns in record.namespaces:
         if namespace_exists(ns):
             res = subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, text=True)

@@ -28,7 +28,7 @@ def make_client_key(ssh_dir: Path) -> Path:
     return key
 
 
-def _sshd_config(host: Host) -> str:
+def sshd_config(host: Host) -> str:
     return "\n".join(
         [
             "Port 22",
@@ -51,7 +51,7 @@ def _sshd_config(host: Host) -> str:
 def start_sshd(host: Host, public_key: str) -> subprocess.Popen:
     """Give the host its own host key, config and authorized key, start sshd, wait until it listens."""
     host.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", HOST_KEY])
-    host.write(CONFIG, _sshd_config(host))
+    host.write(CONFIG, sshd_config(host))
     host.run(["install", "-d", "-m", "700", "/root/.ssh", "/run/sshd"])
     host.write("/root/.ssh/authorized_keys", public_key, mode=0o600)
     log = open(host.path("/var/log/sshd.log"), "ab")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS=(iproute2 nftables openssh-server openssh-client tcpdump iputils-arping iputils-ping
           python3 python3-venv python3-dev python3-apt gcc make git heartbeat keepalived procps util-linux
-          curl faketime)
+          curl faketime systemd-container)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "hbvip: the lab needs root (network namespaces, bind mounts). Run as root." >&2

@@ -5,8 +5,10 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +67,19 @@ def lab_factory(lab_prefix: Callable[[], str]) -> Iterator[Callable[..., Lab]]:
 @pytest.fixture
 def lab(lab_factory: Callable[..., Lab]) -> Lab:
     return lab_factory()
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `pip wheel ./agent` needs (pyroute2, the build backend), fetched where an index answers
+    (the lab's controller has no route to one); for the role's `agent` engine modules."""
+    dest = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
+         "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
+        check=True, timeout=300,
+    )
+    return dest
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 
 from lab import Host, Lab
 from test_role import REPO, assert_ok, heartbeat_pids, pair_vars
-from test_role_agent import agent_status, config_bytes, playbook as site, wheelhouse  # noqa: F401 a fixture; pylint: disable=unused-import
+from test_role_agent import agent_status, config_bytes, playbook as site
 
 pytestmark = pytest.mark.timeout(1200)
 

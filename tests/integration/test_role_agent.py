@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,18 +25,6 @@ pytestmark = pytest.mark.timeout(600)
 
 HBVIP = "/opt/hbvip/venv/bin/hbvip"
 AGENT_FILES = {"ha.cf": 0o644, "haresources": 0o644, "authkeys": 0o600, "resource.d/failback.sh": 0o755}
-
-
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `pip wheel ./agent` needs (pyroute2, the build backend), fetched where an index answers."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
-         "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
-        check=True, timeout=300,
-    )
-    return dest
 
 
 @pytest.fixture(scope="module")

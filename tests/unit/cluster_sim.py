@@ -48,7 +48,7 @@ class SimNode:
                                      initdead=INITDEAD, now=now)
         self.failover = Failover(me=self.name, peer=self.peer, auto_failback=self.auto_failback,
                                  settle_timeout=DEADTIME, handshake_timeout=10.0, now=now, ping=self.ping,
-                                 health=self.health)
+                                 heal_grace=2 * KEEPALIVE, health=self.health)
         self.next_status = now
 
     @property

@@ -125,7 +125,24 @@ def test_node_without_ping_does_not_take_over_a_dead_peer_until_ping_returns():
     assert holders_between(sim, 21.0, 21.0 + 2 * SETTLE) == {()}
     sim.ping_reach("server2", 40.0, True)
     t = sim.first_time_holder("server2", 40.0)
-    assert t is not None and t - 40.0 < 0.5
+    # It first listens a heal grace (2 x keepalive) for the peer, whose link may have come back too.
+    assert t is not None and 2 * KEEPALIVE <= t - 40.0 < 2 * KEEPALIVE + 0.5
+
+
+def test_ping_node_and_peer_back_in_the_same_instant_leave_the_vip_where_it_is():
+    """One cable: server2 lost the ping node and the heartbeat link together, declared server1 dead and
+    held back; both come back at once. It must hear server1 before it would take over, not after."""
+    sim = started()
+    sim.ping_reach("server2", 20.0, False)
+    sim.partition(20.0)
+    sim.run_until(20.0 + 2 * SETTLE)
+    assert "node server1: is dead" in sim.classic("server2")
+    starts = len([c for c in sim.calls if c[1:] == ("server2", "start")])
+    sim.partition(40.0, heal=True)
+    sim.ping_reach("server2", 40.0, True)
+    assert holders_between(sim, 40.0, 40.0 + 3 * SETTLE) == {("server1",)}
+    assert len([c for c in sim.calls if c[1:] == ("server2", "start")]) == starts
+    assert "Resources being acquired from server1." not in sim.classic("server2")
 
 
 def test_lone_node_without_ping_does_not_take_at_initdead():
@@ -135,7 +152,7 @@ def test_lone_node_without_ping_does_not_take_at_initdead():
     sim.run_until(INITDEAD + 5)
     assert sim.vip_holders() == []
     sim.ping_reach("server1", INITDEAD + 5, True)
-    sim.run_until(INITDEAD + 6)
+    sim.run_until(INITDEAD + 5 + 2 * KEEPALIVE + 1)     # after the heal grace: its peer stayed silent
     assert sim.vip_holders() == ["server1"]
 
 

@@ -1,9 +1,13 @@
-"""Where the agent's log lines go: ha.cf's logfile/debugfile, syslog (logfacility), stderr.
+"""Where the agent's log lines go: ha.cf's logfile/debugfile, syslog (logfacility), stderr, the journal.
 
 Each event is written twice where it matters: Heartbeat's classic wording, because operators and their
 scripts grep for "node server1: is dead" and "Late heartbeat", and a structured line
 (`event=peer.dead node=server1 after_ms=5012`) for tools. Secrets never reach this module: the callers
 log names and numbers only.
+
+Under systemd (stderr is the journal's stream, JOURNAL_STREAM) every line also goes to stderr with a
+`<N>` priority prefix and without the file's time/host/pid prefix, which journald records itself:
+`journalctl -u hbvip` is where operators look first, whatever ha.cf's logfile says.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 _WORD = {"debug": "debug", "info": "info", "warning": "WARN", "error": "ERROR"}
 _SYSLOG_LEVEL = {"debug": syslog.LOG_DEBUG, "info": syslog.LOG_INFO, "warning": syslog.LOG_WARNING,
                  "error": syslog.LOG_ERR}
+
+
+def stderr_is_journal() -> bool:
+    """True when systemd connected stderr to the journal: JOURNAL_STREAM names stderr's device:inode
+    (a variable inherited by a child whose stderr was redirected elsewhere does not count)."""
+    dev, _sep, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 def _facility(name: str | None) -> int | None:
@@ -35,7 +50,8 @@ class EventLog:
         self.pid = os.getpid()
         self.paths = (logfile, debugfile)
         self.debug = debug or bool(debugfile)
-        self.stderr = stderr
+        self.journal = stderr_is_journal()
+        self.stderr = stderr or self.journal
         self._files: list[tuple[IO[str], int]] = []
         self.facility = _facility(logfacility)
         if self.facility is not None:
@@ -71,7 +87,11 @@ class EventLog:
             if rank >= minimum:
                 f.write("".join(prefix + line + "\n" for line in lines))
         if self.stderr and rank >= 1:
-            sys.stderr.write("".join(prefix + line + "\n" for line in lines))
+            if self.journal:
+                head = f"<{_SYSLOG_LEVEL.get(level, syslog.LOG_INFO)}>{_WORD.get(level, level)}: "
+                sys.stderr.write("".join(head + line + "\n" for line in lines))
+            else:
+                sys.stderr.write("".join(prefix + line + "\n" for line in lines))
             sys.stderr.flush()
         if self.facility is not None and rank >= 1:
             for line in lines:

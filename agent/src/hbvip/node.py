@@ -82,7 +82,7 @@ class Node:
         self.failover = Failover(me=config.node_name, peer=self.peer, auto_failback=config.hacf.auto_failback,
                                  settle_timeout=max(t.deadtime, 2 * t.keepalive),
                                  handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(config.hacf.ping),
-                                 health=has_health(config))
+                                 heal_grace=2 * t.keepalive, health=has_health(config))
         self.ping_nodes = PingNodes(config.hacf.ping, deadping=t.deadping, now=now) if config.hacf.ping else None
         self.deferral = DeathDeferral(self.ping_nodes)
         self.health: HealthWatch | None = None

@@ -48,7 +48,7 @@ class Failover(StandbyMoves, PingReach, HealthEligibility):
     """One node's failover decisions. Construct with the node's view of the configuration."""
 
     def __init__(self, *, me: str, peer: str, auto_failback: str, settle_timeout: float,
-                 handshake_timeout: float, now: float, ping: bool = False, health: bool = False) -> None:
+                 handshake_timeout: float, now: float, ping: bool = False, heal_grace: float = 0.0, health: bool = False) -> None:
         self.me = me
         self.peer = peer
         self.auto_failback = auto_failback != "off"      # "legacy" behaves as "on" (documented)
@@ -78,6 +78,8 @@ class Failover(StandbyMoves, PingReach, HealthEligibility):
         self.reclaim = False            # ping came back: ask for our own groups when the peer is settled
         self.both_starting = False      # the peer said `starting` while we were still unreachable
         self.unclaimed_at: float | None = None   # ping came back: take what nobody holds at this time
+        self.heal_grace = heal_grace    # ping came back, peer dead: how long to listen for it first
+        self.orphans_at: float | None = None     # ... and when that ends
         self._init_eligibility(health)    # hbvip.cf's checks: which categories we (and the peer) may hold
 
     # ---- queries -----------------------------------------------------------------------------
@@ -93,7 +95,7 @@ class Failover(StandbyMoves, PingReach, HealthEligibility):
 
     def next_deadline(self) -> float:
         pending = (self.settle_deadline, self.handshake.deadline if self.handshake else None,
-                   self.takeover_request[2] if self.takeover_request else None, self.unclaimed_at)
+                   self.takeover_request[2] if self.takeover_request else None, self.unclaimed_at, self.orphans_at)
         return min((t for t in pending if t is not None), default=float("inf"))
 
     # ---- the one entry point -----------------------------------------------------------------
@@ -294,9 +296,8 @@ class Failover(StandbyMoves, PingReach, HealthEligibility):
         out: list[Action] = []
         if self.phase is Phase.RUNNING and self._settled_now():
             out.append(self._report(stable=True))
-        if (self.auto_failback and self.needs_failback and self.peer_alive and self.peer_stable
-                and self.peer_reachable and self.peer_eligible & Hold.FOREIGN and self.phase is Phase.RUNNING
-                and self.handshake is None and self.held & Hold.FOREIGN):
+        if (self.auto_failback and self.needs_failback and self.peer_alive and self.peer_stable and self.peer_reachable
+                and self.peer_eligible & self.held & Hold.FOREIGN and self.phase is Phase.RUNNING and self.handshake is None):
             # The foreign groups' home node is back and settled: give them back (Heartbeat's auto_failback).
             self.needs_failback = False
             out.append(Log("info", "failback.start", "auto_failback: giving foreign resources back",
@@ -329,6 +330,7 @@ class Failover(StandbyMoves, PingReach, HealthEligibility):
             self.unclaimed_at = None
             if self.phase is Phase.RUNNING and self.peer_stable and self.handshake is None and self.busy is None:
                 out += self._take_unclaimed()
+        out += self._take_orphans(now)
         out += self._moves_on_tick(now)
         return out
 

@@ -49,6 +49,8 @@ class PingReach:
         reclaim: bool
         both_starting: bool
         unclaimed_at: float | None
+        orphans_at: float | None
+        heal_grace: float
         _now: float
 
         def _enter(self, phase: Phase) -> None: ...
@@ -137,10 +139,11 @@ class PingReach:
         if self.phase is not Phase.RUNNING:
             return out
         if not self.peer_alive:
-            out.append(Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
-                           {"from": self.peer, "reason": "ping reachable", "hold": Hold.ALL.word}))
-            self.target = self.reach & ~self.failed
-            self.needs_failback = bool(self.target & Hold.FOREIGN)
+            # The peer's heartbeats often come back in the same instant as the ping node (one cable, one
+            # switch): wait a heal grace for them before taking over, or both nodes would hold the groups.
+            self.orphans_at = self._now + self.heal_grace
+            out.append(Log("info", "takeover.pending", None,
+                           {"from": self.peer, "reason": "ping reachable", "wait_ms": round(self.heal_grace * 1000)}))
             return out
         # Our own groups at once if nobody holds them (they cannot collide: the peer takes them only as
         # unclaimed); the peer's groups a settle time later, so a peer that regains its ping node at the
@@ -151,12 +154,26 @@ class PingReach:
         out.append(self._report())       # the peer learns that it may hand groups back to us again
         return out
 
+    def _take_orphans(self, now: float) -> list[Action]:
+        """The heal grace after the ping node came back is over: take everything if the peer is still
+        silent (nobody has served the groups since it died)."""
+        if self.orphans_at is None or now < self.orphans_at:
+            return []
+        self.orphans_at = None
+        if self.phase is not Phase.RUNNING or self.peer_alive or not self.reachable:
+            return []
+        self.target = self.reach & ~self.failed
+        self.needs_failback = bool(self.target & Hold.FOREIGN)
+        return [Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
+                    {"from": self.peer, "reason": "ping reachable", "hold": Hold.ALL.word})]
+
     def _lose_reach(self) -> list[Action]:
         why = self.holding_nothing_because
         out: list[Action] = [Log("warning", "ping.lost", f"{why}: giving up all HA resources",
                                  {"unreachable": ",".join(self.unreachable), "hold": self.held.word})]
         self.reclaim = False
         self.unclaimed_at = None
+        self.orphans_at = None
         self.needs_failback = False
         hs = self.handshake
         if hs is not None and hs.role is Role.TAKER:
