@@ -110,7 +110,8 @@ def test_service_death_moves_the_vip_nothing_moves_when_both_fail_and_failback_w
         t2 = time.monotonic()
         services.start("server1")
         took = p.serves("server1", t2)
-        print(f"recovery -> home node serves again after {took:.3f} s (rise x interval = {RISE * INTERVAL:.2f} s)")
+        print(f"recovery -> home node serves again after {took:.3f} s (at least (rise-1) x interval = "
+              f"{(RISE - 1) * INTERVAL:.2f} s)")
         assert took >= (RISE - 1) * INTERVAL          # not before `rise` successes in a row
         p.settle("server1", t2, 5)
         assert "auto_failback: asking server2 for our local resources" in a1.ha_log()
