@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from hbvip.cluster import (
-    Acquire, Announce, Command, Connectivity, Exit, Failover, Hold, Incoming, Log, Membership, Release, Reply,
+    Acquire, Announce, Command, Connectivity, Eligibility, Exit, Failover, Hold, Incoming, Log, Membership, Release, Reply,
     ResourcesDone, Retransmit, Send, Tick,
 )
 
@@ -34,6 +34,7 @@ class SimNode:
     exited: bool = False
     ping: bool = False            # ha.cf has `ping` lines: the machine waits for Connectivity
     reaches_ping: bool = True     # what this node's ping probes would say (the sim's network)
+    health: bool = False          # hbvip.cf has health checks: the machine reports its eligibility
 
     def __post_init__(self) -> None:
         self.boot(self.now)
@@ -47,7 +48,7 @@ class SimNode:
                                      initdead=INITDEAD, now=now)
         self.failover = Failover(me=self.name, peer=self.peer, auto_failback=self.auto_failback,
                                  settle_timeout=DEADTIME, handshake_timeout=10.0, now=now, ping=self.ping,
-                                 heal_grace=2 * KEEPALIVE)
+                                 heal_grace=2 * KEEPALIVE, health=self.health)
         self.next_status = now
 
     @property
@@ -58,7 +59,7 @@ class SimNode:
 
 class Sim:
     def __init__(self, auto_failback: str = "on", latency: float = 0.001, work: float = 0.05,
-                 start2: float = 0.0, ping: bool = False) -> None:
+                 start2: float = 0.0, ping: bool = False, health: bool = False) -> None:
         self.t = 0.0
         self.latency = latency
         self.work = work
@@ -66,10 +67,11 @@ class Sim:
         self.counter = itertools.count()
         self.calls: list[tuple[float, str, str]] = []     # (time, host, "start"/"stop"/"status")
         self.failing_start: set[str] = set()                # nodes whose VIP group fails to start
+        self.releases: list[tuple[str, str]] = []           # (node, reason) of each Release
         self.link = {("server1", "server2"): True, ("server2", "server1"): True}
         self.nodes = {
-            "server1": SimNode("server1", "server2", True, auto_failback, 0.0, ping=ping),
-            "server2": SimNode("server2", "server1", False, auto_failback, 0.0, hg=200, ping=ping),
+            "server1": SimNode("server1", "server2", True, auto_failback, 0.0, ping=ping, health=health),
+            "server2": SimNode("server2", "server1", False, auto_failback, 0.0, hg=200, ping=ping, health=health),
         }
         for name in self.nodes:
             self._probe_ping(name, 0.0)
@@ -136,6 +138,7 @@ class Sim:
                 ok = not (vip and n.name in self.failing_start)
                 self.at(self.t + self.work, "done", n.name, ResourcesDone("acquire", a.hold, ok, "" if ok else "rc=1"))
             elif isinstance(a, Release):
+                self.releases.append((n.name, a.reason))
                 if (a.hold & Hold.LOCAL and n.home_of_vip) or (a.hold & Hold.FOREIGN and not n.home_of_vip):
                     self.calls.append((self.t, n.name, "stop"))
                 self.at(self.t + self.work, "done", n.name, ResourcesDone("release", a.hold, True))
@@ -183,6 +186,12 @@ class Sim:
         """From `t` on, `name` does (not) reach its ping node; the daemon would report it like this."""
         self.nodes[name].reaches_ping = reachable
         self.at(t, "reach", name, Connectivity(reachable, () if reachable else ("10.99.0.254",)))
+
+    def eligible(self, name: str, t: float, ok: bool, reason: str = "check failed: web") -> None:
+        """From `t` on, `name`'s health checks say it may (not) hold the VIP's group (the one group)."""
+        n = self.nodes[name]
+        cat = Hold.LOCAL if n.home_of_vip else Hold.FOREIGN
+        self.at(t, "reach", name, Eligibility(Hold.ALL if ok else Hold.ALL & ~cat, "" if ok else reason))
 
     def partition(self, t: float, heal: bool = False) -> None:
         """Cut (or restore) the heartbeat link both ways at `t`."""

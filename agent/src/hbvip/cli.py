@@ -211,6 +211,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return EXIT_OK if answer.get("ok") else EXIT_CONFIG
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    answer = _call(args, {"cmd": "cleanup", "group": args.group})
+    if answer is None:
+        return EXIT_RUNTIME
+    print(f"hbvip cleanup: {answer.get('message') or answer.get('error')}")
+    return EXIT_OK if answer.get("ok") else EXIT_RUNTIME
+
+
 def cmd_haresources(args: argparse.Namespace) -> int:
     """Print the parsed groups of a haresources file with the physical lines each one spans.
 
@@ -280,6 +288,31 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_control_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The commands that talk to the running agent over its control socket."""
+    s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    s.add_argument("--interval", type=float, default=1.0)
+    s.set_defaults(func=cmd_status)
+
+    for name, text in (("standby", "give resources to the peer (hb_standby)"),
+                       ("takeover", "take resources from the peer (hb_takeover)")):
+        m = sub.add_parser(name, parents=[common], help=text)
+        m.add_argument("which", nargs="?", default="all", choices=("all", "local", "foreign"))
+        m.add_argument("--timeout", type=float, default=60.0)
+        m.add_argument("--json", action="store_true")
+        m.set_defaults(func=cmd_move)
+
+    rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
+    rl.set_defaults(func=cmd_reload)
+
+    cl = sub.add_parser("cleanup", parents=[common],
+                        help="forget a group's monitor failures here (Pacemaker's crm_resource --cleanup)")
+    cl.add_argument("group", help="the group's key: its first resource as written in haresources")
+    cl.set_defaults(func=cmd_cleanup)
+
+
 def _common_options() -> argparse.ArgumentParser:
     """The paths and node name every command takes (Heartbeat's locations by default)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -339,22 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _config_tools(sub, common)
 
-    s = sub.add_parser("status", parents=[common], help="this node, the peer, who holds each group")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-    s.add_argument("--interval", type=float, default=1.0)
-    s.set_defaults(func=cmd_status)
-
-    for name, text in (("standby", "give resources to the peer (hb_standby)"),
-                       ("takeover", "take resources from the peer (hb_takeover)")):
-        m = sub.add_parser(name, parents=[common], help=text)
-        m.add_argument("which", nargs="?", default="all", choices=("all", "local", "foreign"))
-        m.add_argument("--timeout", type=float, default=60.0)
-        m.add_argument("--json", action="store_true")
-        m.set_defaults(func=cmd_move)
-
-    rl = sub.add_parser("reload", parents=[common], help="re-read the configuration (same as SIGHUP)")
-    rl.set_defaults(func=cmd_reload)
+    _add_control_commands(sub, common)
 
     d = sub.add_parser("decode", parents=[common], help="describe a captured datagram (debug)")
     d.add_argument("file", help="file with the raw UDP payload, or - for stdin")

@@ -30,6 +30,8 @@ class Controlled(Protocol):
 
     def reload(self) -> tuple[bool, str]: ...
 
+    def cleanup(self, group: str) -> tuple[bool, str]: ...
+
 
 class ControlServer:
     def __init__(self, agent: Controlled, run_dir: Path) -> None:
@@ -98,7 +100,10 @@ class ControlServer:
         if cmd == "reload":
             ok, message = self.agent.reload()
             return {"ok": ok, "message": message}
-        return {"ok": False, "error": f"unknown command {cmd!r}: status, standby, takeover, reload"}
+        if cmd == "cleanup":
+            ok, message = self.agent.cleanup(str(req.get("group", "")))
+            return {"ok": ok, "message": message}
+        return {"ok": False, "error": f"unknown command {cmd!r}: status, standby, takeover, reload, cleanup"}
 
 
 async def _answer(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:

@@ -70,6 +70,7 @@ class Agent:
         # overlaps with opening the sockets and meeting the peer; an acquisition waits for it.
         node.groups.start_cleanup()
         node.start_ping_watch()
+        node.start_health_watch()
         node.groups.start_garp_refresh()
         link.transport = transport_for(cfg, node.on_datagram)
         try:

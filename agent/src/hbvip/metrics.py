@@ -84,14 +84,14 @@ def render(status: StatusView) -> str:
     fam("peer_late_heartbeats_total", "counter", "Heartbeats that arrived after warntime.").add(
         peer["late_heartbeats"], peer=peer["name"])
 
-    path_up = fam("path_up", "gauge", "1 while the peer is heard on this heartbeat path (media interface).")
-    for p in status.get("paths", []):
-        path_up.add(p["up"], peer=p["peer"], interface=p["interface"])
-
+    _paths(status, fam)
     if status.get("ping"):
         up = fam("ping_node_up", "gauge", "1 while the ha.cf ping node answered ICMP echo within deadping.")
         for n in status["ping"]["nodes"]:
             up.add(n["up"], node=n["address"])
+
+    if status.get("health") is not None:
+        _health(status, fam)
 
     holder = fam("group_holder", "gauge", "1 when this node holds the resource group.")
     transitions = fam("group_transitions_total", "counter", "Acquisitions and releases of the group by this node.")
@@ -119,6 +119,30 @@ def render(status: StatusView) -> str:
     return "".join(line + "\n" for f in fams.values() for line in f.lines())
 
 
+def _paths(status: StatusView, fam: Callable[[str, str, str], _Family]) -> None:
+    path_up = fam("path_up", "gauge", "1 while the peer is heard on this heartbeat path (media interface).")
+    for p in status.get("paths", []):
+        path_up.add(p["up"], peer=p["peer"], interface=p["interface"])
+
+
+def _health(status: StatusView, fam: Callable[[str, str, str], _Family]) -> None:
+    """hbvip.cf's checks, monitors, tracked links, and the eligibility they give each group."""
+    healthy = fam("health_probe_healthy", "gauge", "1 while the check, monitor or tracked link allows holding its groups.")
+    streak = fam("health_probe_streak", "gauge", "Results in a row equal to the last one (negative: failures).")
+    restarts = fam("health_monitor_restarts", "gauge", "Local restarts of a monitored resource since its last clear.")
+    for p in status["health"] or []:
+        labels = {"kind": p["kind"], "probe": p["name"]}
+        healthy.add(p["healthy"], **labels)
+        streak.add(-p["streak"] if p["last"] is False else p["streak"], **labels)
+        if p["kind"] == "monitor":
+            restarts.add(p["restarts"], **labels)
+    eligible = fam("group_eligible", "gauge", "1 when this node may hold the group by its health checks.")
+    degraded = fam("group_degraded", "gauge", "1 when neither node may hold the group (it stays where it is).")
+    for g in status["groups"]:
+        eligible.add(g["eligible"], group=g["key"])
+        degraded.add(g["degraded"], group=g["key"])
+
+
 def write_textfile(path: Path, text: str) -> None:
     """Replace `path` atomically: node_exporter must never read a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +165,9 @@ def _fingerprint(status: StatusView) -> tuple[object, ...]:
     pinged = status.get("ping") or {"nodes": []}
     return (status["peer"]["state"], status["peer"]["late_heartbeats"], status["stable"],
             tuple(n["up"] for n in pinged["nodes"]), tuple(p["up"] for p in status.get("paths", [])),
-            tuple((g["key"], g["holder"], g.get("transitions")) for g in status["groups"]),
+            tuple((g["key"], g["holder"], g.get("transitions"), g.get("eligible"), g.get("degraded"))
+                  for g in status["groups"]),
+            tuple((p["name"], p["healthy"], p["last"]) for p in status.get("health") or []),
             tuple(sorted(c["dropped"].items())), c.get("script_runs"), c.get("script_failures"))
 
 

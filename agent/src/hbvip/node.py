@@ -24,6 +24,7 @@ from .cluster.pingnodes import PingNodes
 from .config import Config
 from .diagnosis import DIGEST_FIELD, explain_silence
 from .droplog import DropLogLimiter
+from .healthwatch import HealthWatch, has_health
 from .link import Link, read_datagram
 from .log import EventLog
 from .pingwatch import PingWatch
@@ -82,10 +83,11 @@ class Node:
         self.failover = Failover(me=config.node_name, peer=self.peer, auto_failback=config.hacf.auto_failback,
                                  settle_timeout=max(t.deadtime, 2 * t.keepalive),
                                  handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(config.hacf.ping),
-                                 heal_grace=2 * t.keepalive)
+                                 heal_grace=2 * t.keepalive, health=has_health(config))
         self.ping_nodes = PingNodes(config.hacf.ping, deadping=t.deadping, now=now) if config.hacf.ping else None
         self.deferral = DeathDeferral(self.ping_nodes)
         self.path_watch = PathWatch(self.peer, media_interfaces(config.hacf.media), t.deadtime)
+        self.health: HealthWatch | None = None
 
     def start_ping_watch(self) -> None:
         if self.ping_nodes is not None:
@@ -93,6 +95,16 @@ class Node:
                               clock=self.clock, log=self.log, apply=self.apply, feed=self._feed_and_wake,
                               after_round=self._release_deferred_death)
             self.tasks.spawn(watch.run())
+
+    def start_health_watch(self) -> None:
+        """Checks, monitors and tracked links of hbvip.cf (nothing when it has none)."""
+        if has_health(self.config):
+            self.health = HealthWatch(config=lambda: self.config, runner=self.groups.runner, clock=self.clock,
+                                      log=self.log, tasks=self.tasks, held=self._held_keys, feed=self._feed_and_wake)
+            self.tasks.spawn(self.health.run())
+
+    def _held_keys(self) -> list[str]:
+        return [g.key for g in self.groups.groups(self.failover.held)] if self.failover.busy is None else []
 
     def signal(self, name: str) -> None:
         """A signal handler's request ("term" or "hup"), acted on in the next turn."""
@@ -212,6 +224,8 @@ class Node:
 
     def _resources_done(self, done: ResourcesDone) -> None:
         self._feed_and_wake(done)
+        if self.health is not None:
+            self.health.poke()          # a group taken here is monitored from now on
 
     def _idle_hold(self) -> Hold | None:
         return None if self.failover.busy is not None else self.failover.held
@@ -279,8 +293,18 @@ class Node:
         """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept."""
         return reload_config(self)
 
+    def cleanup(self, group: str) -> tuple[bool, str]:
+        """`hbvip cleanup GROUP`: this node may hold the group again after its monitor failures."""
+        if group not in (g.key for g in self.config.groups):
+            return False, f"no group {group!r} in haresources"
+        if self.health is None or not self.health.cleanup(group):
+            return True, f"{group}: no monitor failures to clear"
+        self.log("info", "health.cleanup", f"{group}: monitor failures cleared by operator", {"group": group})
+        return True, f"{group}: monitor failures cleared; eligible again"
+
     def status(self) -> StatusView:
         return status_view(config=self.config, now=self.clock.monotonic(), started=self.started, peer=self.peer,
                            membership=self.membership, failover=self.failover, link=self.link, groups=self.groups,
                            ping_nodes=self.ping_nodes, peer_digest=self.peer_digest, diagnosis=self.diagnosis,
-                           paths=self.path_watch)
+                           paths=self.path_watch,
+                           health=self.health.health if self.health is not None else None)

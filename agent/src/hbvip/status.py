@@ -5,18 +5,20 @@ from __future__ import annotations
 from . import __version__
 from .cluster import Failover, Hold, Membership
 from .cluster.groups import GroupState, category, group_state
+from .cluster.health import Health
 from .cluster.paths import PathWatch
 from .cluster.pingnodes import PingNodes
 from .config import Config
 from .diagnosis import digest_state
 from .link import Link
 from .resources.groups import GroupWork
-from .views import GroupStatusView, PathStatusView, PingStatusView, StatusView
+from .views import GroupStatusView, PathStatusView, PingStatusView, ProbeStatusView, StatusView
 
 
 def status_view(*, config: Config, now: float, started: float, peer: str, membership: Membership,
                 failover: Failover, link: Link, groups: GroupWork, ping_nodes: PingNodes | None,
-                peer_digest: str | None, diagnosis: str | None, paths: PathWatch) -> StatusView:
+                peer_digest: str | None, diagnosis: str | None, paths: PathWatch,
+                health: Health | None = None) -> StatusView:
     fo = failover
     pv = membership.peer
     t = config.hacf.timers
@@ -45,6 +47,7 @@ def status_view(*, config: Config, now: float, started: float, peer: str, member
         "holding_nothing": fo.holding_nothing_because if fo.held == Hold.NONE else None,
         "ping": None if ping_nodes is None else _ping(ping_nodes, now),
         "paths": _paths(paths, now),
+        "health": None if health is None else _health(health, now),
         "last_takeover": groups.last_takeover or None,
         "counters": {"packets_sent": link.sent, "packets_received": link.received,
                      "retransmitted": link.retransmitted,
@@ -66,6 +69,8 @@ def _groups(config: Config, fo: Failover, peer: str, work: GroupWork, now: float
                     "resources": [r.spec for r in g.resources],
                     "vips": [v.address for v in g.vips],
                     "since_s": round(now - since, 3) if since is not None and holder == config.node_name else None,
+                    "eligible": bool(fo.eligible & cat), "peer_eligible": bool(fo.peer_eligible & cat),
+                    "degraded": bool(fo.degraded & cat),
                     **work.history.fields(g.key)})
     return out
 
@@ -80,3 +85,11 @@ def _ping(nodes: PingNodes, now: float) -> PingStatusView:
     return {"reachable": bool(nodes.reachable), "deadping_s": nodes.deadping,
             "nodes": [{"address": v.address, "up": v.up, "last_answer_s": v.last_answer_s}
                       for v in nodes.view(now)]}
+
+
+def _health(health: Health, now: float) -> list[ProbeStatusView]:
+    return [{"kind": p.kind.value, "name": p.name, "groups": list(p.groups), "healthy": not p.blocks,
+             "last": p.last, "streak": p.streak, "detail": p.detail, "restarts": p.restarts_done,
+             "banned_for_s": None if p.banned_until is None else -1.0 if p.banned_until == float("inf")
+             else round(max(0.0, p.banned_until - now), 3)}
+            for p in health.probes.values()]

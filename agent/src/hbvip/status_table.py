@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .healthtable import health_lines
+
 
 def render_status(st: dict[str, Any], now: float | None = None) -> str:
     """The table an operator reads: this node, the peer and the link to it, each group's holder and
@@ -30,6 +32,7 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
         took = g.get("last_takeover_s")
         last = "" if took is None else f"{_clock(g['last_takeover_at'])} in {took * 1000:.0f} ms"
         lines.append(f"{g['key']:<36} {g['home_node']:<10} {g['holder'] or '-':<10} {g['state']:<14} {since:<19} {last}")
+    lines += health_lines(st)
     c = st["counters"]
     dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "none"
     lines += ["", f"packets sent {c['packets_sent']}  received {c['packets_received']}  dropped: {dropped}"]

@@ -53,6 +53,23 @@ class GroupStatusView(GroupHistoryView):
     resources: list[str]
     vips: list[str]
     since_s: float | None
+    eligible: bool                  # this node may hold it (its checks, monitors, tracked links)
+    peer_eligible: bool             # the peer says it may (a Heartbeat peer says nothing: True)
+    degraded: bool                  # neither may: it stays where it is
+
+
+class ProbeStatusView(TypedDict):
+    """One `check`, `monitor` or `track_interface` of hbvip.cf and what its results say."""
+
+    kind: str                       # hbvip.cluster.health.ProbeKind values
+    name: str
+    groups: list[str]
+    healthy: bool                   # the verdict after fall/rise (monitors: not banned)
+    last: bool | None               # the last result; None before the first
+    streak: int                     # results in a row equal to `last`
+    detail: str
+    restarts: int                   # monitors: local restarts done since the last ban/cleanup
+    banned_for_s: float | None      # monitors: seconds of ban left (-1 = until `hbvip cleanup`)
 
 
 class PingNodeStatusView(TypedDict):
@@ -94,6 +111,7 @@ class StatusView(TypedDict):
     holding_nothing: str | None
     ping: PingStatusView | None
     paths: list[PathStatusView]
+    health: list[ProbeStatusView] | None
     last_takeover: dict[str, float] | None
     counters: dict[str, Any]        # packets_*, retransmitted, dropped{reason: n}, runner and transport_*
 

@@ -93,6 +93,18 @@ class Connectivity:
     unreachable: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Eligibility:
+    """Which categories this node may hold by its health checks (`cluster/health.py`), and why not.
+
+    A node ineligible for a category it holds hands it to an eligible peer (standby protocol); it never
+    takes one it is ineligible for. The daemon sends this only when hbvip.cf has health directives.
+    """
+
+    hold: Hold
+    reason: str = ""
+
+
 class Op(enum.StrEnum):
     """A resource operation on a category: what `Acquire`/`Release` start and `ResourcesDone` ends."""
 
@@ -133,7 +145,8 @@ class Command:
         object.__setattr__(self, "kind", CommandKind(self.kind))   # an unknown kind is a ValueError here
 
 
-Event = Tick | PeerMessage | PeerRestarted | PeerUp | PeerDead | PeerReturned | ResourcesDone | Command | Connectivity
+Event = (Tick | PeerMessage | PeerRestarted | PeerUp | PeerDead | PeerReturned | ResourcesDone | Command | Connectivity
+         | Eligibility)
 
 
 # ---- actions ------------------------------------------------------------------------------------

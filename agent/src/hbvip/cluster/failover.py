@@ -33,21 +33,22 @@ phases and the tables of allowed events and phase changes in `phases.py`; `Failo
 from __future__ import annotations
 
 from .events import (
-    Acquire, Action, Command, Connectivity, Event, Exit, Hold, Log, Op, PeerDead, PeerMessage, PeerRestarted,
+    Acquire, Action, Command, Connectivity, Eligibility, Event, Exit, Hold, Log, Op, PeerDead, PeerMessage, PeerRestarted,
     PeerReturned, PeerUp, Release, Reply, ResourcesDone, Send, Tick,
 )
+from .eligibility import ELIGIBLE_FIELD, HealthEligibility
 from .moves import Handshake, StandbyMoves
 from .phases import PHASE_CHANGES, TRANSITIONS, Phase, PhaseError
 from .reach import PING_FIELD, PingReach
 
-__all__ = ["PING_FIELD", "Failover", "Handshake", "Phase"]
+__all__ = ["ELIGIBLE_FIELD", "PING_FIELD", "Failover", "Handshake", "Phase"]
 
 
-class Failover(StandbyMoves, PingReach):
+class Failover(StandbyMoves, PingReach, HealthEligibility):
     """One node's failover decisions. Construct with the node's view of the configuration."""
 
     def __init__(self, *, me: str, peer: str, auto_failback: str, settle_timeout: float,
-                 handshake_timeout: float, now: float, ping: bool = False, heal_grace: float = 0.0) -> None:
+                 handshake_timeout: float, now: float, ping: bool = False, heal_grace: float = 0.0, health: bool = False) -> None:
         self.me = me
         self.peer = peer
         self.auto_failback = auto_failback != "off"      # "legacy" behaves as "on" (documented)
@@ -79,6 +80,7 @@ class Failover(StandbyMoves, PingReach):
         self.unclaimed_at: float | None = None   # ping came back: take what nobody holds at this time
         self.heal_grace = heal_grace    # ping came back, peer dead: how long to listen for it first
         self.orphans_at: float | None = None     # ... and when that ends
+        self._init_eligibility(health)    # hbvip.cf's checks: which categories we (and the peer) may hold
 
     # ---- queries -----------------------------------------------------------------------------
     @property
@@ -92,17 +94,9 @@ class Failover(StandbyMoves, PingReach):
         return "active" if self.phase not in (Phase.WAITING,) else "up"
 
     def next_deadline(self) -> float:
-        t = float("inf")
-        if self.settle_deadline is not None:
-            t = min(t, self.settle_deadline)
-        if self.handshake is not None:
-            t = min(t, self.handshake.deadline)
-        if self.takeover_request is not None:
-            t = min(t, self.takeover_request[2])
-        for at in (self.unclaimed_at, self.orphans_at):
-            if at is not None:
-                t = min(t, at)
-        return t
+        pending = (self.settle_deadline, self.handshake.deadline if self.handshake else None,
+                   self.takeover_request[2] if self.takeover_request else None, self.unclaimed_at, self.orphans_at)
+        return min((t for t in pending if t is not None), default=float("inf"))
 
     # ---- the one entry point -----------------------------------------------------------------
     def _enter(self, phase: Phase) -> None:
@@ -134,6 +128,8 @@ class Failover(StandbyMoves, PingReach):
             out += self._on_command(event, now)
         elif isinstance(event, Connectivity):
             out += self._on_connectivity(event)
+        elif isinstance(event, Eligibility):
+            out += self._on_eligibility(event)
         out += self._drive()
         return out
 
@@ -177,11 +173,12 @@ class Failover(StandbyMoves, PingReach):
                            f"Not taking over from {self.peer}: {self.holding_nothing_because}",
                            {"from": self.peer, "graceful": event.graceful, "unreachable": ",".join(self.unreachable)}))
             return out
-        missing = Hold.ALL & ~self.target
+        missing = self.reach & ~self.target
+        out += self._refused_on_death()
         if missing:
             out.append(Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
                            {"from": self.peer, "graceful": event.graceful, "hold": missing.word}))
-        self.target = Hold.ALL & ~self.failed
+        self.target = (self.reach | self.held) & ~self.failed    # an ineligible holder keeps it: nobody else may
         if self.target & Hold.FOREIGN:
             # Whatever we hold of the peer's goes back when it returns (also when a failback that had
             # started was cut short by this death: we never gave those groups away).
@@ -231,6 +228,7 @@ class Failover(StandbyMoves, PingReach):
         self.peer_held = theirs.flipped()
         self.peer_stable = fields.get("isstable", "1") == "1"
         self.peer_reachable = fields.get(PING_FIELD, "1") != "0"
+        self._read_peer_eligibility(fields)
         out: list[Action] = []
         if self.peer_stable and not was_stable:
             out.append(Log("info", "peer.stable", "remote resource transition completed."))
@@ -275,11 +273,12 @@ class Failover(StandbyMoves, PingReach):
         """Start the next resource operation towards `target`, one at a time; report when settled."""
         if self.busy is not None or self.phase is Phase.STOPPED:
             return []
+        adopted = self._adopt_orphans()
         give_up = self.held & ~self.target
         if give_up:
             self.held &= ~give_up
             self.busy = (Op.RELEASE, give_up)
-            reason = ("shutdown" if self.phase is Phase.SHUTDOWN else "standby" if self.handshake
+            reason = ("shutdown" if self.phase is Phase.SHUTDOWN else self.handshake.reason if self.handshake
                       else "ping lost" if not self.reachable else "partition")
             release: list[Action] = [Release(give_up, reason)]
             if self.handshake is not None:
@@ -289,7 +288,7 @@ class Failover(StandbyMoves, PingReach):
         if take and (not self.peer_alive or not (take & self.peer_held)):
             self.held |= take
             self.busy = (Op.ACQUIRE, take)
-            return [Acquire(take, "peer dead" if not self.peer_alive else "unclaimed")]
+            return [*adopted, Acquire(take, "peer dead" if not self.peer_alive else "unclaimed")]
         if self.phase is Phase.SHUTDOWN:
             self._enter(Phase.STOPPED)
             return [self._report(info="shutdown", stable=False), Send("shutdone", (("st", "dead"),)),
@@ -297,14 +296,15 @@ class Failover(StandbyMoves, PingReach):
         out: list[Action] = []
         if self.phase is Phase.RUNNING and self._settled_now():
             out.append(self._report(stable=True))
-        if (self.auto_failback and self.needs_failback and self.peer_alive and self.peer_stable
-                and self.peer_reachable and self.phase is Phase.RUNNING and self.handshake is None and self.held & Hold.FOREIGN):
+        if (self.auto_failback and self.needs_failback and self.peer_alive and self.peer_stable and self.peer_reachable
+                and self.peer_eligible & self.held & Hold.FOREIGN and self.phase is Phase.RUNNING and self.handshake is None):
             # The foreign groups' home node is back and settled: give them back (Heartbeat's auto_failback).
             self.needs_failback = False
             out.append(Log("info", "failback.start", "auto_failback: giving foreign resources back",
                            {"to": self.peer}))
             out += self._start_standby(Hold.FOREIGN, self._now, request_id=0)
         out += self._reclaim_own()
+        out += self._health_moves()
         return out
 
     def _settled_now(self) -> bool:
@@ -342,4 +342,5 @@ class Failover(StandbyMoves, PingReach):
         body += [("isstable", "1" if (self.stable if stable is None else stable) else "0"), ("rtype", "full")]
         if self.pinged:
             body.append((PING_FIELD, "1" if self.reachable else "0"))
+        body += self._eligibility_field()
         return Send("resource", tuple(body))

@@ -25,6 +25,7 @@ class Handshake:
     step: Step
     deadline: float
     request_id: int = 0        # the CLI request to answer when it completes (0 = none)
+    reason: str = "standby"    # the giver's release reason (a health failure names itself)
 
 
 class StandbyMoves:
@@ -50,6 +51,8 @@ class StandbyMoves:
 
         def _enter(self, phase: Phase) -> None: ...
 
+        def _refuses(self, hold: Hold) -> str | None: ...
+
     def _on_ask_resources(self, fields: dict[str, str], now: float) -> list[Action]:
         info = fields.get("info")
         hold = Hold.from_word(fields.get("rsc_hold")) or Hold.ALL
@@ -61,6 +64,8 @@ class StandbyMoves:
             if not self.reachable:
                 return [Log("warning", "standby.ignored",
                             f"standby message [me] from {self.peer} ignored: {self.holding_nothing_because}")]
+            if (why := self._refuses(hold.flipped())) is not None:
+                return [Log("warning", "standby.ignored", f"standby message [me] from {self.peer} ignored: {why}")]
             self.peer_stable = False
             self.handshake = Handshake(Role.TAKER, hold, Step.ACCEPTED, now + self.handshake_timeout)
             return [Log("info", "standby.peer_asks", f"{self.peer} wants to go standby [{hold.word}]"),
@@ -141,10 +146,10 @@ class StandbyMoves:
             return [Log("warning", "takeover.bad_request", None, {"fields": dict(fields)})]
         return self._start_standby(which.flipped() & self.held, now, request_id=0)
 
-    def _start_standby(self, give: Hold, now: float, request_id: int) -> list[Action]:
+    def _start_standby(self, give: Hold, now: float, request_id: int, reason: str = "standby") -> list[Action]:
         if not give or self.handshake is not None or not self.peer_alive:
             return []
-        self.handshake = Handshake(Role.GIVER, give, Step.ASKED, now + self.handshake_timeout, request_id)
+        self.handshake = Handshake(Role.GIVER, give, Step.ASKED, now + self.handshake_timeout, request_id, reason)
         return [Send("ask_resources", (("rsc_hold", give.word), ("info", "me")))]
 
     def _abort_handshake(self, why: str) -> list[Action]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 
 from .events import (
-    Command, Connectivity, PeerDead, PeerMessage, PeerRestarted, PeerReturned, PeerUp, ResourcesDone, Tick,
+    Command, Connectivity, Eligibility, PeerDead, PeerMessage, PeerRestarted, PeerReturned, PeerUp, ResourcesDone, Tick,
 )
 
 
@@ -24,11 +24,11 @@ class Phase(enum.Enum):
 #: Which event kinds each phase accepts; anything else is logged and ignored. Enforced in `handle`.
 TRANSITIONS: dict[Phase, frozenset[type]] = {
     Phase.WAITING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerMessage, Command, ResourcesDone,
-                              Connectivity}),
+                              Connectivity, Eligibility}),
     Phase.STARTING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerReturned, PeerMessage, Command,
-                               ResourcesDone, Connectivity}),
+                               ResourcesDone, Connectivity, Eligibility}),
     Phase.RUNNING: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerReturned, PeerMessage, Command,
-                              ResourcesDone, Connectivity}),
+                              ResourcesDone, Connectivity, Eligibility}),
     Phase.SHUTDOWN: frozenset({Tick, PeerUp, PeerDead, PeerRestarted, PeerReturned, PeerMessage, Command,
                                ResourcesDone, Connectivity}),
     Phase.STOPPED: frozenset({Tick}),

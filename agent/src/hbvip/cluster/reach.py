@@ -44,6 +44,7 @@ class PingReach:
         settle_deadline: float | None
         takeover_request: tuple[int, Hold, float] | None
         reachable: bool
+        eligible: Hold
         unreachable: tuple[str, ...]
         reclaim: bool
         both_starting: bool
@@ -61,7 +62,7 @@ class PingReach:
     @property
     def reach(self) -> Hold:
         """What this node may hold at all: everything, or nothing while it reaches no ping node."""
-        return Hold.ALL if self.reachable else Hold.NONE
+        return (Hold.ALL if self.reachable else Hold.NONE) & self.eligible
 
     @property
     def holding_nothing_because(self) -> str | None:
@@ -128,11 +129,11 @@ class PingReach:
             if self.peer_stable:
                 self._enter(Phase.RUNNING)
                 self.settle_deadline = None
-                self.target = Hold.ALL & ~self.peer_held & ~self.failed
+                self.target = self.reach & ~self.peer_held & ~self.failed
             elif self.both_starting:
                 self._enter(Phase.RUNNING)
                 self.settle_deadline = None
-                self.target = Hold.LOCAL & ~self.failed
+                self.target = Hold.LOCAL & ~self.failed & self.reach
                 out.append(Log("info", "start.both", "Both nodes starting: acquiring local resources."))
             return out
         if self.phase is not Phase.RUNNING:
@@ -147,7 +148,7 @@ class PingReach:
         # Our own groups at once if nobody holds them (they cannot collide: the peer takes them only as
         # unclaimed); the peer's groups a settle time later, so a peer that regains its ping node at the
         # same moment (a router reboot) takes its own first instead of both taking them.
-        self.target |= Hold.LOCAL & ~self.peer_held & ~self.failed
+        self.target |= Hold.LOCAL & ~self.peer_held & ~self.failed & self.reach
         self.reclaim = True
         self.unclaimed_at = self._now + self.settle_timeout
         out.append(self._report())       # the peer learns that it may hand groups back to us again
@@ -161,7 +162,7 @@ class PingReach:
         self.orphans_at = None
         if self.phase is not Phase.RUNNING or self.peer_alive or not self.reachable:
             return []
-        self.target = Hold.ALL & ~self.failed
+        self.target = self.reach & ~self.failed
         self.needs_failback = bool(self.target & Hold.FOREIGN)
         return [Log("info", "takeover.start", f"Resources being acquired from {self.peer}.",
                     {"from": self.peer, "reason": "ping reachable", "hold": Hold.ALL.word})]

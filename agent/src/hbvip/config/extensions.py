@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, fields
 
+from hbvip.config.health import HEALTH_DIRECTIVES, Check, Monitor, TrackInterface, check_health_items, parse_health_line
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import Problem
 from hbvip.config.values import did_you_mean, parse_bool, parse_time
@@ -32,9 +33,17 @@ class Extensions:
     """(address, port) of the Prometheus endpoint; None = off (the default)."""
     metrics_textfile: str | None = None
     """A node_exporter textfile (`*.prom`) rewritten atomically on changes; None = off."""
+    checks: tuple[Check, ...] = ()
+    """Service checks run on both nodes (`check` lines; see config/health.py)."""
+    monitors: tuple[Monitor, ...] = ()
+    """Resource scripts whose `status` the holder watches (`monitor` lines)."""
+    track_interfaces: tuple[TrackInterface, ...] = ()
+    """Interfaces whose link state decides eligibility (`track_interface` lines)."""
 
 
-_NAMES = tuple(f.name for f in fields(Extensions))
+_HEALTH_FIELDS = ("checks", "monitors", "track_interfaces")
+_SETTINGS = tuple(f.name for f in fields(Extensions) if f.name not in _HEALTH_FIELDS)
+_NAMES = _SETTINGS + HEALTH_DIRECTIVES
 
 
 def _listen(value: str) -> tuple[str, int] | None:
@@ -93,8 +102,14 @@ def parse_extensions(text: str, path: str) -> tuple[Extensions, list[Problem]]:
     """Parse hbvip.cf text; unset or broken directives keep their defaults (and are reported)."""
     problems: list[Problem] = []
     values: dict[str, object] = {}
+    raw_lines = text.splitlines()
+    health: list[Check | Monitor | TrackInterface] = []
     for ll in logical_lines(text, Comments.ANYWHERE):
         name, args = ll.words[0], ll.words[1:]
+        if name in HEALTH_DIRECTIVES:
+            if (item := parse_health_line(raw_lines[ll.line - 1], path, ll.line, problems)) is not None:
+                health.append(item)
+            continue
         if name not in _NAMES:
             problems.append(Problem(path, ll.line, f"unknown directive [{name}]{did_you_mean(name, _NAMES)}",
                                     f"hbvip.cf knows: {', '.join(_NAMES)}"))
@@ -107,4 +122,8 @@ def parse_extensions(text: str, path: str) -> tuple[Extensions, list[Problem]]:
             values[name] = _convert(name, args[0])
         except ValueError as exc:
             problems.append(Problem(path, ll.line, f"{name} value {args[0]!r} is not valid", str(exc)))
+    check_health_items(tuple(health), path, problems)
+    values["checks"] = tuple(h for h in health if isinstance(h, Check))
+    values["monitors"] = tuple(h for h in health if isinstance(h, Monitor))
+    values["track_interfaces"] = tuple(h for h in health if isinstance(h, TrackInterface))
     return Extensions(**values), problems  # type: ignore[arg-type]

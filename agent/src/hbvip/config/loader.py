@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hbvip.config.authkeys import AuthKeys, parse_authkeys
 from hbvip.config.extensions import Extensions, parse_extensions
+from hbvip.config.health import check_health_references
 from hbvip.config.haresources import ResourceGroup, parse_haresources
 from hbvip.config.hacf import HaCf, parse_hacf
 from hbvip.config.problems import ConfigError, Problem
@@ -147,6 +148,10 @@ def load_config(config_dir: Path, node_name: str | None = None, *, check_permiss
     if (t := text(EXTENSIONS)) is not None:
         ext, found = parse_extensions(t, str(config_dir / EXTENSIONS))
         problems += found
+        if groups is not None:
+            scripts = tuple(dict.fromkeys(r.name for g in groups for r in g.resources if not r.is_native))
+            check_health_references(ext.checks, ext.monitors, tuple(g.key for g in groups), scripts,
+                                    str(config_dir / EXTENSIONS), problems)
 
     problems.sort(key=_order)
     if any(p.is_error for p in problems) or hacf is None or groups is None or authkeys is None:

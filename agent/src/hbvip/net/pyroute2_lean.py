@@ -62,11 +62,20 @@ from pyroute2.netlink import (  # noqa: E402
     nlmsg,
     nlmsgerr,
 )
-from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR  # noqa: E402
+from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK  # noqa: E402
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402
+
+
+class linkmsg(nlmsg):  # pylint: disable=invalid-name  # pyroute2's naming of message classes
+    """struct ifinfomsg without its attributes: the link flags are all health tracking reads. pyroute2's
+    `ifinfmsg` would import every link-kind plugin (megabytes) for attributes nobody here reads."""
+
+    fields = (("family", "B"), ("__align", "x"), ("ifi_type", "H"), ("index", "i"), ("flags", "I"), ("change", "I"))
+    nla_map = ()
+
 
 __all__ = [
     "NETLINK_EXT_ACK", "NLM_F_ACK", "NLM_F_ACK_TLVS", "NLM_F_CREATE", "NLM_F_DUMP", "NLM_F_DUMP_INTR", "NLM_F_EXCL", "NLM_F_MULTI",
     "NLM_F_REQUEST", "NLMSG_DONE", "NLMSG_ERROR", "NLMSG_OVERRUN", "RTM_DELADDR", "RTM_GETADDR", "RTM_NEWADDR",
-    "SOL_NETLINK", "ifaddrmsg", "nlmsg", "nlmsgerr",
+    "SOL_NETLINK", "ifaddrmsg", "nlmsg", "nlmsgerr", "RTM_GETLINK", "RTM_NEWLINK", "linkmsg",
 ]

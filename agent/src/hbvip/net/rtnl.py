@@ -36,8 +36,10 @@ from hbvip.net.pyroute2_lean import (
     NLMSG_ERROR,
     NLMSG_OVERRUN,
     RTM_NEWADDR,
+    RTM_NEWLINK,
     SOL_NETLINK,
     ifaddrmsg,
+    linkmsg,
     nlmsg,
     nlmsgerr,
 )
@@ -48,8 +50,8 @@ RECV_SIZE = 65536
 NETLINK_CAP_ACK = 10  # an error echoes only the request's header, not the whole request
 NLMSGERR_ATTR_MSG = 1  # the kernel's text in an extended ack
 DUMP_TRIES = 3  # a dump that raced with a change (NLM_F_DUMP_INTR) is asked again
-# Reply types decoded with pyroute2's classes; the session asks only for addresses.
-DECODERS: dict[int, type[nlmsg]] = {RTM_NEWADDR: ifaddrmsg}
+# Reply types decoded with pyroute2's classes: addresses, and one link's header (net/links.py).
+DECODERS: dict[int, type[nlmsg]] = {RTM_NEWADDR: ifaddrmsg, RTM_NEWLINK: linkmsg}
 
 
 class RtnlError(OSError):
