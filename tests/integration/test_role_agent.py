@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import HBVIP, REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, recap
+from ansible_lab import REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, recap
 # test_rename takes these from here: its site.yml runner and the wheelhouse fixture.
 from ansible_lab import playbook, wheelhouse  # noqa: F401 pylint: disable=unused-import
 from lab import Host, Lab
