@@ -86,11 +86,30 @@ def probe_frame(mac: bytes, target_ip: str) -> bytes:
 def arp_probe(iface: str, ip: str, *, count: int = PROBE_COUNT, interval: float = PROBE_INTERVAL,
               wait: float = PROBE_WAIT) -> set[str]:
     """MACs of machines that claim `ip` on `iface`: they answer our probe, or announce/probe it too."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    target = socket.inet_aton(ip)
+
+    def claimant(data: bytes, mac: bytes) -> str | None:
+        if len(data) < 42:
+            return None
+        op, smac, sip, _tmac, tip = struct.unpack("!6xH6s4s6s4s", data[14:42])
+        if smac != mac and (sip == target or (op == ARPOP_REQUEST and sip == ZERO_IP and tip == target)):
+            return smac.hex(":")
+        return None
+
+    return probe_claimants(iface, ETH_P_ARP, lambda mac: probe_frame(mac, ip), claimant,
+                           count=count, interval=interval, wait=wait)
+
+
+def probe_claimants(iface: str, ethertype: int, frame_for: Callable[[bytes], bytes],
+                    claimant: Callable[[bytes, bytes], str | None], *, count: int, interval: float,
+                    wait: float) -> set[str]:
+    """Send `count` probes `interval` apart and listen `wait` after the last: the MACs that `claimant`
+    (frame received, our MAC) finds claiming the address. One loop for the ARP and the IPv6 probe."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
     try:
-        sock.bind((iface, ETH_P_ARP))
+        sock.bind((iface, ethertype))
         mac = sock.getsockname()[4]
-        frame, target = probe_frame(mac, ip), socket.inet_aton(ip)
+        frame = frame_for(mac)
         claimants: set[str] = set()
         sent, next_send = 0, time.monotonic()
         end = next_send + (count - 1) * interval + wait
@@ -102,13 +121,8 @@ def arp_probe(iface: str, ip: str, *, count: int = PROBE_COUNT, interval: float 
             if not select.select([sock], [], [], timeout)[0]:
                 continue
             data, meta = sock.recvfrom(2048)
-            if len(data) < 42 or meta[2] == socket.PACKET_OUTGOING:
-                continue
-            op, smac, sip, _tmac, tip = struct.unpack("!6xH6s4s6s4s", data[14:42])
-            if smac == mac:
-                continue
-            if sip == target or (op == ARPOP_REQUEST and sip == ZERO_IP and tip == target):
-                claimants.add(smac.hex(":"))
+            if meta[2] != socket.PACKET_OUTGOING and (who := claimant(data, mac)) is not None:
+                claimants.add(who)
         return claimants
     finally:
         sock.close()

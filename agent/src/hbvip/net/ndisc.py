@@ -11,12 +11,10 @@ through the same burst loop as the ARP frames, so no raw ICMPv6 socket or source
 
 from __future__ import annotations
 
-import select
 import socket
 import struct
-import time
 
-from hbvip.net.garp import PROBE_COUNT, PROBE_INTERVAL, PROBE_WAIT, send_burst
+from hbvip.net.garp import PROBE_COUNT, PROBE_INTERVAL, PROBE_WAIT, probe_claimants, send_burst
 from hbvip.net.icmp import checksum
 
 ETH_P_IPV6 = 0x86DD
@@ -77,28 +75,13 @@ def neighbour_probe(iface: str, ip: str, *, count: int = PROBE_COUNT, interval: 
                     wait: float = PROBE_WAIT) -> set[str]:
     """MACs of machines that claim `ip` on `iface`: they answer our solicitation with an advertisement
     for it, or probe it themselves (the ARP probe's rules, `garp.arp_probe`, in IPv6)."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
-    try:
-        sock.bind((iface, ETH_P_IPV6))
-        mac = sock.getsockname()[4]
-        target = socket.inet_pton(socket.AF_INET6, ip)
-        frame = ns_probe_frame(mac, ip)
-        claimants: set[str] = set()
-        sent, next_send = 0, time.monotonic()
-        end = next_send + (count - 1) * interval + wait
-        while (now := time.monotonic()) < end:
-            if sent < count and now >= next_send:
-                sock.send(frame)
-                sent, next_send = sent + 1, next_send + interval
-            timeout = max(0.0, min(end, next_send if sent < count else end) - now)
-            if not select.select([sock], [], [], timeout)[0]:
-                continue
-            data, meta = sock.recvfrom(2048)
-            if meta[2] != socket.PACKET_OUTGOING and data[6:12] != mac and _claims(data, target):
-                claimants.add(data[6:12].hex(":"))
-        return claimants
-    finally:
-        sock.close()
+    target = socket.inet_pton(socket.AF_INET6, ip)
+
+    def claimant(data: bytes, mac: bytes) -> str | None:
+        return data[6:12].hex(":") if data[6:12] != mac and _claims(data, target) else None
+
+    return probe_claimants(iface, ETH_P_IPV6, lambda mac: ns_probe_frame(mac, ip), claimant,
+                           count=count, interval=interval, wait=wait)
 
 
 def _claims(frame: bytes, target: bytes) -> bool:
