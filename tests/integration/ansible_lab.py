@@ -27,6 +27,8 @@ FAST_TIMERS = {
     "heartbeat_vip_deadtime_ms": 1000,
     "heartbeat_vip_initdead_ms": 1000,
 }
+#: The files the role writes in /etc/ha.d and their modes (identical on both nodes of a pair).
+CONFIG_FILES = {"ha.cf": 0o644, "haresources": 0o644, "authkeys": 0o600, "resource.d/failback.sh": 0o755}
 #: Where the role's agent engine installs the `hbvip` command on a host.
 HBVIP = "/opt/hbvip/venv/bin/hbvip"
 ANSIBLE_ENV = {"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "8"}
@@ -63,6 +65,34 @@ def changed_tasks(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
             host, item = change.groups()
             changes.setdefault(host, []).append(task + (f" ({item})" if item else ""))
     return changes
+
+
+def pair_vars(lab: Lab, vip: str | None = None, **extra: object) -> dict[str, object]:
+    return {
+        "heartbeat_vip_engine": "heartbeat",
+        "heartbeat_vip_vip": {"address": vip or lab.vip, "prefix": 24},
+        "heartbeat_vip_auth_secret": SECRET,
+        **FAST_TIMERS,
+        **extra,
+    }
+
+
+def heartbeat_pids(host: Host) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "heartbeat" and host.owns_pid(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def config_bytes(host: Host) -> dict[str, bytes]:
+    return {name: host.path(f"/etc/ha.d/{name}").read_bytes() for name in CONFIG_FILES}
 
 
 def agent_status(host: Host) -> dict:

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from lab import Host, Lab
-from test_role import REPO, assert_ok, heartbeat_pids, pair_vars
-from test_role_agent import agent_status, config_bytes, playbook as site
+from ansible_lab import REPO, agent_status, assert_ok, config_bytes, heartbeat_pids, pair_vars, playbook as site
 
 pytestmark = pytest.mark.timeout(1200)
 

@@ -19,42 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab, assert_ok, playbook, recap
-from ansible_lab import REPO  # noqa: F401 pylint: disable=unused-import  # test_rename takes it from here
-from lab import Host, Lab
+from ansible_lab import (
+    CONFIG_FILES, SECRET, AnsibleLab, assert_ok, config_bytes, heartbeat_pids, pair_vars, playbook, recap,
+)
+from lab import Lab
 
 pytestmark = pytest.mark.timeout(900)
 
-CONFIG_FILES = {"ha.cf": 0o644, "haresources": 0o644, "authkeys": 0o600, "resource.d/failback.sh": 0o755}
 HEARTBEAT = ("-e", "heartbeat_vip_engine=heartbeat")
-
-
-def pair_vars(lab: Lab, vip: str | None = None, **extra: object) -> dict[str, object]:
-    return {
-        "heartbeat_vip_engine": "heartbeat",
-        "heartbeat_vip_vip": {"address": vip or lab.vip, "prefix": 24},
-        "heartbeat_vip_auth_secret": SECRET,
-        **FAST_TIMERS,
-        **extra,
-    }
-
-
-def heartbeat_pids(host: Host) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-        except OSError:
-            continue
-        if comm == "heartbeat" and host.owns_pid(int(entry.name)):
-            pids.append(int(entry.name))
-    return pids
-
-
-def config_bytes(host: Host) -> dict[str, bytes]:
-    return {name: host.path(f"/etc/ha.d/{name}").read_bytes() for name in CONFIG_FILES}
 
 
 def nest_under_hbvip_pairs(inventory: Path) -> None:

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, recap
+from ansible_lab import CONFIG_FILES, REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, config_bytes, recap
 # test_rename takes these from here: its site.yml runner and the wheelhouse fixture.
-from ansible_lab import playbook, wheelhouse  # noqa: F401 pylint: disable=unused-import
 from lab import Host, Lab
 from lab.probe import Probe, ProbeResult, agent_cmd, wait_ready
 
 pytestmark = pytest.mark.timeout(900)
 
-AGENT_FILES = {"ha.cf": 0o644, "haresources": 0o644, "authkeys": 0o600, "resource.d/failback.sh": 0o755}
 PORT = 5405
 # Tasks a converged host reports ok (about 14 of them over ssh: facts, one find, the haresources read,
 # /etc/hosts, firewall, service, verify; the rest are local set_fact/assert): issue 14 saw ~57.
@@ -34,10 +32,6 @@ CONVERGED_TASKS_MAX = 36
 
 def agent_pid(host: Host) -> int:
     return int(host.read("/run/hbvip.pid").strip())
-
-
-def config_bytes(host: Host) -> dict[str, bytes]:
-    return {name: host.path(f"/etc/ha.d/{name}").read_bytes() for name in AGENT_FILES}
 
 
 def second_prober(lab: Lab, address: str, interval: float = 0.01) -> Probe:
@@ -112,7 +106,7 @@ def test_fresh_agent_pair_forms_and_serves_the_vip_from_server1(ansible_lab: Ans
     holders = {g["holder"] for st in statuses.values() for g in st["groups"]}
     assert holders == {"server1"}, statuses
     s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
-    for name, mode in AGENT_FILES.items():
+    for name, mode in CONFIG_FILES.items():
         for host in (s1, s2):
             assert host.path(f"/etc/ha.d/{name}").stat().st_mode & 0o7777 == mode, (host.name, name)
     assert config_bytes(s1) == config_bytes(s2)

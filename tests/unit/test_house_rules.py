@@ -22,10 +22,9 @@ KNOWN_OVER: set[str] = set()
 #: Modules whose job is to meet the clock, a socket or the kernel; everything else takes a Clock.
 TIME_EDGE = {"clock.py", "cli.py", "status_table.py", "lint.py", "log.py", "metrics.py", "net", "resources/runner.py",
              "resources/scripts.py", "wire/identity.py"}
-#: Test modules importing test modules, all on the Ansible side, which other branches are reworking: the
-#: Ansible suites' shared lab fixture (issue 17, part 4) and the module tests' fake agent.
-KNOWN_TEST_IMPORTS = {("test_role_agent", "test_role"), ("test_rename", "test_role"),
-                      ("test_rename", "test_role_agent"), ("test_hb_vip_info", "test_hb_vip")}
+#: Test modules importing test modules (none: shared helpers live in helper modules such as
+#: tests/integration/ansible_lab.py and tests/unit/plugins/modules/fake_agent.py).
+KNOWN_TEST_IMPORTS: set[tuple[str, str]] = set()
 
 
 def test_no_file_class_or_function_of_the_agent_is_over_its_limit() -> None:
