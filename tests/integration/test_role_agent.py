@@ -225,10 +225,13 @@ def test_check_mode_predicts_a_timer_change_and_an_added_resource(ansible_lab: A
 
 
 def bumped_collection(tmp_path: Path) -> Path:
-    """A copy of the collection whose agent reports another version: what an upgrade ships."""
-    root = tmp_path / "upgrade"
-    root.mkdir()
-    for part in ("site.yml", "roles", "agent"):
+    """A copy of the collection whose agent reports another version: what an upgrade ships. It is laid
+    out as ansible_collections/hbvip/heartbeat under tmp_path/upgrade, because site.yml names the role by
+    its FQCN: run it with ANSIBLE_COLLECTIONS_PATH=tmp_path/upgrade (`upgrade_env`), or the FQCN resolves
+    to this checkout through ansible.cfg and nothing is upgraded."""
+    root = tmp_path / "upgrade" / "ansible_collections" / "hbvip" / "heartbeat"
+    root.mkdir(parents=True)
+    for part in ("site.yml", "galaxy.yml", "meta", "plugins", "roles", "agent"):
         src = REPO / part
         if src.is_dir():
             shutil.copytree(src, root / part, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build"))
@@ -245,14 +248,15 @@ def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_moves_only_as_
         ansible_lab: AnsibleLab, tmp_path: Path) -> None:
     lab = ansible_lab.lab
     upgrade = bumped_collection(tmp_path)
-    check = ansible_lab.playbook("--check", "--diff", play=upgrade / "site.yml")
+    upgrade_env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "upgrade")}
+    check = ansible_lab.playbook("--check", "--diff", play=upgrade / "site.yml", env=upgrade_env)
     assert_ok(check)
     predicted = changed_tasks(check)
     probe = lab.probe(PORT, 0.01)
     try:
         probe.wait_for("server1", timeout=15)
         started = lab.now()
-        real = ansible_lab.playbook(play=upgrade / "site.yml")
+        real = ansible_lab.playbook(play=upgrade / "site.yml", env=upgrade_env)
         assert_ok(real)
         end = lab.now()
         time.sleep(0.5)
