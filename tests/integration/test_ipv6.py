@@ -74,13 +74,16 @@ def test_dual_stack_pair_moves_the_ipv6_vip_on_power_loss_and_back(pair6: Pair) 
         probe6.stop()
 
 
-def test_ipv6_only_pair_heartbeats_over_ucast6_and_fails_over(pair6: Pair) -> None:
-    """No IPv4 at all on the hosts: `ucast6` heartbeats, an IPv6addr VIP, takeover on power loss."""
+@pytest.mark.parametrize("medium", ["ucast6", "mcast6"])
+def test_ipv6_only_pair_heartbeats_and_fails_over(pair6: Pair, medium: str) -> None:
+    """No IPv4 at all on the hosts: `ucast6` (or `mcast6`, a link-local group through the bridge)
+    heartbeats, an IPv6addr VIP, takeover on power loss."""
     lab = pair6.lab
     for host in lab.hosts.values():
         host.run(["ip", "addr", "del", f"{host.address}/24", "dev", host.iface])
         assert host.addresses() == []
-    media = "".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values())
+    media = ("".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values()) if medium == "ucast6"
+             else "mcast6 eth0 ff12::1:2:3:4 694 1 0\n")
     a1, a2 = pair6.start(FAST, media=media, haresources=f"server1 IPv6addr::{lab.vip6}/64/eth0 failback.sh\n")
     probe6 = lab.probe(target=lab.vip6)
     try:
@@ -88,6 +91,7 @@ def test_ipv6_only_pair_heartbeats_over_ucast6_and_fails_over(pair6: Pair) -> No
         pair6.stable()
         status = a2.status()
         assert status["peer"]["state"] == "active"
+        assert [(p["interface"], p["up"]) for p in status["paths"]] == [("eth0", True)]
         assert status["groups"][0]["holder"] == "server1" and not has_vip6(lab, "server2")
 
         t_fault = time.monotonic()

@@ -1,5 +1,5 @@
-"""Mixed IPv6 pairs: the agent next to Debian's real `heartbeat` 3.0.6 over `ucast6`, with an `IPv6addr`
-VIP, in both roles. Heartbeat runs its own IPv6addr resource agent (the OCF binary under
+"""Mixed IPv6 pairs: the agent next to Debian's real `heartbeat` 3.0.6 over `ucast6` (and `mcast6`), with
+an `IPv6addr` VIP, in both roles. Heartbeat runs its own IPv6addr resource agent (the OCF binary under
 /usr/lib/ocf/resource.d/heartbeat) through /etc/ha.d/resource.d/IPv6addr; the agent runs its netlink
 one. Either way the client's neighbour entry for the VIP must follow the holder.
 
@@ -33,11 +33,16 @@ DEADTIME = FAST.deadtime_s
 HB_SETTLE = 5.5
 
 
+MCAST6 = "mcast6 eth0 ff12::1:2:3:4 694 1 0\n"
+
+
 @pytest.fixture
-def mixed6(lab_factory: Callable[..., Lab]) -> Iterator[tuple[MixedPair, Probe]]:
-    """A dual-stack lab whose pair heartbeats over `ucast6` only and serves one IPv6addr VIP."""
+def mixed6(lab_factory: Callable[..., Lab], request: pytest.FixtureRequest) -> Iterator[tuple[MixedPair, Probe]]:
+    """A dual-stack lab whose pair heartbeats over `ucast6` only (or the `mcast6` group, with the
+    parameter "mcast6") and serves one IPv6addr VIP."""
     lab = lab_factory(ipv6=True)
-    media = "".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values())
+    media = (MCAST6 if getattr(request, "param", "ucast6") == "mcast6"
+             else "".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values()))
     install_mixed(lab, FAST, media=media, haresources=f"server1 IPv6addr::{uncompressed(lab.vip6)}/64/eth0 failback.sh\n")
     pair = MixedPair(lab, FAST)
     probe6 = lab.probe(target=lab.vip6)
@@ -60,7 +65,8 @@ def _moved_to(lab: Lab, probe6: Probe, name: str, after: float, timeout: float) 
     return took
 
 
-def test_heartbeat_primary_agent_backup_over_ucast6(mixed6: tuple[MixedPair, Probe]) -> None:
+@pytest.mark.parametrize("mixed6", ["ucast6", "mcast6"], indirect=True)
+def test_heartbeat_primary_agent_backup(mixed6: tuple[MixedPair, Probe]) -> None:
     pair, probe6 = mixed6
     lab = pair.lab
     t0 = time.monotonic()
@@ -72,7 +78,10 @@ def test_heartbeat_primary_agent_backup_over_ucast6(mixed6: tuple[MixedPair, Pro
     served = len(probe6.snapshot().holders())
     assert [(p["interface"], p["up"]) for p in a2.status()["paths"]] == [("eth0", True)]
     assert not has_vip6(lab, "server2")
-    assert "ucast6" in hb1.ha_log() and hb1.bad_lines("server2") == []
+    medium = "mcast6" if "mcast6" in lab.hosts["server1"].read("/etc/ha.d/ha.cf") else "ucast6"
+    started = {"mcast6": "UDP multicast heartbeat started for [ff12::1:2:3:4]:694 on interface eth0 (hops=1 loop=0)",
+               "ucast6": f"ucast6: heartbeat started for [{lab.hosts['server2'].address6}]:694 on interface eth0"}
+    assert started[medium] in hb1.ha_log() and hb1.bad_lines("server2") == []
 
     # power loss of the Heartbeat primary: the agent takes the IPv6 VIP, the client follows its NA burst
     time.sleep(max(0.0, t_hb + HB_SETTLE - time.monotonic()))
@@ -92,7 +101,7 @@ def test_heartbeat_primary_agent_backup_over_ucast6(mixed6: tuple[MixedPair, Pro
     wait_until(lambda: not has_vip6(lab, "server2"), 5, "the agent to drop the IPv6 VIP")
     formed(hb1, a2, "server2")
     assert probe6.snapshot().holders()[served - 1:] == ["server1", "server2", "server1"]
-    print(f"\nheartbeat primary over ucast6: agent serves {took:.2f} s after power loss; "
+    print(f"\nheartbeat primary over {medium}: agent serves {took:.2f} s after power loss; "
           f"failback {back:.2f} s after heartbeat restarts")
 
 

@@ -1,6 +1,7 @@
 """IPv6 in the config files: VIPs in haresources, read as Heartbeat's IPv6addr wrapper splits its argument
 (`ipv6[/prefix[/nic]]`) and as Pacemaker's IPaddr2 takes an IPv6 address, and `ucast6` heartbeat paths
-in ha.cf, read as Heartbeat's ucast6 plugin reads them; every mistake says the fix."""
+in ha.cf, read as Heartbeat's ucast6 plugin reads them, and `mcast6` groups as its mcast6 plugin does; every
+mistake says the fix."""
 
 from __future__ import annotations
 
@@ -93,3 +94,35 @@ def test_bad_ping6_lines(line: str, message: str) -> None:
     parsed, problems = parse_hacf(f"{IPV6_ONLY}{line}\n", "ha.cf")
     assert parsed is None
     assert [(p.line, message in p.message) for p in problems if p.is_error] == [(5, True)]
+
+
+# -- mcast6 ---------------------------------------------------------------------------------------
+
+def test_mcast6_lines_are_paths_with_their_own_port_hops_and_loop() -> None:
+    parsed, problems = parse_hacf("node server1 server2\nauto_failback on\nmcast6 eth0 ff12::1:2:3:4 694 1 0\n"
+                                  "mcast6 eth1 FF05::1:5 6940 4 1\n", "ha.cf")
+    assert parsed is not None, problems
+    assert problems == []       # no longer "a Heartbeat directive hbvip ignores"
+    assert [(m.kind, m.interface, m.address, m.port, m.ttl, m.loop) for m in parsed.media] == [
+        ("mcast6", "eth0", "ff12::1:2:3:4", 694, 1, 0), ("mcast6", "eth1", "ff05::1:5", 6940, 4, 1)]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("mcast6 eth0 ff12::1:2:3:4 694 1", "takes 5 values (interface, group, port, hops, loop), got 4"),
+    ("mcast6 eth0", "takes 5 values"),
+    ("mcast6 e/th0 ff12::1 694 1 0", "is not a valid interface name"),
+    ("mcast6 eth0 fd99::1 694 1 0", "is not a link-, admin-, site- or organization-local IPv6 multicast group"),
+    ("mcast6 eth0 ff0e::1 694 1 0", "multicast group"),        # global scope: heartbeats shall not be global
+    ("mcast6 eth0 ff01::1 694 1 0", "multicast group"),        # interface-local: useless for heartbeats
+    ("mcast6 eth0 ff32::1 694 1 0", "multicast group"),        # a flag other than "transient"
+    ("mcast6 eth0 ff02:: 694 1 0", "multicast group"),         # all zero after the scope: reserved
+    ("mcast6 eth0 239.0.0.1 694 1 0", "multicast group"),
+    ("mcast6 eth0 ff12::1 ha 1 0", "port 'ha' is out of range 1-65535"),
+    ("mcast6 eth0 ff12::1 694 5 0", "hops '5' is out of range 0-4"),
+    ("mcast6 eth0 ff12::1 694 1 2", "loop '2' is out of range 0-1"),
+])
+def test_bad_mcast6_lines_name_the_line_and_the_fix(line: str, message: str) -> None:
+    parsed, problems = parse_hacf(f"node server1 server2\nauto_failback on\nucast eth0 server2\n{line}\n", "ha.cf")
+    assert parsed is None
+    assert [(p.line, message in p.message, "mcast6 eth0 ff12::1:2:3:4 694 1 0" in p.fix)
+            for p in problems if p.is_error] == [(4, True, "interface name" not in message)]
