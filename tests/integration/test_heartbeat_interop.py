@@ -19,9 +19,9 @@ from collections.abc import Iterator
 import pytest
 
 from faults import dropped, heal, lossy
-from hbpeer import HeartbeatPeer, MixedPair, formed, install_mixed
+from hbpeer import MixedPair, formed, install_mixed
 from lab import Lab
-from pair import FAST, Agent, calls, has_vip, holds_for, wait_until
+from pair import FAST, calls, has_vip, holds_for, wait_until
 
 DEADTIME = FAST.deadtime_s
 #: Heartbeat advertises deadtime + 2 s for its first 5 s; faults are injected after that.
