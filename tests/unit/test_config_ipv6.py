@@ -8,13 +8,14 @@ from __future__ import annotations
 import pytest
 
 from hbvip.config import parse_hacf, parse_haresources
+from hbvip.config.problems import errors
 
 
 def test_ipv6addr_and_ipaddr2_forms_beside_ipv4() -> None:
     groups, problems = parse_haresources(
         "server1 10.99.0.10 IPv6addr::2001:db8::100/64/eth0 IPv6addr::2001:db8:0:0:0:0:0:101/64 "
         "IPaddr2::fd99:1::102/64/eth1 IPv6addr::fd99:1::103 failback.sh\n", "haresources")
-    assert problems == []
+    assert errors(problems) == []   # the `::` forms are warned about (below), and read whole
     r = groups[0].resources
     assert (r[1].name, r[1].args) == ("IPv6addr", ("2001:db8::100/64/eth0",))
     assert [(x.vip.address, x.vip.prefix, x.vip.interface, x.vip.broadcast, x.vip.version) for x in r[1:5]] == [
@@ -29,7 +30,31 @@ def test_ipv6addr_and_ipaddr2_forms_beside_ipv4() -> None:
 def test_one_vip_in_two_spellings_is_used_twice() -> None:
     _unused, problems = parse_haresources("server1 IPv6addr::2001:db8::100\nserver2 IPv6addr::2001:db8:0:0::100/64\n",
                                           "haresources")
-    assert ["2001:db8::100 is already used on line 1" in p.message for p in problems] == [True]
+    assert ["2001:db8::100 is already used on line 1" in p.message for p in errors(problems)] == [True]
+
+
+@pytest.mark.parametrize("spec, pieces, full", [
+    ("IPv6addr::fd99:6::100/64/eth0", "IPv6addr fd99:6 100/64/eth0 start", "IPv6addr::fd99:6:0:0:0:0:0:100/64/eth0"),
+    ("IPaddr2::2001:db8::1", "IPaddr2 2001:db8 1 start", "IPaddr2::2001:db8:0:0:0:0:0:1"),
+    ("IPv6addr::fd99::/64", "IPv6addr fd99 /64 start", "IPv6addr::fd99:0:0:0:0:0:0:0/64"),
+    ("IPv6addr::FD99:0:0:7::A/64/eth1", "IPv6addr FD99:0:0:7 A/64/eth1 start", "IPv6addr::fd99:0:0:7:0:0:0:a/64/eth1"),
+])
+def test_an_ipv6_vip_with_double_colon_warns_what_heartbeat_would_run_and_the_full_form(
+        spec: str, pieces: str, full: str) -> None:
+    """Heartbeat 3.0.6's ResourceManager splits every `::`; hbvip reads the VIP whole, so it only warns."""
+    groups, problems = parse_haresources(f"# shared with a Heartbeat node\nserver1 {spec} failback.sh\n",
+                                         "/etc/ha.d/haresources")
+    assert len(groups) == 1 and groups[0].resources[0].vip is not None
+    assert [(p.path, p.line, p.severity) for p in problems] == [("/etc/ha.d/haresources", 2, "warning")]
+    assert f"would run '{pieces}'" in problems[0].message
+    assert problems[0].fix == f"if a Heartbeat node shares this file, write {full}"
+    assert str(problems[0]).startswith("/etc/ha.d/haresources:2: warning: resource ")
+
+
+def test_full_ipv6_vips_and_ipv4_vips_warn_about_nothing() -> None:
+    _groups, problems = parse_haresources("server1 IPv6addr::fd99:6:0:0:0:0:0:100/64/eth0 IPaddr2::10.0.0.1/24 "
+                                          "IPaddr::10.0.0.2 IPaddr2::fd99:6:0:0:0:0:0:101\n", "haresources")
+    assert problems == []
 
 
 @pytest.mark.parametrize("spec, message, fix", [
