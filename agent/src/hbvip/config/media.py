@@ -40,6 +40,16 @@ class Medium:
     ttl: int = 1
     loop: int = 0
 
+    def label(self, udpport: int) -> str:
+        """How `hbvip status` names the path: `ucast eth0 10.99.0.2`, `bcast eth0`, `mcast eth0
+        239.0.0.1:694`, `mcast6 eth0 [ff12::1]:694` (a group with its port: the line's own, else udpport)."""
+        if self.address is None:
+            return f"{self.kind} {self.interface}"
+        if not self.kind.startswith("mcast"):
+            return f"{self.kind} {self.interface} {self.address}"
+        group = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.kind} {self.interface} {group}:{self.port or udpport}"
+
 
 def ping6_nodes(ll: LogicalLine, error: Report) -> list[str]:
     """The ping nodes of one `ping6` line (Heartbeat's HBcomm/ping6.so): numeric IPv6 addresses that
