@@ -91,8 +91,8 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                  "versions": versions()},
         "failover": [], "scale": [], "footprint": [], "service": [],
     }
-    results["meta"].setdefault("service_check", {"interval_s": CHECK.interval_s, "fall": CHECK.fall,  # type: ignore[union-attr]
-                                                  "rise": CHECK.rise, "timeout_s": CHECK.timeout_s})
+    check = {"interval_s": CHECK.interval_s, "fall": CHECK.fall, "rise": CHECK.rise, "timeout_s": CHECK.timeout_s}
+    results["meta"].setdefault("service_check", check)  # type: ignore[union-attr]
     results.setdefault("service", [])
     with Lab(prefix=f"{prefix}{os.getpid()}", net=None) as lab:
         contenders = {c.name: c(lab) for c in ALL if c.name in plan.contenders}
