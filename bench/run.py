@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lab import Lab
 
-from bench import footprint, timers as T
+from bench import footprint, startup, timers as T
 from bench.contenders import ALL, Contender
 from bench.trial import ALL_PHASES, PROBE_INTERVAL, run_trial
 
@@ -35,13 +35,14 @@ class Plan:
     # and both hosts flap between master and backup (seen here), so the scale cell would measure that.
     scale_sets: Sequence[T.TimerSet] = (T.ONE_S,)
     scale_trials: int = 2
+    startup_sets: Sequence[T.TimerSet] = (T.STARTUP,)
     contenders: Sequence[str] = field(default_factory=lambda: [c.name for c in ALL])
 
     @classmethod
     def from_env(cls, smoke: bool) -> Plan:
         if smoke:
             plan = cls(trials=1, failover_sets=(T.FAST,), footprint_sets=(T.FAST,), footprint_s=3.0,
-                       scale_sets=(), scale_trials=0)
+                       scale_sets=(), scale_trials=0, startup_sets=(T.FAST,))
         else:
             plan = cls()
         plan.trials = int(os.environ.get("BENCH_TRIALS", plan.trials))
@@ -85,8 +86,9 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                  "trials": plan.trials, "probe_interval_ms": PROBE_INTERVAL * 1000,
                  "footprint_window_s": plan.footprint_s, "scale_vips": SCALE_VIPS,
                  "versions": versions()},
-        "failover": [], "scale": [], "footprint": [],
+        "failover": [], "scale": [], "footprint": [], "startup": [],
     }
+    results.setdefault("startup", [])
     with Lab(prefix=f"{prefix}{os.getpid()}", net=None) as lab:
         contenders = {c.name: c(lab) for c in ALL if c.name in plan.contenders}
 
@@ -94,11 +96,13 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
             return [(c, t) for t in sets for c in contenders.values() if c.supports(t)]
 
         fail_cells, scale_cells, fp_cells = cells(plan.failover_sets), cells(plan.scale_sets), cells(plan.footprint_sets)
-        total = plan.trials * len(fail_cells) + plan.scale_trials * len(scale_cells) + len(fp_cells)
+        start_cells = cells(plan.startup_sets)
+        total = (plan.trials * (len(fail_cells) + len(start_cells)) + plan.scale_trials * len(scale_cells)
+                 + len(fp_cells))
         columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns) as progress:
             task = progress.add_task("bench", total=total)
-            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint")
+            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "startup")
                     for r in results[s]}  # type: ignore[attr-defined]
             progress.advance(task, len(done))
             for k in range(plan.trials):
@@ -108,6 +112,17 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                     progress.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
                     m = run_trial(lab, c, t, [lab.vip], ALL_PHASES)
                     results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
+                    _save(results, checkpoint)
+                    progress.advance(task)
+                for c, t in start_cells:
+                    if (c.name, t.name, k, "startup") in done:
+                        continue
+                    progress.update(task, description=f"start-up {c.name} {t.name} {k + 1}/{plan.trials}")
+                    try:
+                        s: dict[str, object] = {**startup.trial(lab, c, t), "error": None}
+                    except (TimeoutError, RuntimeError, OSError, AssertionError, subprocess.SubprocessError) as exc:
+                        s = {"listening": None, "first_heartbeat": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
+                    results["startup"].append({"contender": c.name, "timers": t.name, "trial": k, **s})  # type: ignore[union-attr]
                     _save(results, checkpoint)
                     progress.advance(task)
             for k in range(plan.scale_trials):
