@@ -18,7 +18,10 @@ METRICS = {
     "first_service": "first service after a joint start",
     "takeover_kill9": "takeover after daemon-only kill -9",
     "blackhole_kill9": "stale-VIP blackhole: lost probes from kill -9 through restart and failback",
+    "takeover_service": "takeover after the holder's service died (kill → first answer from the backup)",
+    "outage_service": "client outage around the service's death",
 }
+SERVICE_METRICS = ("takeover_service", "outage_service")
 CONTENDERS = ("hbvip", "heartbeat", "keepalived")
 SETS = {t.name: t for t in (*T.FAILOVER_SETS, *T.FOOTPRINT_SETS)}
 STARTUP = {"listening": "launch → listening", "first_heartbeat": "launch → first heartbeat at the peer"}
@@ -42,14 +45,15 @@ def _table(rows: list[Mapping[str, Any]], metrics: Iterable[str]) -> dict[str, A
 
 
 def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The failover, scale and start-up rows as tables of statistics."""
+    """The failover, scale, service and start-up rows as tables of statistics."""
     return {"failover": _table(results["failover"], METRICS),
             "scale": _table(results["scale"], ("takeover_power", "first_service")),
+            "service": _table(results.get("service", []), SERVICE_METRICS),
             "startup": _table(results.get("startup", []), STARTUP)}
 
 
-def _median(stats: Mapping[str, Any], metric: str, timers: str, c: str) -> float | None:
-    return stats["failover"].get(metric, {}).get(timers, {}).get(c, {}).get("median")
+def _median(stats: Mapping[str, Any], metric: str, timers: str, c: str, section: str = "failover") -> float | None:
+    return stats[section].get(metric, {}).get(timers, {}).get(c, {}).get("median")
 
 
 def targets(results: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -82,6 +86,11 @@ def targets(results: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[s
             add("launch → ready (first heartbeat), median", timers, by_c["hbvip"]["median"], 60, "ms")
     busiest = {(fp["contender"], fp["timers"]): max(fp[h]["cpu_pct"] for h in ("server1", "server2"))
                for fp in results["footprint"] if fp.get("error") is None}
+    for name in dict.fromkeys(r["timers"] for r in results.get("service", [])):
+        mine = _median(stats, "takeover_service", name, "hbvip", "service")
+        theirs = _median(stats, "takeover_service", name, "keepalived", "service")
+        if mine is not None and theirs:
+            add("service-death takeover ÷ keepalived's (medians)", name, mine / theirs, 1.0, "×")
     for fp in results["footprint"]:
         if fp["contender"] == "hbvip" and fp["timers"] == T.FOOTPRINT_100.name and fp.get("error") is None:
             add("RSS, larger host", fp["timers"], max(fp[h]["rss_mb"] for h in ("server1", "server2")), 25, "MB")
@@ -126,8 +135,12 @@ def markdown(results: Mapping[str, Any], stats: Mapping[str, Any], goals: list[d
         digits = 2 if g["unit"] in ("×", "%") else 1
         lines.append(f"| {g['target']} | {g['timers']} | {_fmt(g['value'], digits)} {g['unit']} |"
                      f" {g['limit']:g} {g['unit']} | {met} |")
-    for section, title in (("failover", "Failover"), ("scale", f"Scale: {meta['scale_vips']} VIPs in one group, the last one probed")):
-        table = stats[section]
+    check = meta.get("service_check", {})
+    service_title = (f"Service death: check every {check.get('interval_s')} s, fall {check.get('fall')}"
+                     " (hbvip `check`, keepalived `vrrp_script`; Heartbeat has none)")
+    for section, title in (("failover", "Failover"), ("scale", f"Scale: {meta['scale_vips']} VIPs in one group, the last one probed"),
+                           ("service", service_title)):
+        table = stats.get(section)
         if not table:
             continue
         lines += ["", f"## {title}"]
@@ -151,7 +164,7 @@ def markdown(results: Mapping[str, Any], stats: Mapping[str, Any], goals: list[d
                      f" {_fmt(a['cpu_pct'], 3)} / {_fmt(b['cpu_pct'], 3)} |"
                      f" {_fmt(a.get('wakeups_per_s'), 1)} / {_fmt(b.get('wakeups_per_s'), 1)} |"
                      f" {_fmt(a.get('us_per_wakeup'))} / {_fmt(b.get('us_per_wakeup'))} | {a['procs']} / {b['procs']} |")
-    errors = [r for r in (*results["failover"], *results["scale"], *results.get("startup", [])) if r.get("error")]
+    errors = [r for r in (*results["failover"], *results["scale"], *results.get("service", []), *results.get("startup", [])) if r.get("error")]
     if errors:
         lines += ["", "## Failed trials", ""]
         lines += [f"- {r['contender']} {r['timers']} trial {r['trial']}: {r['error']}" for r in errors]

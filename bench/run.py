@@ -20,7 +20,8 @@ from lab import Lab
 
 from bench import footprint, startup, timers as T
 from bench.contenders import ALL, Contender
-from bench.trial import ALL_PHASES, PROBE_INTERVAL, run_trial
+from bench.service import CHECK
+from bench.trial import ALL_PHASES, PROBE_INTERVAL, SERVICE_PHASES, run_trial
 
 SCALE_VIPS = 64
 
@@ -35,6 +36,9 @@ class Plan:
     # and both hosts flap between master and backup (seen here), so the scale cell would measure that.
     scale_sets: Sequence[T.TimerSet] = (T.ONE_S,)
     scale_trials: int = 2
+    # The service-death scenario (check interval 1 s, fall 2) at one timer set: the check's own
+    # interval dominates, so other timer sets would only repeat it.
+    service_sets: Sequence[T.TimerSet] = (T.FAST,)
     startup_sets: Sequence[T.TimerSet] = (T.STARTUP,)
     contenders: Sequence[str] = field(default_factory=lambda: [c.name for c in ALL])
 
@@ -70,6 +74,13 @@ def versions() -> dict[str, str]:
             "python": platform.python_version(), "cpus": str(os.cpu_count())}
 
 
+def _startup_trial(lab: Lab, c: Contender, t: T.TimerSet) -> dict[str, object]:
+    try:
+        return {**startup.trial(lab, c, t), "error": None}
+    except (TimeoutError, RuntimeError, OSError, AssertionError, subprocess.SubprocessError) as exc:
+        return {"listening": None, "first_heartbeat": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def _save(results: dict[str, object], checkpoint: Path | None) -> None:
     if checkpoint is not None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +97,11 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                  "trials": plan.trials, "probe_interval_ms": PROBE_INTERVAL * 1000,
                  "footprint_window_s": plan.footprint_s, "scale_vips": SCALE_VIPS,
                  "versions": versions()},
-        "failover": [], "scale": [], "footprint": [], "startup": [],
+        "failover": [], "scale": [], "footprint": [], "service": [], "startup": [],
     }
+    results["meta"].setdefault("service_check", {"interval_s": CHECK.interval_s, "fall": CHECK.fall,  # type: ignore[union-attr]
+                                                  "rise": CHECK.rise, "timeout_s": CHECK.timeout_s})
+    results.setdefault("service", [])
     results.setdefault("startup", [])
     with Lab(prefix=f"{prefix}{os.getpid()}", net=None) as lab:
         contenders = {c.name: c(lab) for c in ALL if c.name in plan.contenders}
@@ -96,13 +110,14 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
             return [(c, t) for t in sets for c in contenders.values() if c.supports(t)]
 
         fail_cells, scale_cells, fp_cells = cells(plan.failover_sets), cells(plan.scale_sets), cells(plan.footprint_sets)
+        svc_cells = [(c, t) for c, t in cells(plan.service_sets) if c.checks_services()]
         start_cells = cells(plan.startup_sets)
-        total = (plan.trials * (len(fail_cells) + len(start_cells)) + plan.scale_trials * len(scale_cells)
+        total = (plan.trials * (len(fail_cells) + len(svc_cells) + len(start_cells)) + plan.scale_trials * len(scale_cells)
                  + len(fp_cells))
         columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns) as progress:
             task = progress.add_task("bench", total=total)
-            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "startup")
+            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "service", "startup")
                     for r in results[s]}  # type: ignore[attr-defined]
             progress.advance(task, len(done))
             for k in range(plan.trials):
@@ -114,15 +129,22 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                     results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
                     _save(results, checkpoint)
                     progress.advance(task)
+            for k in range(plan.trials):
+                for c, t in svc_cells:
+                    if (c.name, t.name, k, "service") in done:
+                        continue
+                    progress.update(task, description=f"service death {c.name} {t.name} {k + 1}/{plan.trials}")
+                    m = run_trial(lab, c, t, [lab.vip], SERVICE_PHASES, service_phase=(k + 0.5) / plan.trials)
+                    results["service"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
+                    _save(results, checkpoint)
+                    progress.advance(task)
+            for k in range(plan.trials):
                 for c, t in start_cells:
                     if (c.name, t.name, k, "startup") in done:
                         continue
                     progress.update(task, description=f"start-up {c.name} {t.name} {k + 1}/{plan.trials}")
-                    try:
-                        s: dict[str, object] = {**startup.trial(lab, c, t), "error": None}
-                    except (TimeoutError, RuntimeError, OSError, AssertionError, subprocess.SubprocessError) as exc:
-                        s = {"listening": None, "first_heartbeat": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
-                    results["startup"].append({"contender": c.name, "timers": t.name, "trial": k, **s})  # type: ignore[union-attr]
+                    results["startup"].append({"contender": c.name, "timers": t.name, "trial": k,  # type: ignore[union-attr]
+                                               **_startup_trial(lab, c, t)})
                     _save(results, checkpoint)
                     progress.advance(task)
             for k in range(plan.scale_trials):
