@@ -46,7 +46,7 @@ def _table(rows: list[Mapping[str, Any]], metrics: Iterable[str]) -> dict[str, A
 
 def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
     """The failover, scale, service and start-up rows as tables of statistics."""
-    return {"failover": _table(results["failover"], METRICS),
+    return {"failover": _table(results["failover"], [m for m in METRICS if m not in SERVICE_METRICS]),
             "scale": _table(results["scale"], ("takeover_power", "first_service")),
             "service": _table(results.get("service", []), SERVICE_METRICS),
             "startup": _table(results.get("startup", []), STARTUP)}
