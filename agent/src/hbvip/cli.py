@@ -13,13 +13,12 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
-from .status_table import render_status
-from .views import haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
 # The daemon (and with it asyncio) is imported by the commands that need it, not by `hbvip status`:
 # a command's import cost is its start-up time, and the daemon's is its resident memory for life.
+# Likewise the status table is imported by `hbvip status` only.
 
 
 def _without_openssl() -> None:
@@ -174,6 +173,8 @@ def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] |
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .status_table import render_status  # pylint: disable=import-outside-toplevel
+
     while True:
         answer = _call(args, {"cmd": "status"})
         if answer is None:
@@ -233,6 +234,8 @@ def cmd_haresources(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
     groups, problems = parse_haresources(text, str(path))
     if args.json:
+        from .views import haresources_view  # pylint: disable=import-outside-toplevel
+
         print(json.dumps(haresources_view(str(path), groups, problems), indent=2))
     else:
         for g in groups:
