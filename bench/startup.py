@@ -11,7 +11,6 @@ ran out, so its first advert includes that protocol wait; its `listening` is its
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
