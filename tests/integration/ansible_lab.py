@@ -123,13 +123,14 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class AnsibleLab:
     """A two-host lab (server1, server2, a client) whose pair site.yml provisioned over ssh.
 
-    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `first` (the provisioning run) and its
-    `seconds`. `playbook(*args)` runs site.yml (or `play=`) against it. A test that leaves the pair
+    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `fresh_check` (site.yml --check --diff run
+    on the fresh hosts just before), `first` (the provisioning run) and its `seconds`. `playbook(*args)` runs site.yml (or `play=`) against it. A test that leaves the pair
     otherwise than it found it (a host powered off, other variables applied) calls `heal()`.
     """
 
     def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object]):
         self.lab, self.inventory, self.vars = lab, inventory, variables
+        self.fresh_check = self.playbook("--check", "--diff")
         started = time.monotonic()
         self.first = self.playbook()
         self.seconds = time.monotonic() - started
