@@ -5,7 +5,9 @@ it and the tests use: the base variables, `playbook()`, the recap and the per-ta
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import subprocess
 import sys
@@ -110,27 +112,37 @@ def assert_ok(result: subprocess.CompletedProcess) -> None:
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory of what `pip wheel ./agent` needs (pyroute2, the build backend), for
     heartbeat_vip_agent_wheel_find_links: fetched here, where an index answers, because the lab's
-    controller namespace has no route to one. A fixture of conftest.py."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
-         "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
-        check=True, timeout=300,
-    )
+    controller namespace has no route to one. A fixture of conftest.py. Under pytest-xdist every worker
+    asks for it; the first fetches into the run's shared temp dir, the others wait for it (a lock)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent          # .../pytest-N/popen-gwK -> .../pytest-N, shared by the workers
+    dest = root / "wheelhouse"
+    with open(root / "wheelhouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dest / ".complete").exists():
+            dest.mkdir(exist_ok=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
+                 "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
+                check=True, timeout=300,
+            )
+            (dest / ".complete").touch()
     return dest
 
 
 class AnsibleLab:
     """A two-host lab (server1, server2, a client) whose pair site.yml provisioned over ssh.
 
-    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `fresh_check` (site.yml --check --diff run
-    on the fresh hosts just before), `first` (the provisioning run) and its `seconds`. `playbook(*args)` runs site.yml (or `play=`) against it. A test that leaves the pair
+    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `fresh_check` (with check_first: site.yml
+    --check --diff on the fresh hosts just before, else None), `first` (the provisioning run) and its
+    `seconds`. `playbook(*args)` runs site.yml (or `play=`) against it. A test that leaves the pair
     otherwise than it found it (a host powered off, other variables applied) calls `heal()`.
     """
 
-    def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object]):
+    def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object], *, check_first: bool = False):
         self.lab, self.inventory, self.vars = lab, inventory, variables
-        self.fresh_check = self.playbook("--check", "--diff")
+        self.fresh_check = self.playbook("--check", "--diff") if check_first else None
         started = time.monotonic()
         self.first = self.playbook()
         self.seconds = time.monotonic() - started

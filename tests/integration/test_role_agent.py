@@ -117,6 +117,7 @@ def test_fresh_agent_pair_forms_and_serves_the_vip_from_server1(ansible_lab: Ans
 def test_check_mode_on_fresh_hosts_predicts_exactly_what_the_first_run_changes(ansible_lab: AnsibleLab) -> None:
     """Before the first run nothing is installed yet: the agent, its init script, the config, the nft
     table (written and loaded); check mode must still name every task the real run then changes."""
+    assert ansible_lab.fresh_check is not None
     assert_ok(ansible_lab.fresh_check)
     assert_ok(ansible_lab.first)
     predicted, done = changed_tasks(ansible_lab.fresh_check), changed_tasks(ansible_lab.first)
