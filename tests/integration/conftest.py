@@ -139,7 +139,8 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
     in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
     provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
-    provisioning run is `ansible_lab.first` (assert it succeeded where it matters).
+    provisioning run is `ansible_lab.first` (assert it succeeded where it matters), the `--check --diff`
+    run just before it on the fresh hosts `ansible_lab.fresh_check`.
     """
     yield from _provisioned_lab("al", wheelhouse, check_first=True)
 
