@@ -134,13 +134,15 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class AnsibleLab:
     """A two-host lab (server1, server2, a client) whose pair site.yml provisioned over ssh.
 
-    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `first` (the provisioning run) and its
+    `lab`, `inventory` (group hbvip_pairs, its vars `vars`), `fresh_check` (with check_first: site.yml
+    --check --diff on the fresh hosts just before, else None), `first` (the provisioning run) and its
     `seconds`. `playbook(*args)` runs site.yml (or `play=`) against it. A test that leaves the pair
     otherwise than it found it (a host powered off, other variables applied) calls `heal()`.
     """
 
-    def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object]):
+    def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object], *, check_first: bool = False):
         self.lab, self.inventory, self.vars = lab, inventory, variables
+        self.fresh_check = self.playbook("--check", "--diff") if check_first else None
         started = time.monotonic()
         self.first = self.playbook()
         self.seconds = time.monotonic() - started

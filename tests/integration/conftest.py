@@ -116,7 +116,7 @@ def pair(lab: Lab) -> Iterator[Pair]:
         p.close()
 
 
-def _provisioned_lab(name: str, wheelhouse: Path) -> Iterator[AnsibleLab]:
+def _provisioned_lab(name: str, wheelhouse: Path, *, check_first: bool = False) -> Iterator[AnsibleLab]:
     with Lab(prefix=f"{name}{os.getpid()}", net=None, hosts=("server1", "server2"), ssh=True) as lab:
         variables: dict[str, object] = {
             "heartbeat_vip_engine": "agent",
@@ -126,7 +126,7 @@ def _provisioned_lab(name: str, wheelhouse: Path) -> Iterator[AnsibleLab]:
             **FAST_TIMERS,
         }
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=variables)
-        yield AnsibleLab(lab, inventory, variables)
+        yield AnsibleLab(lab, inventory, variables, check_first=check_first)
 
 
 @pytest.fixture(scope="session")
@@ -139,9 +139,10 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
     in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
     provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
-    provisioning run is `ansible_lab.first` (assert it succeeded where it matters).
+    provisioning run is `ansible_lab.first` (assert it succeeded where it matters), the `--check --diff`
+    run just before it on the fresh hosts `ansible_lab.fresh_check`.
     """
-    yield from _provisioned_lab("al", wheelhouse)
+    yield from _provisioned_lab("al", wheelhouse, check_first=True)
 
 
 @pytest.fixture(scope="session")
