@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
-from .views import haresources_view
+from .views import extensions_view, haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
@@ -163,10 +163,7 @@ def cmd_extensions(args: argparse.Namespace) -> int:
         print(f"hbvip: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_RUNTIME
     ext, problems = parse_extensions(text, str(path))
-    view = {"path": str(path), "exists": path.exists(),
-            **{kind: [dataclasses.asdict(item) for item in getattr(ext, kind)]
-               for kind in ("checks", "monitors", "track_interfaces")},
-            "problems": [dataclasses.asdict(p) for p in problems]}
+    view = extensions_view(str(path), path.exists(), ext, problems)
     if args.json:
         print(json.dumps(view, indent=2))
     else:
