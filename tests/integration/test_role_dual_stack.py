@@ -8,15 +8,17 @@ the nftables table, `hbvip status --json`, the PLAY RECAP of a rerun and of --ch
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ansible_lab import FAST_TIMERS, REPO, SECRET, AnsibleLab, agent_status, assert_ok, changed_tasks, recap
+from ansible_lab import FAST_TIMERS, REPO, SECRET, agent_status, assert_ok, changed_tasks, playbook, recap
 from lab import Lab
 from pair import wait_until
 
@@ -26,8 +28,22 @@ pytestmark = pytest.mark.timeout(900)
 MAINTENANCE = "/etc/ha.d/maintenance"
 
 
+class DualLab:
+    """The provisioned lab: `first` is the provisioning run (a fresh build of the agent takes about 390 s
+    on a loaded 2-core machine, past the 400 s AnsibleLab allows, hence a class of its own)."""
+
+    def __init__(self, lab: Lab, inventory: Path) -> None:
+        self.lab, self.inventory = lab, inventory
+        started = time.monotonic()
+        self.first = self.playbook()
+        self.seconds = time.monotonic() - started
+
+    def playbook(self, *args: str) -> subprocess.CompletedProcess:
+        return playbook(self.lab, self.inventory, *args, timeout=900)
+
+
 @pytest.fixture(scope="module")
-def dual(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
+def dual(lab_support: None, wheelhouse: Path) -> Iterator[DualLab]:
     with Lab(prefix=f"ds{os.getpid()}", net=None, hosts=("server1", "server2"), ssh=True, second_network=True) as lab:
         variables: dict[str, object] = {
             "heartbeat_vip_engine": "agent",
@@ -42,7 +58,7 @@ def dual(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
             **FAST_TIMERS,
         }
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=variables)
-        yield AnsibleLab(lab, inventory, variables)
+        yield DualLab(lab, inventory)
 
 
 @pytest.fixture
@@ -54,7 +70,7 @@ def collections(tmp_path: Path) -> Path:
     return root
 
 
-def test_the_role_writes_both_paths_both_vips_and_the_check_identically_on_both_nodes(dual: AnsibleLab) -> None:
+def test_the_role_writes_both_paths_both_vips_and_the_check_identically_on_both_nodes(dual: DualLab) -> None:
     assert_ok(dual.first)
     print(f"fresh site.yml (dual-stack, two paths): {dual.seconds:.1f} s")
     lab = dual.lab
@@ -74,7 +90,7 @@ def test_the_role_writes_both_paths_both_vips_and_the_check_identically_on_both_
     assert s1.path("/etc/ha.d/hbvip.cf").stat().st_mode & 0o777 == 0o600
 
 
-def test_the_ipv6_vip_answers_from_the_holder_and_both_paths_are_up(dual: AnsibleLab) -> None:
+def test_the_ipv6_vip_answers_from_the_holder_and_both_paths_are_up(dual: DualLab) -> None:
     lab = dual.lab
     assert lab.client is not None
     ping = lab.client.run(["ping", "-6", "-c", "1", "-W", "2", lab.vip6], check=False)
@@ -87,7 +103,7 @@ def test_the_ipv6_vip_answers_from_the_holder_and_both_paths_are_up(dual: Ansibl
         assert status["groups"][0]["vips"] == [lab.vip, lab.vip6]
 
 
-def test_nftables_accepts_the_heartbeat_port_from_the_peer_in_both_families(dual: AnsibleLab) -> None:
+def test_nftables_accepts_the_heartbeat_port_from_the_peer_in_both_families(dual: DualLab) -> None:
     lab = dual.lab
     for i, (name, host) in enumerate(lab.hosts.items(), start=1):
         peer = 3 - i
@@ -98,7 +114,7 @@ def test_nftables_accepts_the_heartbeat_port_from_the_peer_in_both_families(dual
         assert rules.index("udp dport 694 drop") > rules.index(f"ip6 saddr {lab.addr6_second(peer)} udp dport 694 accept")
 
 
-def test_the_declared_check_shows_in_status_and_its_failure_moves_both_vips(dual: AnsibleLab) -> None:
+def test_the_declared_check_shows_in_status_and_its_failure_moves_both_vips(dual: DualLab) -> None:
     lab = dual.lab
     s1 = lab.hosts["server1"]
     for host in lab.hosts.values():
@@ -119,7 +135,7 @@ def test_the_declared_check_shows_in_status_and_its_failure_moves_both_vips(dual
     wait_until(lambda: agent_status(s1)["groups"][0]["holder"] == "server1", 15, "failback to server1 after rise")
 
 
-def test_a_rerun_and_check_mode_on_the_converged_pair_change_nothing(dual: AnsibleLab) -> None:
+def test_a_rerun_and_check_mode_on_the_converged_pair_change_nothing(dual: DualLab) -> None:
     for args in ((), ("--check", "--diff")):
         result = dual.playbook(*args)
         assert_ok(result)
@@ -128,25 +144,25 @@ def test_a_rerun_and_check_mode_on_the_converged_pair_change_nothing(dual: Ansib
         assert all(c["changed"] == 0 for c in counts.values()), (args, counts, changed_tasks(result))
 
 
-def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: AnsibleLab, collections: Path) -> None:
+def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, collections: Path) -> None:
     lab = dual.lab
     vip = lab.vip.rsplit(".", 1)[0] + ".101"
-    args = (f"address={vip}/24 interface=eth0 home_node=server2 resources=failback.sh "
-            "checks='[{\"name\": \"db\", \"command\": \"true\", \"fall\": 3}]'")
+    args = {"address": f"{vip}/24", "interface": "eth0", "home_node": "server2", "resources": ["failback.sh"],
+            "checks": [{"name": "db", "command": "true", "fall": 3}]}
 
-    def hb_vip(extra: str = "") -> subprocess.CompletedProcess:
+    def hb_vip(**extra: object) -> subprocess.CompletedProcess:
         return lab.run_controller(
-            ["ansible", "-i", str(dual.inventory), "hbvip_pairs", "-m", "hbvip.heartbeat.hb_vip", "-a", args + extra],
-            check=False, timeout=120,
+            ["ansible", "-i", str(dual.inventory), "hbvip_pairs", "-m", "hbvip.heartbeat.hb_vip",
+             "-a", json.dumps({**args, **extra})],
+            check=False, timeout=300,
             env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1"})
 
     added = hb_vip()
-    assert added.returncode == 0 and added.stdout.count("CHANGED") == 2, added.stdout
+    assert added.returncode == 0 and added.stdout.count("CHANGED") == 2, added.stdout + added.stderr
+    assert "applies new or changed checks when it restarts" in added.stdout + added.stderr
     line = f"check db command true fall 3 group IPaddr::{vip}/24/eth0"
     try:
         assert all(line in h.read("/etc/ha.d/hbvip.cf").splitlines() for h in lab.hosts.values())
-        wait_until(lambda: any(p["name"] == "db" for p in agent_status(lab.hosts["server2"])["health"]), 10,
-                   "the db check in server2's status")
         again = hb_vip()
         assert again.returncode == 0 and "CHANGED" not in again.stdout, again.stdout
         rerun = dual.playbook()
@@ -154,6 +170,6 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: AnsibleLa
         assert all(c["changed"] == 0 for c in recap(rerun).values()), changed_tasks(rerun)
         assert all(line in h.read("/etc/ha.d/hbvip.cf").splitlines() for h in lab.hosts.values())
     finally:
-        gone = hb_vip(" state=absent")
+        gone = hb_vip(state="absent")
         assert gone.returncode == 0, gone.stdout
     assert all(not re.search(r"^check db ", h.read("/etc/ha.d/hbvip.cf"), re.M) for h in lab.hosts.values())
