@@ -145,9 +145,10 @@ def test_a_rerun_and_check_mode_on_the_converged_pair_change_nothing(dual: DualL
 
 
 def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, collections: Path) -> None:
+    """hb_vip adds an IPv6 VIP of its own (Heartbeat's IPv6addr) with a check; the role keeps both."""
     lab = dual.lab
-    vip = lab.vip.rsplit(".", 1)[0] + ".101"
-    args = {"address": f"{vip}/24", "interface": "eth0", "home_node": "server2", "resources": ["failback.sh"],
+    vip6 = lab.vip6.replace("::100", "::101")
+    args = {"address": f"{vip6}/64", "interface": "eth0", "home_node": "server2", "resources": ["failback.sh"],
             "checks": [{"name": "db", "command": "true", "fall": 3}]}
 
     def hb_vip(**extra: object) -> subprocess.CompletedProcess:
@@ -160,9 +161,13 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, 
     added = hb_vip()
     assert added.returncode == 0 and added.stdout.count("CHANGED") == 2, added.stdout + added.stderr
     assert "applies new or changed checks when it restarts" in added.stdout + added.stderr
-    line = f"check db command true fall 3 group IPaddr::{vip}/24/eth0"
+    line = f"check db command true fall 3 group IPv6addr::{vip6}/64/eth0"
     try:
         assert all(line in h.read("/etc/ha.d/hbvip.cf").splitlines() for h in lab.hosts.values())
+        assert all(f"server2 IPv6addr::{vip6}/64/eth0 failback.sh" in h.read("/etc/ha.d/haresources")
+                   for h in lab.hosts.values())
+        wait_until(lambda: any(a.startswith(vip6 + "/") for a in lab.hosts["server2"].addresses(6)), 10,
+                   "server2 to serve the IPv6 VIP hb_vip added")
         again = hb_vip()
         assert again.returncode == 0 and "CHANGED" not in again.stdout, again.stdout
         rerun = dual.playbook()
@@ -173,3 +178,5 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, 
         gone = hb_vip(state="absent")
         assert gone.returncode == 0, gone.stdout
     assert all(not re.search(r"^check db ", h.read("/etc/ha.d/hbvip.cf"), re.M) for h in lab.hosts.values())
+    wait_until(lambda: not any(a.startswith(vip6 + "/") for a in lab.hosts["server2"].addresses(6)), 10,
+               "server2 to drop the IPv6 VIP")
