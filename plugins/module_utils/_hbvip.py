@@ -92,7 +92,17 @@ def vip_spec(params: dict[str, Any], have: dict[str, Any] | None) -> str:
     if have is not None and (have["name"], vip.get("prefix"), vip.get("interface") or "") == (
             name, _prefix_length(prefix, six), interface):
         return have["spec"]
+    if six:  # Heartbeat 3.0.6 splits a resource's arguments at every `::`: write the address out in full
+        fields[0] = _without_double_colon(address)
     return f"{name}::{'/'.join(fields)}"
+
+
+def _without_double_colon(address: str) -> str:
+    """2001:db8::50 -> 2001:db8:0:0:0:0:0:50, the form a real Heartbeat's IPv6addr can be given."""
+    try:
+        return ":".join(f"{int(h, 16):x}" for h in ipaddress.IPv6Address(address).exploded.split(":"))
+    except ValueError:
+        return address  # the agent's parse of the new line names the mistake
 
 
 def _prefix_length(prefix: str, six: bool = False) -> int | None:

@@ -51,6 +51,8 @@ options:
     description:
       - The virtual IP, IPv4 or IPv6, optionally with its prefix length as the agent writes it, for
         example V(10.0.0.50/24) or V(2001:db8::100/64).
+      - A new or rewritten IPv6 resource is written out without C(::) (V(2001:db8:0:0:0:0:0:100)), as
+        Heartbeat 3.0.6 needs; a hand-written compressed one that means the same is kept.
       - Its address part identifies the group. Without a prefix an existing group keeps its own.
     type: str
     required: true

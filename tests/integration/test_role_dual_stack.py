@@ -8,6 +8,7 @@ the nftables table, `hbvip status --json`, the PLAY RECAP of a rerun and of --ch
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -61,6 +62,11 @@ def dual(lab_support: None, wheelhouse: Path) -> Iterator[DualLab]:
         yield DualLab(lab, inventory)
 
 
+def full6(address: str) -> str:
+    """fd99:9::100 -> fd99:9:0:0:0:0:0:100."""
+    return ":".join(f"{int(h, 16):x}" for h in ipaddress.IPv6Address(address).exploded.split(":"))
+
+
 @pytest.fixture
 def collections(tmp_path: Path) -> Path:
     """ANSIBLE_COLLECTIONS_PATH with hbvip.heartbeat = this checkout."""
@@ -80,7 +86,8 @@ def test_the_role_writes_both_paths_both_vips_and_the_check_identically_on_both_
     assert media == [f"ucast eth0 {lab.addr(1)}", f"ucast eth0 {lab.addr(2)}",
                      f"ucast6 eth1 {lab.addr6_second(1)}", f"ucast6 eth1 {lab.addr6_second(2)}"]
     group = [line for line in s1.read("/etc/ha.d/haresources").splitlines() if line and not line.startswith("#")]
-    assert group == [f"server1 IPaddr::{lab.vip}/24/eth0 IPv6addr::{lab.vip6}/64/eth0 failback.sh"]
+    # the IPv6 VIP written out in full, as Heartbeat 3.0.6 needs it (it splits arguments at every `::`)
+    assert group == [f"server1 IPaddr::{lab.vip}/24/eth0 IPv6addr::{full6(lab.vip6)}/64/eth0 failback.sh"]
     cf = s1.read("/etc/ha.d/hbvip.cf")
     assert "garp_count 3\n" in cf
     assert (f"check service command 'test ! -e {MAINTENANCE}' interval 200ms fall 2 rise 2 "
@@ -161,10 +168,10 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, 
     added = hb_vip()
     assert added.returncode == 0 and added.stdout.count("CHANGED") == 2, added.stdout + added.stderr
     assert "applies new or changed checks when it restarts" in added.stdout + added.stderr
-    line = f"check db command true fall 3 group IPv6addr::{vip6}/64/eth0"
+    line = f"check db command true fall 3 group IPv6addr::{full6(vip6)}/64/eth0"
     try:
         assert all(line in h.read("/etc/ha.d/hbvip.cf").splitlines() for h in lab.hosts.values())
-        assert all(f"server2 IPv6addr::{vip6}/64/eth0 failback.sh" in h.read("/etc/ha.d/haresources")
+        assert all(f"server2 IPv6addr::{full6(vip6)}/64/eth0 failback.sh" in h.read("/etc/ha.d/haresources")
                    for h in lab.hosts.values())
         wait_until(lambda: any(a.startswith(vip6 + "/") for a in lab.hosts["server2"].addresses(6)), 10,
                    "server2 to serve the IPv6 VIP hb_vip added")
