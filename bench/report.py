@@ -17,7 +17,10 @@ METRICS = {
     "first_service": "first service after a joint start",
     "takeover_kill9": "takeover after daemon-only kill -9",
     "blackhole_kill9": "stale-VIP blackhole: lost probes from kill -9 through restart and failback",
+    "takeover_service": "takeover after the holder's service died (kill → first answer from the backup)",
+    "outage_service": "client outage around the service's death",
 }
+SERVICE_METRICS = ("takeover_service", "outage_service")
 CONTENDERS = ("hbvip", "heartbeat", "keepalived")
 SETS = {t.name: t for t in (*T.FAILOVER_SETS, *T.FOOTPRINT_SETS)}
 
@@ -29,8 +32,9 @@ def _values(rows: Iterable[Mapping[str, Any]], contender: str, timers: str, metr
 def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
     """{metric: {timers: {contender: stats in ms}}} for the failover and scale rows."""
     out: dict[str, Any] = {}
-    for section, metrics in (("failover", METRICS), ("scale", ("takeover_power", "first_service"))):
-        rows = results[section]
+    for section, metrics in (("failover", METRICS), ("scale", ("takeover_power", "first_service")),
+                             ("service", SERVICE_METRICS)):
+        rows = results.get(section, [])
         table: dict[str, Any] = {}
         for metric in metrics:
             for timers in dict.fromkeys(r["timers"] for r in rows):
@@ -44,8 +48,8 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _median(stats: Mapping[str, Any], metric: str, timers: str, c: str) -> float | None:
-    return stats["failover"].get(metric, {}).get(timers, {}).get(c, {}).get("median")
+def _median(stats: Mapping[str, Any], metric: str, timers: str, c: str, section: str = "failover") -> float | None:
+    return stats[section].get(metric, {}).get(timers, {}).get(c, {}).get("median")
 
 
 def targets(results: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -70,6 +74,11 @@ def targets(results: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[s
         add("planned handoff loss, max", name, max(planned) if planned else None, 10, "ms")
         first = [v * 1000 for v in _values(fail, "hbvip", name, "first_service") if v is not None]
         add("first service, max (limit 2×keepalive)", name, max(first) if first else None, 2 * t.keepalive_ms, "ms")
+    for name in dict.fromkeys(r["timers"] for r in results.get("service", [])):
+        mine = _median(stats, "takeover_service", name, "hbvip", "service")
+        theirs = _median(stats, "takeover_service", name, "keepalived", "service")
+        if mine is not None and theirs:
+            add("service-death takeover ÷ keepalived's (medians)", name, mine / theirs, 1.0, "×")
     for fp in results["footprint"]:
         if fp["contender"] == "hbvip" and fp["timers"] == T.FOOTPRINT_100.name and fp.get("error") is None:
             add("RSS, larger host", fp["timers"], max(fp[h]["rss_mb"] for h in ("server1", "server2")), 25, "MB")
@@ -104,8 +113,12 @@ def markdown(results: Mapping[str, Any], stats: Mapping[str, Any], goals: list[d
         digits = 2 if g["unit"] in ("×", "%") else 1
         lines.append(f"| {g['target']} | {g['timers']} | {_fmt(g['value'], digits)} {g['unit']} |"
                      f" {g['limit']:g} {g['unit']} | {met} |")
-    for section, title in (("failover", "Failover"), ("scale", f"Scale: {meta['scale_vips']} VIPs in one group, the last one probed")):
-        table = stats[section]
+    check = meta.get("service_check", {})
+    service_title = (f"Service death: check every {check.get('interval_s')} s, fall {check.get('fall')}"
+                     " (hbvip `check`, keepalived `vrrp_script`; Heartbeat has none)")
+    for section, title in (("failover", "Failover"), ("scale", f"Scale: {meta['scale_vips']} VIPs in one group, the last one probed"),
+                           ("service", service_title)):
+        table = stats.get(section)
         if not table:
             continue
         lines += ["", f"## {title}"]
@@ -130,7 +143,7 @@ def markdown(results: Mapping[str, Any], stats: Mapping[str, Any], goals: list[d
         a, b = fp["server1"], fp["server2"]
         lines.append(f"| {fp['timers']} | {fp['contender']} | {_fmt(a['rss_mb'], 1)} / {_fmt(b['rss_mb'], 1)} |"
                      f" {_fmt(a['cpu_pct'], 3)} / {_fmt(b['cpu_pct'], 3)} | {a['procs']} / {b['procs']} |")
-    errors = [r for r in (*results["failover"], *results["scale"]) if r.get("error")]
+    errors = [r for r in (*results["failover"], *results["scale"], *results.get("service", [])) if r.get("error")]
     if errors:
         lines += ["", "## Failed trials", ""]
         lines += [f"- {r['contender']} {r['timers']} trial {r['trial']}: {r['error']}" for r in errors]

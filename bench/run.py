@@ -20,7 +20,8 @@ from lab import Lab
 
 from bench import footprint, timers as T
 from bench.contenders import ALL, Contender
-from bench.trial import ALL_PHASES, PROBE_INTERVAL, run_trial
+from bench.service import CHECK
+from bench.trial import ALL_PHASES, PROBE_INTERVAL, SERVICE_PHASES, run_trial
 
 SCALE_VIPS = 64
 
@@ -35,6 +36,9 @@ class Plan:
     # and both hosts flap between master and backup (seen here), so the scale cell would measure that.
     scale_sets: Sequence[T.TimerSet] = (T.ONE_S,)
     scale_trials: int = 2
+    # The service-death scenario (check interval 1 s, fall 2) at one timer set: the check's own
+    # interval dominates, so other timer sets would only repeat it.
+    service_sets: Sequence[T.TimerSet] = (T.FAST,)
     contenders: Sequence[str] = field(default_factory=lambda: [c.name for c in ALL])
 
     @classmethod
@@ -85,8 +89,11 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                  "trials": plan.trials, "probe_interval_ms": PROBE_INTERVAL * 1000,
                  "footprint_window_s": plan.footprint_s, "scale_vips": SCALE_VIPS,
                  "versions": versions()},
-        "failover": [], "scale": [], "footprint": [],
+        "failover": [], "scale": [], "footprint": [], "service": [],
     }
+    results["meta"].setdefault("service_check", {"interval_s": CHECK.interval_s, "fall": CHECK.fall,  # type: ignore[union-attr]
+                                                  "rise": CHECK.rise, "timeout_s": CHECK.timeout_s})
+    results.setdefault("service", [])
     with Lab(prefix=f"{prefix}{os.getpid()}", net=None) as lab:
         contenders = {c.name: c(lab) for c in ALL if c.name in plan.contenders}
 
@@ -94,11 +101,13 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
             return [(c, t) for t in sets for c in contenders.values() if c.supports(t)]
 
         fail_cells, scale_cells, fp_cells = cells(plan.failover_sets), cells(plan.scale_sets), cells(plan.footprint_sets)
-        total = plan.trials * len(fail_cells) + plan.scale_trials * len(scale_cells) + len(fp_cells)
+        svc_cells = [(c, t) for c, t in cells(plan.service_sets) if c.checks_services()]
+        total = (plan.trials * (len(fail_cells) + len(svc_cells)) + plan.scale_trials * len(scale_cells)
+                 + len(fp_cells))
         columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns) as progress:
             task = progress.add_task("bench", total=total)
-            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint")
+            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "service")
                     for r in results[s]}  # type: ignore[attr-defined]
             progress.advance(task, len(done))
             for k in range(plan.trials):
@@ -108,6 +117,15 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                     progress.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
                     m = run_trial(lab, c, t, [lab.vip], ALL_PHASES)
                     results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
+                    _save(results, checkpoint)
+                    progress.advance(task)
+            for k in range(plan.trials):
+                for c, t in svc_cells:
+                    if (c.name, t.name, k, "service") in done:
+                        continue
+                    progress.update(task, description=f"service death {c.name} {t.name} {k + 1}/{plan.trials}")
+                    m = run_trial(lab, c, t, [lab.vip], SERVICE_PHASES, service_phase=(k + 0.5) / plan.trials)
+                    results["service"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
                     _save(results, checkpoint)
                     progress.advance(task)
             for k in range(plan.scale_trials):

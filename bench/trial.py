@@ -17,13 +17,15 @@ from lab import Lab
 from lab.node import Host
 from lab.probe import Probe
 
-from bench import measure
+from bench import measure, service
 from bench.contenders.base import BACKUP, PRIMARY, Contender
 from bench.timers import TimerSet
 
 PROBE_INTERVAL = 0.005
 BLACKHOLE_WAIT_S = 120
 ALL_PHASES = ("start", "planned", "power", "kill")
+#: The service-death scenario: the service runs on both hosts under a check; the primary's dies.
+SERVICE_PHASES = ("start", "service")
 # /run entries a reboot would not clear in the lab (the lab's own skeleton).
 _LAB_RUN = {"lock", "sshd"}
 
@@ -73,16 +75,21 @@ def start_both(contender: Contender, lab: Lab) -> None:
 class Trial:
     """Runs the phases, keeps event times, turns the probe record into metrics."""
 
-    def __init__(self, lab: Lab, contender: Contender, timers: TimerSet, vips: Sequence[str]) -> None:
+    def __init__(self, lab: Lab, contender: Contender, timers: TimerSet, vips: Sequence[str],
+                 service_phase: float = 0.5) -> None:
         self.lab, self.c, self.timers, self.vips = lab, contender, timers, vips
+        self.service_phase = service_phase
         self.s1, self.s2 = lab.hosts[PRIMARY], lab.hosts[BACKUP]
         self.events: dict[str, float] = {}
         self.error: str | None = None
+        self.services: dict[str, subprocess.Popen] = {}
 
     def run(self, phases: Sequence[str] = ALL_PHASES) -> Metrics:
         began = time.monotonic()
         reset(self.lab, self.c)
         self.c.install(self.timers, self.vips)
+        if "service" in phases:
+            self._services_up()
         probe = self.lab.probe(interval=PROBE_INTERVAL)
         try:
             for phase in phases:
@@ -92,6 +99,8 @@ class Trial:
             self.error = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             probe.stop()
+            for name, proc in self.services.items():
+                service.kill(self.lab.hosts[name], proc)
             reset(self.lab, self.c)
         metrics = self.metrics(measure.Record.parse(measure.probe_log(probe).read_text()))
         metrics["duration_s"] = round(time.monotonic() - began, 1)
@@ -149,6 +158,23 @@ class Trial:
         time.sleep(settle_s(self.timers))
         self._mark("kill9_end")
 
+    def _services_up(self) -> None:
+        """The service and its check on both hosts, before the daemons start (so both start healthy)."""
+        self.c.install_check(service.CHECK)
+        for host in self.lab.hosts.values():
+            service.install(host)
+            self.services[host.name] = service.start(host)
+
+    def _service(self, probe: Probe) -> None:
+        # The service dies at `service_phase` of a check interval after the settle: across trials the
+        # phases are spread evenly, so no contender's check schedule happens to sit just before (or
+        # just after) the death in every trial; the same phases for every contender.
+        time.sleep(self.service_phase * service.CHECK.interval_s)
+        t = self._mark("service_death")
+        service.kill(self.s1, self.services[PRIMARY])
+        self._wait(probe, self.s2, t, service.CHECK.detect_s + self.timers.deadtime_s + 20)
+        time.sleep(settle_s(self.timers))
+
     # numbers ------------------------------------------------------------------------------------
     def metrics(self, rec: measure.Record) -> Metrics:
         ev, iv = self.events, PROBE_INTERVAL
@@ -174,6 +200,9 @@ class Trial:
             out["failback_gap"] = gap("power_on", s2, s1)
         if "kill9" in ev:
             out["takeover_kill9"] = since("kill9", s2)
+        if "service_death" in ev:
+            out["takeover_service"] = since("service_death", s2)
+            out["outage_service"] = gap("service_death", s1, s2)
         if "kill9" in ev:
             # Without an end mark the service never came back: everything lost up to the last probe.
             end = ev.get("kill9_end", max(rec.sent.values(), default=ev["kill9"]) + iv)
@@ -183,5 +212,5 @@ class Trial:
 
 
 def run_trial(lab: Lab, contender: Contender, timers: TimerSet, vips: Sequence[str],
-              phases: Sequence[str] = ALL_PHASES) -> Metrics:
-    return Trial(lab, contender, timers, vips).run(phases)
+              phases: Sequence[str] = ALL_PHASES, service_phase: float = 0.5) -> Metrics:
+    return Trial(lab, contender, timers, vips, service_phase).run(phases)

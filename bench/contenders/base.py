@@ -11,6 +11,7 @@ from pathlib import Path
 from lab import Lab
 from lab.node import Host
 
+from bench.service import ServiceCheck
 from bench.timers import TimerSet
 
 PRIMARY, BACKUP = "server1", "server2"
@@ -26,6 +27,14 @@ class Contender(ABC):
 
     def supports(self, timers: TimerSet) -> bool:
         return True
+
+    def checks_services(self) -> bool:
+        """Whether it can move the VIP when a service check fails (the service-death scenario)."""
+        return False
+
+    def install_check(self, check: ServiceCheck) -> None:
+        """Add `check` (after `install`): failing `fall` times makes a host give up the VIP."""
+        raise NotImplementedError(f"{self.name} has no service checks")
 
     @abstractmethod
     def install(self, timers: TimerSet, vips: Sequence[str]) -> None:

@@ -8,6 +8,7 @@ from lab.node import Host
 
 from bench.contenders.base import Contender
 from bench.contenders.heartbeat_files import install_ha_d, pair
+from bench.service import ServiceCheck
 from bench.timers import TimerSet
 
 
@@ -20,6 +21,17 @@ class Hbvip(Contender):
 
     def install(self, timers: TimerSet, vips: Sequence[str]) -> None:
         install_ha_d(self.lab, timers, vips)
+        for host in self.lab.hosts.values():
+            host.path("/etc/ha.d/hbvip.cf").unlink(missing_ok=True)   # a check is the scenario's, not every trial's
+
+    def checks_services(self) -> bool:
+        return True
+
+    def install_check(self, check: ServiceCheck) -> None:
+        line = (f'check {check.name} command "{check.script}" interval {check.interval_s} timeout {check.timeout_s}'
+                f" fall {check.fall} rise {check.rise}\n")
+        for host in self.lab.hosts.values():
+            host.write("/etc/ha.d/hbvip.cf", line)
 
     def start(self, host: Host) -> None:
         self.agents[host.name].start()

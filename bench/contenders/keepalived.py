@@ -13,6 +13,7 @@ from lab import Lab
 from lab.node import Host
 
 from bench.contenders.base import Contender, procs_named
+from bench.service import ServiceCheck
 from bench.timers import TimerSet
 
 CONF = "/etc/keepalived/bench.conf"
@@ -25,6 +26,7 @@ class Keepalived(Contender):
     name = "keepalived"
     _timers: TimerSet
     _vips: Sequence[str] = ()
+    _check: ServiceCheck | None = None
 
     def __init__(self, lab: Lab) -> None:
         super().__init__(lab)
@@ -34,19 +36,39 @@ class Keepalived(Contender):
         return timers.keepalived
 
     def install(self, timers: TimerSet, vips: Sequence[str]) -> None:
-        self._timers, self._vips = timers, tuple(vips)
+        self._timers, self._vips, self._check = timers, tuple(vips), None
         for host in self.lab.hosts.values():
             host.write(CONF, self._conf(host, PRIORITY[host.name]))
+
+    def checks_services(self) -> bool:
+        return True
+
+    def install_check(self, check: ServiceCheck) -> None:
+        self._check = check
+        for host in self.lab.hosts.values():
+            host.write(CONF, self._conf(host, PRIORITY[host.name]))
+
+    def _script(self) -> tuple[str, str, str]:
+        """(global_defs lines, vrrp_script block, track_script block); weight 0: a failing script puts
+        the instance in FAULT, which gives the VIP up, as hbvip's check makes a node ineligible."""
+        c = self._check
+        if c is None:
+            return "", "", ""
+        return ("  enable_script_security\n  script_user root\n",
+                f"vrrp_script {c.name} {{\n  script \"{c.script}\"\n  interval {c.interval_s}\n"
+                f"  timeout {c.timeout_s}\n  fall {c.fall}\n  rise {c.rise}\n}}\n",
+                f"  track_script {{\n    {c.name}\n  }}\n")
 
     def _conf(self, me: Host, priority: int) -> str:
         peers = "\n".join(f"    {h.address}" for h in self.lab.hosts.values() if h is not me)
         vips = "\n".join(f"    {v}/24 dev eth0" for v in self._vips)
         fractional = self._timers.keepalive_ms % 1000 != 0
+        security, script, track = self._script()
         return f"""global_defs {{
   router_id {me.name}
 {"  vrrp_version 3" if fractional else ""}
-}}
-vrrp_instance bench {{
+{security}}}
+{script}vrrp_instance bench {{
   state BACKUP
   interface eth0
   virtual_router_id 51
@@ -59,7 +81,7 @@ vrrp_instance bench {{
   virtual_ipaddress {{
 {vips}
   }}
-}}
+{track}}}
 """
 
     def start(self, host: Host) -> None:

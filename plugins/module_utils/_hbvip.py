@@ -24,7 +24,8 @@ from typing import Any
 DEFAULT_BINARIES = ("/opt/hbvip/venv/bin/hbvip",)
 HEARTBEAT_PIDFILE = "/var/run/heartbeat.pid"
 HEARTBEAT_INIT = "/etc/init.d/heartbeat"
-# Group states of `hbvip status` that will not change without a new event.
+# Group states of `hbvip status` that will not change without a new event (the agent's settled
+# GroupState values; tests/unit/plugins/module_utils/test_hbvip_contract.py holds the two together).
 SETTLED = frozenset({"held", "held_by_peer", "unserved", "failed"})
 
 

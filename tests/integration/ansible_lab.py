@@ -5,7 +5,9 @@ it and the tests use: the base variables, `playbook()`, the recap and the per-ta
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import subprocess
 import sys
@@ -111,13 +113,22 @@ def assert_ok(result: subprocess.CompletedProcess) -> None:
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory of what `pip wheel ./agent` needs (pyroute2, the build backend), for
     heartbeat_vip_agent_wheel_find_links: fetched here, where an index answers, because the lab's
-    controller namespace has no route to one. A fixture of conftest.py."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
-         "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
-        check=True, timeout=300,
-    )
+    controller namespace has no route to one. A fixture of conftest.py. Under pytest-xdist every worker
+    asks for it; the first fetches into the run's shared temp dir, the others wait for it (a lock)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent          # .../pytest-N/popen-gwK -> .../pytest-N, shared by the workers
+    dest = root / "wheelhouse"
+    with open(root / "wheelhouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dest / ".complete").exists():
+            dest.mkdir(exist_ok=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", str(dest),
+                 "pyroute2>=0.7.12", "setuptools>=68", "wheel"],
+                check=True, timeout=300,
+            )
+            (dest / ".complete").touch()
     return dest
 
 

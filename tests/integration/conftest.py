@@ -16,7 +16,9 @@ from ansible_lab import wheelhouse  # noqa: F401 pylint: disable=unused-import  
 from lab import Lab
 from pair import Pair
 
-_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab"}
+_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab", "switch_lab"}
+#: Session-scoped provisioned labs: the tests that use one run in one xdist worker.
+_SESSION_LABS = ("ansible_lab", "switch_lab")
 _counter = itertools.count()
 
 
@@ -33,11 +35,42 @@ def lab_unavailable() -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses a lab fixture is a `lab` test, so `-m "not lab"` leaves them out."""
+    """Every test that uses a lab fixture is a `lab` test, so `-m "not lab"` leaves them out.
+
+    Under `pytest -n N --dist loadgroup` (make test) tests that share a provisioned lab must run in one
+    worker, or each worker would provision its own: the users of a session lab form one group,
+    a module with a module-scoped lab fixture is a group of its own; every other test goes wherever a
+    worker is free."""
+    items.sort(key=_start_early)
     for item in items:
-        if _LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if _LAB_FIXTURES & names:
             item.add_marker(pytest.mark.lab)
+        shared = [name for name in _SESSION_LABS if name in names]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+        elif _module_scoped_fixtures(item) & names:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+#: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
+#: them up at the end while the others sit idle. Within a module the order stays as written.
+_LONG_MODULES = ("test_role_agent", "test_role", "test_rename", "test_systemd", "test_demo", "test_bench_smoke")
+
+
+def _start_early(item: pytest.Item) -> int:
+    module = getattr(getattr(item, "module", None), "__name__", "")
+    return _LONG_MODULES.index(module) if module in _LONG_MODULES else len(_LONG_MODULES)
+
+
+def _module_scoped_fixtures(item: pytest.Item) -> set[str]:
+    """Names of the fixtures this test uses that live once per module."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return set()
+    return {name for name, defs in info.name2fixturedefs.items() if defs and defs[-1].scope == "module"}
 
 
 @pytest.fixture(scope="session")
@@ -83,18 +116,8 @@ def pair(lab: Lab) -> Iterator[Pair]:
         p.close()
 
 
-@pytest.fixture(scope="session")
-def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
-    """One lab for the session whose pair site.yml provisioned once: the tests of the role, the modules
-    and the rename share it instead of each building and provisioning a lab of their own.
-
-    Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
-    init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
-    in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
-    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
-    provisioning run is `ansible_lab.first` (assert it succeeded where it matters).
-    """
-    with Lab(prefix=f"al{os.getpid()}", net=None, hosts=("server1", "server2"), ssh=True) as lab:
+def _provisioned_lab(name: str, wheelhouse: Path) -> Iterator[AnsibleLab]:
+    with Lab(prefix=f"{name}{os.getpid()}", net=None, hosts=("server1", "server2"), ssh=True) as lab:
         variables: dict[str, object] = {
             "heartbeat_vip_engine": "agent",
             "heartbeat_vip_vip": {"address": lab.vip, "prefix": 24},
@@ -104,3 +127,26 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
         }
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=variables)
         yield AnsibleLab(lab, inventory, variables)
+
+
+@pytest.fixture(scope="session")
+def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
+    """One lab for the session whose pair site.yml provisioned once: the tests of the role's agent
+    engine, the modules after the role and the role after the modules share it instead of each building
+    and provisioning a lab of their own.
+
+    Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
+    init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
+    in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
+    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
+    provisioning run is `ansible_lab.first` (assert it succeeded where it matters).
+    """
+    yield from _provisioned_lab("al", wheelhouse)
+
+
+@pytest.fixture(scope="session")
+def switch_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
+    """A second lab provisioned exactly like `ansible_lab`, for the engine switches of test_role.py:
+    they take minutes of Ansible and run beside the agent tests on another worker instead of after
+    them on the same pair (make test runs tests in parallel, one worker per provisioned lab)."""
+    yield from _provisioned_lab("sw", wheelhouse)

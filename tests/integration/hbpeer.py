@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lab import Lab
 from lab.node import Host
-from pair import FAILBACK_SH, SECRET, Pair, Timers, ha_cf, wait_until
+from pair import FAILBACK_SH, SECRET, SEED_MEDIA, Agent, Pair, Timers, ha_cf, wait_until
 
 HEARTBEAT = "/usr/libexec/heartbeat/heartbeat"
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
@@ -30,9 +30,9 @@ BAD_LOG_LINES = ("authentication failed", "replay", "lost packet")
 KNOWN_ERRORS = ("Cannot lock ourselves into memory", "libnet_write failed", "Could not send gratuitous arps")
 
 
-def hb_ha_cf(timers: Timers, auto_failback: str = "on") -> str:
+def hb_ha_cf(timers: Timers, auto_failback: str = "on", media: str = SEED_MEDIA) -> str:
     """The seed's ha.cf plus `use_logd no`; the agent reads the same file."""
-    return ha_cf(timers, auto_failback) + "use_logd no\n"
+    return ha_cf(timers, auto_failback, media) + "use_logd no\n"
 
 
 class HeartbeatPeer:
@@ -163,14 +163,23 @@ class HeartbeatPeer:
         return len(self.ha_log())
 
 
-def install_mixed(lab: Lab, timers: Timers, *, auto_failback: str = "on") -> None:
-    """The seed's files on both hosts (identical), with `use_logd no` so Heartbeat logs to ha-log."""
+def install_mixed(lab: Lab, timers: Timers, *, auto_failback: str = "on", media: str = SEED_MEDIA,
+                  haresources: str | None = None) -> None:
+    """The seed's files on both hosts (identical), with `use_logd no` so Heartbeat logs to ha-log;
+    `media` and `haresources` replace the seed's heartbeat lines and group line (IPv6, say)."""
     for name in ("server1", "server2"):
         h = lab.hosts[name]
-        h.write("/etc/ha.d/ha.cf", hb_ha_cf(timers, auto_failback))
-        h.write("/etc/ha.d/haresources", f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
+        h.write("/etc/ha.d/ha.cf", hb_ha_cf(timers, auto_failback, media))
+        h.write("/etc/ha.d/haresources", haresources or f"server1 IPaddr::{lab.vip}/24/eth0 failback.sh\n")
         h.write("/etc/ha.d/authkeys", f"auth 1\n1 sha1 {SECRET}\n", mode=0o600)
         h.write("/etc/ha.d/resource.d/failback.sh", FAILBACK_SH, mode=0o755)
+
+
+def formed(hb: HeartbeatPeer, agent: Agent, agent_node: str) -> None:
+    """Heartbeat and the agent see each other active and both are stable."""
+    wait_until(lambda: hb.nodestatus(agent_node) == "active", 10, f"cl_status to show {agent_node} active")
+    wait_until(lambda: agent.status()["peer"]["state"] == "active", 10, "hbvip to show heartbeat active")
+    wait_until(lambda: agent.status()["stable"] and agent.status()["peer"]["stable"], 10, "both stable")
 
 
 class MixedPair(Pair):

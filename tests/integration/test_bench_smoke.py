@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CONTENDERS = ("hbvip", "heartbeat", "keepalived")
-SMOKE_BUDGET_S = 90
+SMOKE_BUDGET_S = 110
 
 
 @pytest.mark.timeout(240)
@@ -42,3 +42,15 @@ def test_smoke_bench_measures_every_contender_within_its_budget(lab_support: Non
         assert fp["error"] is None and fp["server1"]["rss_mb"] > 1 and fp["server1"]["procs"] >= 1
         assert f"| {c} |" in md
     assert "## Targets (hbvip)" in md
+
+    # the service-death scenario: the same check for hbvip and keepalived, none for Heartbeat
+    check = results["meta"]["service_check"]
+    assert {r["contender"] for r in results["service"]} == {"hbvip", "keepalived"}
+    for trial in results["service"]:
+        assert trial["error"] is None, trial
+        # `fall` failed runs one interval apart: never sooner than (fall - 1) intervals after the death,
+        # and no later than a late first run, the fall, the check's timeout and a deadtime's margin
+        low, high = (check["fall"] - 1) * check["interval_s"], (check["fall"] + 1) * check["interval_s"] + 2
+        assert low <= trial["takeover_service"] <= high, trial
+        assert trial["holders"].endswith("server2"), trial
+    assert "## Service death" in md and "service-death takeover" in md

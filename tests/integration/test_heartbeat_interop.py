@@ -19,9 +19,9 @@ from collections.abc import Iterator
 import pytest
 
 from faults import dropped, heal, lossy
-from hbpeer import HeartbeatPeer, MixedPair, install_mixed
+from hbpeer import MixedPair, formed, install_mixed
 from lab import Lab
-from pair import FAST, Agent, calls, has_vip, holds_for, wait_until
+from pair import FAST, calls, has_vip, holds_for, wait_until
 
 DEADTIME = FAST.deadtime_s
 #: Heartbeat advertises deadtime + 2 s for its first 5 s; faults are injected after that.
@@ -54,12 +54,6 @@ def gap(pair: MixedPair, after: float) -> float:
 
 def settle(since: float, seconds: float) -> None:
     time.sleep(max(0.0, since + seconds - time.monotonic()))
-
-
-def formed(hb: HeartbeatPeer, agent: Agent, agent_node: str) -> None:
-    wait_until(lambda: hb.nodestatus(agent_node) == "active", 10, f"cl_status to show {agent_node} active")
-    wait_until(lambda: agent.status()["peer"]["state"] == "active", 10, "hbvip to show heartbeat active")
-    wait_until(lambda: agent.status()["stable"] and agent.status()["peer"]["stable"], 10, "both stable")
 
 
 def test_agent_primary_heartbeat_backup(pair: MixedPair) -> None:

@@ -74,13 +74,16 @@ def test_dual_stack_pair_moves_the_ipv6_vip_on_power_loss_and_back(pair6: Pair) 
         probe6.stop()
 
 
-def test_ipv6_only_pair_heartbeats_over_ucast6_and_fails_over(pair6: Pair) -> None:
-    """No IPv4 at all on the hosts: `ucast6` heartbeats, an IPv6addr VIP, takeover on power loss."""
+@pytest.mark.parametrize("medium", ["ucast6", "mcast6"])
+def test_ipv6_only_pair_heartbeats_and_fails_over(pair6: Pair, medium: str) -> None:
+    """No IPv4 at all on the hosts: `ucast6` (or `mcast6`, a link-local group through the bridge)
+    heartbeats, an IPv6addr VIP, takeover on power loss."""
     lab = pair6.lab
     for host in lab.hosts.values():
         host.run(["ip", "addr", "del", f"{host.address}/24", "dev", host.iface])
         assert host.addresses() == []
-    media = "".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values())
+    media = ("".join(f"ucast6 eth0 {h.address6}\n" for h in lab.hosts.values()) if medium == "ucast6"
+             else "mcast6 eth0 ff12::1:2:3:4 694 1 0\n")
     a1, a2 = pair6.start(FAST, media=media, haresources=f"server1 IPv6addr::{lab.vip6}/64/eth0 failback.sh\n")
     probe6 = lab.probe(target=lab.vip6)
     try:
@@ -88,6 +91,7 @@ def test_ipv6_only_pair_heartbeats_over_ucast6_and_fails_over(pair6: Pair) -> No
         pair6.stable()
         status = a2.status()
         assert status["peer"]["state"] == "active"
+        assert [(p["interface"], p["up"]) for p in status["paths"]] == [("eth0", True)]
         assert status["groups"][0]["holder"] == "server1" and not has_vip6(lab, "server2")
 
         t_fault = time.monotonic()
@@ -152,3 +156,42 @@ def test_losing_one_of_two_paths_is_a_warning_losing_both_a_failover(two_paths: 
     assert "node server1: is dead" in a2.ha_log()
     print(f"\ntwo paths: eth1 cut -> dead path named after {t_named - t_cut:.3f} s, no failover; "
           f"both cut -> server2 holds after {took:.3f} s (deadtime {FAST.deadtime_s} s)")
+
+
+def test_a_reload_adds_a_second_path_and_refuses_to_drop_the_live_one(two_paths: Pair) -> None:
+    """Media lines follow a reload: the new path's sockets open and it gets its own liveness; a reload
+    that would keep none of the paths the peer is heard on is refused and changes nothing."""
+    lab = two_paths.lab
+    eth0 = "ucast eth0 server1\nucast eth0 server2\n"
+    eth1 = "".join(f"ucast6 eth1 {lab.addr6_second(i)}\n" for i in (1, 2))
+    a1, a2 = two_paths.start(FAST, media=eth0)
+    two_paths.probe.wait_for("server1", timeout=15)
+    two_paths.stable()
+
+    def paths(agent: object) -> dict[str, bool]:
+        return {p["interface"]: p["up"] for p in agent.status()["paths"]}   # type: ignore[attr-defined]
+
+    assert paths(a1) == {"eth0": True}
+
+    # 1. add eth1 on both nodes, reload both: the new path comes up on both
+    two_paths.install(FAST, media=eth0 + eth1)
+    for agent in (a1, a2):
+        assert agent.cli("reload").stdout.strip() == "hbvip reload: reloaded"
+    wait_until(lambda: paths(a1) == paths(a2) == {"eth0": True, "eth1": True}, 5, "eth1 up on both nodes")
+    assert "Link server2:eth1 up." in a1.ha_log() and "event=path.added node=server2 interface=eth1" in a1.ha_log()
+
+    # 2. cut it: a warning naming it, no failover
+    lab.cut("server2", "eth1")
+    wait_until(lambda: paths(a1)["eth1"] is False, FAST.deadtime_s + 2, "the eth1 path to die")
+    assert "WARN: Link server2:eth1 dead." in a1.ha_log()
+    table = a1.cli("status").stdout
+    assert any(line.split()[:3] == ["path", "server2:eth1", "dead"] for line in table.splitlines())
+    holds_for(lambda: two_paths.holders() == {"server1"}, FAST.deadtime_s, "server1 holding the VIP")
+
+    # 3. a reload to eth1 alone would keep none of the live paths: refused, nothing changes
+    two_paths.install(FAST, media=eth1)
+    refused = a1.cli("reload", check=False)
+    assert refused.returncode != 0
+    assert "keep none of the paths server2 is heard on now (eth0)" in refused.stdout + refused.stderr
+    assert paths(a1) == {"eth0": True, "eth1": False}
+    assert "event=reload.refused" in a1.ha_log() and two_paths.probe.snapshot().gaps() == []

@@ -1,8 +1,8 @@
-"""The heartbeat_vip role with Debian's `heartbeat` engine, on the shared Ansible lab over ssh (issue 3).
+"""The heartbeat_vip role with Debian's `heartbeat` engine, on a provisioned Ansible lab over ssh (issue 3).
 
 The lab refuses pkill/killall/systemctl (reboot) inside its hosts, which Heartbeat's ResourceManager
-would otherwise run against the real machine. The session's `ansible_lab` pair (engine agent) is
-switched to engine heartbeat once for this module and switched back at its end; the tests run in
+would otherwise run against the real machine. The session's `switch_lab` pair (engine agent, provisioned
+like `ansible_lab`) is switched to engine heartbeat once for this module and switched back at its end; the tests run in
 order on it: the switch, rerun, --check --diff, a refused bad value (refused by the agent's parser
 run on the controller: heartbeat hosts have no agent), then the primary's power loss. The two-pair
 run gets its own four-host lab.
@@ -45,19 +45,19 @@ class Switched:
 
 
 @pytest.fixture(scope="module")
-def pair(ansible_lab: AnsibleLab) -> Iterator[Switched]:
-    assert_ok(ansible_lab.first)
+def pair(switch_lab: AnsibleLab) -> Iterator[Switched]:
+    assert_ok(switch_lab.first)
     started = time.monotonic()
-    first = ansible_lab.playbook(*HEARTBEAT)
+    first = switch_lab.playbook(*HEARTBEAT)
     try:
-        yield Switched(ansible_lab, first, time.monotonic() - started)
+        yield Switched(switch_lab, first, time.monotonic() - started)
     finally:
         # The switch disabled hbvip (update-rc.d disable: K links), and the role's sysv start task
         # enables with `update-rc.d defaults`, which keeps K links (see test_rerun_changes_nothing):
         # put the links back by hand so the agent tests after this module find a converged pair.
-        for host in ansible_lab.lab.hosts.values():
+        for host in switch_lab.lab.hosts.values():
             host.run(["update-rc.d", "hbvip", "enable"], check=False)
-        ansible_lab.heal()
+        switch_lab.heal()
 
 
 def test_switch_to_heartbeat_serves_the_vip_with_identical_files_and_a_peer_only_port(pair: Switched) -> None:

@@ -32,8 +32,10 @@ def status(**over: Any) -> StatusView:
         ],
         "holding_nothing": None,
         "ping": None,
-        "paths": [{"peer": "server2", "interface": "eth0", "up": True, "last_heard_s": 0.2, "datagrams": 40},
-                  {"peer": "server2", "interface": "eth1", "up": False, "last_heard_s": 7.5, "datagrams": 12}],
+        "paths": [{"peer": "server2", "interface": "eth0", "up": True, "last_heard_s": 0.2, "datagrams": 40,
+                   "media": ["ucast eth0 10.99.0.2"]},
+                  {"peer": "server2", "interface": "eth1", "up": False, "last_heard_s": 7.5, "datagrams": 12,
+                   "media": ["ucast6 eth1 fd99:1::2"]}],
         "health": [
             {"kind": "check", "name": "web", "groups": ["IPaddr::10.99.0.100/24/eth0"], "healthy": False,
              "last": False, "streak": 3, "detail": "exit 7", "restarts": 0, "banned_for_s": None},

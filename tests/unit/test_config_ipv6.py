@@ -1,19 +1,21 @@
 """IPv6 in the config files: VIPs in haresources, read as Heartbeat's IPv6addr wrapper splits its argument
 (`ipv6[/prefix[/nic]]`) and as Pacemaker's IPaddr2 takes an IPv6 address, and `ucast6` heartbeat paths
-in ha.cf, read as Heartbeat's ucast6 plugin reads them; every mistake says the fix."""
+in ha.cf, read as Heartbeat's ucast6 plugin reads them, and `mcast6` groups as its mcast6 plugin does; every
+mistake says the fix."""
 
 from __future__ import annotations
 
 import pytest
 
 from hbvip.config import parse_hacf, parse_haresources
+from hbvip.config.problems import errors
 
 
 def test_ipv6addr_and_ipaddr2_forms_beside_ipv4() -> None:
     groups, problems = parse_haresources(
         "server1 10.99.0.10 IPv6addr::2001:db8::100/64/eth0 IPv6addr::2001:db8:0:0:0:0:0:101/64 "
         "IPaddr2::fd99:1::102/64/eth1 IPv6addr::fd99:1::103 failback.sh\n", "haresources")
-    assert problems == []
+    assert errors(problems) == []   # the `::` forms are warned about (below), and read whole
     r = groups[0].resources
     assert (r[1].name, r[1].args) == ("IPv6addr", ("2001:db8::100/64/eth0",))
     assert [(x.vip.address, x.vip.prefix, x.vip.interface, x.vip.broadcast, x.vip.version) for x in r[1:5]] == [
@@ -28,7 +30,31 @@ def test_ipv6addr_and_ipaddr2_forms_beside_ipv4() -> None:
 def test_one_vip_in_two_spellings_is_used_twice() -> None:
     _unused, problems = parse_haresources("server1 IPv6addr::2001:db8::100\nserver2 IPv6addr::2001:db8:0:0::100/64\n",
                                           "haresources")
-    assert ["2001:db8::100 is already used on line 1" in p.message for p in problems] == [True]
+    assert ["2001:db8::100 is already used on line 1" in p.message for p in errors(problems)] == [True]
+
+
+@pytest.mark.parametrize("spec, pieces, full", [
+    ("IPv6addr::fd99:6::100/64/eth0", "IPv6addr fd99:6 100/64/eth0 start", "IPv6addr::fd99:6:0:0:0:0:0:100/64/eth0"),
+    ("IPaddr2::2001:db8::1", "IPaddr2 2001:db8 1 start", "IPaddr2::2001:db8:0:0:0:0:0:1"),
+    ("IPv6addr::fd99::/64", "IPv6addr fd99 /64 start", "IPv6addr::fd99:0:0:0:0:0:0:0/64"),
+    ("IPv6addr::FD99:0:0:7::A/64/eth1", "IPv6addr FD99:0:0:7 A/64/eth1 start", "IPv6addr::fd99:0:0:7:0:0:0:a/64/eth1"),
+])
+def test_an_ipv6_vip_with_double_colon_warns_what_heartbeat_would_run_and_the_full_form(
+        spec: str, pieces: str, full: str) -> None:
+    """Heartbeat 3.0.6's ResourceManager splits every `::`; hbvip reads the VIP whole, so it only warns."""
+    groups, problems = parse_haresources(f"# shared with a Heartbeat node\nserver1 {spec} failback.sh\n",
+                                         "/etc/ha.d/haresources")
+    assert len(groups) == 1 and groups[0].resources[0].vip is not None
+    assert [(p.path, p.line, p.severity) for p in problems] == [("/etc/ha.d/haresources", 2, "warning")]
+    assert f"would run '{pieces}'" in problems[0].message
+    assert problems[0].fix == f"if a Heartbeat node shares this file, write {full}"
+    assert str(problems[0]).startswith("/etc/ha.d/haresources:2: warning: resource ")
+
+
+def test_full_ipv6_vips_and_ipv4_vips_warn_about_nothing() -> None:
+    _groups, problems = parse_haresources("server1 IPv6addr::fd99:6:0:0:0:0:0:100/64/eth0 IPaddr2::10.0.0.1/24 "
+                                          "IPaddr::10.0.0.2 IPaddr2::fd99:6:0:0:0:0:0:101\n", "haresources")
+    assert problems == []
 
 
 @pytest.mark.parametrize("spec, message, fix", [
@@ -93,3 +119,35 @@ def test_bad_ping6_lines(line: str, message: str) -> None:
     parsed, problems = parse_hacf(f"{IPV6_ONLY}{line}\n", "ha.cf")
     assert parsed is None
     assert [(p.line, message in p.message) for p in problems if p.is_error] == [(5, True)]
+
+
+# -- mcast6 ---------------------------------------------------------------------------------------
+
+def test_mcast6_lines_are_paths_with_their_own_port_hops_and_loop() -> None:
+    parsed, problems = parse_hacf("node server1 server2\nauto_failback on\nmcast6 eth0 ff12::1:2:3:4 694 1 0\n"
+                                  "mcast6 eth1 FF05::1:5 6940 4 1\n", "ha.cf")
+    assert parsed is not None, problems
+    assert problems == []       # no longer "a Heartbeat directive hbvip ignores"
+    assert [(m.kind, m.interface, m.address, m.port, m.ttl, m.loop) for m in parsed.media] == [
+        ("mcast6", "eth0", "ff12::1:2:3:4", 694, 1, 0), ("mcast6", "eth1", "ff05::1:5", 6940, 4, 1)]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("mcast6 eth0 ff12::1:2:3:4 694 1", "takes 5 values (interface, group, port, hops, loop), got 4"),
+    ("mcast6 eth0", "takes 5 values"),
+    ("mcast6 e/th0 ff12::1 694 1 0", "is not a valid interface name"),
+    ("mcast6 eth0 fd99::1 694 1 0", "is not a link-, admin-, site- or organization-local IPv6 multicast group"),
+    ("mcast6 eth0 ff0e::1 694 1 0", "multicast group"),        # global scope: heartbeats shall not be global
+    ("mcast6 eth0 ff01::1 694 1 0", "multicast group"),        # interface-local: useless for heartbeats
+    ("mcast6 eth0 ff32::1 694 1 0", "multicast group"),        # a flag other than "transient"
+    ("mcast6 eth0 ff02:: 694 1 0", "multicast group"),         # all zero after the scope: reserved
+    ("mcast6 eth0 239.0.0.1 694 1 0", "multicast group"),
+    ("mcast6 eth0 ff12::1 ha 1 0", "port 'ha' is out of range 1-65535"),
+    ("mcast6 eth0 ff12::1 694 5 0", "hops '5' is out of range 0-4"),
+    ("mcast6 eth0 ff12::1 694 1 2", "loop '2' is out of range 0-1"),
+])
+def test_bad_mcast6_lines_name_the_line_and_the_fix(line: str, message: str) -> None:
+    parsed, problems = parse_hacf(f"node server1 server2\nauto_failback on\nucast eth0 server2\n{line}\n", "ha.cf")
+    assert parsed is None
+    assert [(p.line, message in p.message, "mcast6 eth0 ff12::1:2:3:4 694 1 0" in p.fix)
+            for p in problems if p.is_error] == [(4, True, "interface name" not in message)]

@@ -148,9 +148,9 @@ def test_status_table_shows_link_holder_since_when_and_last_takeover() -> None:
     st["groups"][0] = {**st["groups"][0], "since_s": 600.0, "last_takeover_at": now - 600, "last_takeover_s": 0.25}
     lines = render_status(st, now=now).splitlines()
     assert lines[1].split()[:6] == ["peer", "server2", "active", "holds", "none", "heard"]
-    assert lines[2] == "link   ucast to 10.99.0.2"
-    assert lines[3].split() == ["path", "server2:eth0", "up", "heard", "0.2s", "ago", "datagrams", "40"]
-    assert lines[4].split()[:3] == ["path", "server2:eth1", "dead"]
+    assert lines[2:4] == ["link   ucast eth0 10.99.0.2", "link   ucast6 eth1 fd99:1::2"]
+    assert lines[4].split() == ["path", "server2:eth0", "up", "heard", "0.2s", "ago", "datagrams", "40"]
+    assert lines[5].split()[:3] == ["path", "server2:eth1", "dead"]
     row = next(ln for ln in lines if ln.startswith("IPaddr::10.99.0.100/24/eth0"))
     assert row.split()[1:] == ["server1", "server1", "held", "21:30:00", "(10m)", "21:30:00", "in", "250", "ms"]
     other = next(ln for ln in lines if ln.startswith('odd"name'))

@@ -28,7 +28,7 @@ class Controlled(Protocol):
 
     async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]: ...
 
-    def reload(self) -> tuple[bool, str]: ...
+    async def reload(self) -> tuple[bool, str]: ...
 
     def cleanup(self, group: str) -> tuple[bool, str]: ...
 
@@ -98,7 +98,7 @@ class ControlServer:
             ok, message = await self.agent.request(cmd, which, timeout)
             return {"ok": ok, "message": message, "status": self.agent.status()}
         if cmd == "reload":
-            ok, message = self.agent.reload()
+            ok, message = await self.agent.reload()
             return {"ok": ok, "message": message}
         if cmd == "cleanup":
             ok, message = self.agent.cleanup(str(req.get("group", "")))

@@ -24,10 +24,12 @@ MAX_DATAGRAM = 32768
 
 
 def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:
-    """The transport ha.cf's `ucast`/`ucast6`/`bcast` lines and `udpport` describe."""
+    """The transport ha.cf's media lines (`ucast`, `ucast6`, `bcast`, `mcast`, `mcast6`) and `udpport` describe."""
     peers = [(m.address, m.interface) for m in cfg.hacf.media if m.kind in ("ucast", "ucast6") and m.address]
     bcast = [m.interface for m in cfg.hacf.media if m.kind == "bcast"]
-    return Transport(cfg.hacf.udpport, peers, on_datagram, broadcast_interfaces=bcast)
+    groups = [(m.address, m.interface, m.port or cfg.hacf.udpport, m.ttl, m.loop)
+              for m in cfg.hacf.media if m.kind in ("mcast", "mcast6") and m.address]
+    return Transport(cfg.hacf.udpport, peers, on_datagram, broadcast_interfaces=bcast, multicast=groups)
 
 
 def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
@@ -108,8 +110,8 @@ class Link:
 
     def same_paths(self, other: Transport) -> bool:
         old = self.transport
-        return old is not None and (other.port, other.peer_addresses, other.broadcast_interfaces) == \
-            (old.port, old.peer_addresses, old.broadcast_interfaces)
+        return old is not None and (other.port, other.peer_addresses, other.broadcast_interfaces, other.multicast) == \
+            (old.port, old.peer_addresses, old.broadcast_interfaces, old.multicast)
 
 
 class _LoadAvg:

@@ -88,6 +88,7 @@ class Node:
         self.deferral = DeathDeferral(self.ping_nodes)
         self.path_watch = PathWatch(self.peer, media_interfaces(config.hacf.media), t.deadtime)
         self.health: HealthWatch | None = None
+        self._reload_lock = asyncio.Lock()
 
     def start_ping_watch(self) -> None:
         if self.ping_nodes is not None:
@@ -144,7 +145,7 @@ class Node:
                 self.log("info", "shutdown.request", "Heartbeat shutdown in progress.")
                 self.feed(Command(CommandKind.SHUTDOWN))
             else:
-                self.reload()
+                self.tasks.spawn(self.reload())
         if now >= self.next_status:
             self.send_status(self.failover.status_word)
             # Stay on the keepalive grid; skip beats we missed rather than bursting them.
@@ -289,9 +290,11 @@ class Node:
             self.requests.pop(rid, None)
             return False, f"timed out after {timeout:g} s; see `hbvip status`"
 
-    def reload(self) -> tuple[bool, str]:
-        """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept."""
-        return reload_config(self)
+    async def reload(self) -> tuple[bool, str]:
+        """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept.
+        One reload at a time: a second waits for the first."""
+        async with self._reload_lock:
+            return await reload_config(self)
 
     def cleanup(self, group: str) -> tuple[bool, str]:
         """`hbvip cleanup GROUP`: this node may hold the group again after its monitor failures."""

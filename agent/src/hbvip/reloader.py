@@ -2,7 +2,9 @@
 
 What changes is decided by the pure `plan_reload`; this applies it: the peer's new name, the held
 groups to stop and start, the timers, the keys, the heartbeat paths (new sockets before the old ones
-close) and the resource settings. A broken config or a move in progress refuses the reload.
+close, and each path's liveness) and the resource settings. A broken config, a move in progress, a
+media change the plan refuses or new sockets that cannot open (an interface that is not there, a group
+that cannot be joined, a port in use) refuse the reload as a whole: the running configuration stays.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from typing import Protocol
 
 from .clock import Clock
 from .cluster import Failover, Membership
-from .cluster.paths import PathWatch
+from .cluster.paths import PathWatch, media_interfaces
 from .cluster.reload import plan_reload
 from .config import Config, ConfigError, load_config
+from .cluster.reload import ReloadPlan
 from .link import Link, transport_for
 from .log import EventLog
-from .net.transport import TransportError
+from .net.transport import Transport, TransportError
 from .resources.groups import GroupWork
 from .turns import TaskSet
 from .wire import Signer
@@ -48,8 +51,9 @@ class Reloadable(Protocol):
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None: ...
 
 
-def reload_config(node: Reloadable) -> tuple[bool, str]:
-    """Load the files again and apply them; returns (ok, message) for `hbvip reload`."""
+async def reload_config(node: Reloadable) -> tuple[bool, str]:
+    """Load the files again and apply them; returns (ok, message) for `hbvip reload`. The new sockets
+    open first: only when they do does anything change."""
     try:
         new = load_config(node.paths.config_dir, node.config.node_name, init_dir=node.paths.init_dir)
     except ConfigError as exc:
@@ -58,10 +62,36 @@ def reload_config(node: Reloadable) -> tuple[bool, str]:
         for p in exc.problems:
             node.log("error", "config.problem", str(p))
         return False, str(exc)
-    old = node.config
+    plan = _plan(node, new)
+    if isinstance(plan, str):
+        return _refuse(node, plan)
+    transport = transport_for(new, node.on_datagram)
+    try:
+        await transport.start()
+    except (OSError, TransportError) as exc:
+        return _refuse(node, f"the new heartbeat paths cannot open: {exc}")
+    plan = _plan(node, new)          # again: a move may have begun while the sockets opened
+    if isinstance(plan, str):
+        transport.close()
+        return _refuse(node, plan)
+    _apply(node, new, plan, transport)
+    return True, "reloaded"
+
+
+def _plan(node: Reloadable, new: Config) -> ReloadPlan | str:
     if node.failover.busy is not None:
-        return False, "a resource transition is in progress; reload again when it is done"
-    plan = plan_reload(old, new, node.failover.held)
+        return "a resource transition is in progress; reload again when it is done"
+    plan = plan_reload(node.config, new, node.failover.held, node.path_watch.live())
+    return plan.refused or plan
+
+
+def _refuse(node: Reloadable, why: str) -> tuple[bool, str]:
+    node.log("error", "reload.refused", "Configuration reload refused; keeping the running configuration",
+             {"reason": why})
+    return False, f"{why}; the running configuration is kept"
+
+
+def _apply(node: Reloadable, new: Config, plan: ReloadPlan, transport: Transport) -> None:
     if plan.renamed is not None:
         # A rolling rename: the peer comes back under its new name (and a new hb_uuid). Its groups
         # keep their identity, so nothing this node holds is touched.
@@ -72,14 +102,19 @@ def reload_config(node: Reloadable) -> tuple[bool, str]:
     t = new.hacf.timers
     node.membership.retime(deadtime=t.deadtime, warntime=t.warntime, initdead=t.initdead)
     node.link.signer = Signer.from_authkeys(new.authkeys)
-    node.tasks.spawn(_retransport(node, new))
+    _retransport(node, transport)
+    node.path_watch.reconfigure(media_interfaces(new.hacf.media), t.deadtime)
+    for name in plan.paths_added:
+        node.log("info", "path.added", None, {"node": node.peer, "interface": name})
+    for name in plan.paths_removed:
+        node.log("info", "path.removed", None, {"node": node.peer, "interface": name})
     node.groups.retune(new)
     for what in plan.at_restart:
         node.log("warning", "reload.partial", what, {})
     node.log.reopen()
     node.log("info", "reload.done", "Configuration reloaded.",
-             {"digest": new.digest, "released": len(plan.release), "acquired": len(plan.acquire)})
-    return True, "reloaded"
+             {"digest": new.digest, "released": len(plan.release), "acquired": len(plan.acquire),
+              "paths": ",".join(media_interfaces(new.hacf.media))})
 
 
 def _rename_peer(node: Reloadable, old: str, new: str) -> None:
@@ -93,16 +128,10 @@ def _rename_peer(node: Reloadable, old: str, new: str) -> None:
     node.failover.peer = new
 
 
-async def _retransport(node: Reloadable, cfg: Config) -> None:
-    """Follow a reload's heartbeat paths (a new peer address in ha.cf or /etc/hosts, another port):
-    the new sockets open before the old ones close, both deliver to the same handler, so no
-    heartbeat falls in between. Unchanged paths keep the running transport."""
-    new = transport_for(cfg, node.on_datagram)
-    try:
-        await new.start()
-    except (OSError, TransportError) as exc:
-        node.log("error", "reload.transport", "Keeping the previous heartbeat paths", {"error": str(exc)})
-        return
+def _retransport(node: Reloadable, new: Transport) -> None:
+    """Follow a reload's heartbeat paths (a media line added or removed, a new peer address in ha.cf or
+    /etc/hosts, another port): the new sockets opened before the old ones close, both deliver to the
+    same handler, so no heartbeat falls in between. Unchanged paths keep the running transport."""
     old = node.link.transport
     if node.link.same_paths(new):
         new.close()

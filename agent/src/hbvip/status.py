@@ -9,6 +9,7 @@ from .cluster.health import Health
 from .cluster.paths import PathWatch
 from .cluster.pingnodes import PingNodes
 from .config import Config
+from .config.values import ipv4, ipv6
 from .diagnosis import digest_state
 from .link import Link
 from .resources.groups import GroupWork
@@ -46,7 +47,7 @@ def status_view(*, config: Config, now: float, started: float, peer: str, member
         "groups": _groups(config, fo, peer, groups, now),
         "holding_nothing": fo.holding_nothing_because if fo.held == Hold.NONE else None,
         "ping": None if ping_nodes is None else _ping(ping_nodes, now),
-        "paths": _paths(paths, now),
+        "paths": _paths(paths, now, _media(config, link.peer_addresses)),
         "health": None if health is None else _health(health, now),
         "last_takeover": groups.last_takeover or None,
         "counters": {"packets_sent": link.sent, "packets_received": link.received,
@@ -75,10 +76,28 @@ def _groups(config: Config, fo: Failover, peer: str, work: GroupWork, now: float
     return out
 
 
-def _paths(watch: PathWatch, now: float) -> list[PathStatusView]:
+def _paths(watch: PathWatch, now: float, media: dict[str, list[str]]) -> list[PathStatusView]:
     return [{"peer": watch.peer, "interface": p.interface, "up": p.up, "datagrams": p.datagrams,
-             "last_heard_s": round(now - p.last_heard, 3) if p.last_heard is not None else None}
+             "last_heard_s": round(now - p.last_heard, 3) if p.last_heard is not None else None,
+             "media": media.get(p.interface, [])}
             for p in watch.paths.values()]
+
+
+def _media(config: Config, peer_addresses: list[str]) -> dict[str, list[str]]:
+    """Each path's media lines to the peer, named by `Medium.label`. A shared ha.cf names both nodes on
+    `ucast` lines and the transport drops its own: an address is shown when it is a peer address, a
+    host name unless it is this node's own name (its address is known only to the transport)."""
+    out: dict[str, list[str]] = {}
+    for m in config.hacf.media:
+        if m.kind in ("ucast", "ucast6") and m.address is not None:
+            literal = ipv4(m.address) or ipv6(m.address)
+            own = (str(literal) not in peer_addresses) if literal else m.address.lower() == config.node_name.lower()
+            if own:
+                continue
+        label = m.label(config.hacf.udpport)
+        if label not in out.setdefault(m.interface, []):
+            out[m.interface].append(label)
+    return out
 
 
 def _ping(nodes: PingNodes, now: float) -> PingStatusView:

@@ -15,13 +15,12 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     peer = st["peer"]
     heard = "never" if peer["last_heard_s"] is None else f"{peer['last_heard_s']:.1f}s ago"
-    via = ", ".join(peer.get("addresses") or []) or "-"
     lines = [
         f"node   {st['node']:<12} {st['status']:<8} holds {st['hold']:<8} {'stable' if st['stable'] else 'in transition'}"
         f"   generation {st['generation']}",
         f"peer   {peer['name']:<12} {peer['state']:<8} holds {peer['hold']:<8} heard {heard}"
         f"   dead after {peer['deadtime_s']:g}s   late heartbeats {peer['late_heartbeats']}",
-        f"link   ucast to {via}",
+        *_link_lines(st),
         *_path_lines(st),
         *_ping_lines(st),
         "",
@@ -44,6 +43,16 @@ def render_status(st: dict[str, Any], now: float | None = None) -> str:
     if st.get("holding_nothing"):
         lines.append(f"holding nothing: {st['holding_nothing']}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _link_lines(st: dict[str, Any]) -> list[str]:
+    """Where heartbeats go: one line per media line to the peer, by its medium and address, group or
+    interface (`link   mcast6 eth0 [ff12::1]:694`). A status without media (an older agent) has only
+    the peer's ucast addresses."""
+    media = [m for p in st.get("paths", []) for m in p.get("media", [])]
+    if media:
+        return [f"link   {m}" for m in dict.fromkeys(media)]
+    return [f"link   ucast to {', '.join(st['peer'].get('addresses') or []) or '-'}"]
 
 
 def _path_lines(st: dict[str, Any]) -> list[str]:

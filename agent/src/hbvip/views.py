@@ -96,6 +96,7 @@ class PathStatusView(TypedDict):
     up: bool
     last_heard_s: float | None
     datagrams: int                  # genuine copies that came this way, duplicates of other paths included
+    media: list[str]                # its media lines to the peer: "ucast eth0 10.99.0.2", "mcast6 eth0 [ff12::1]:694"
 
 
 class StatusView(TypedDict):

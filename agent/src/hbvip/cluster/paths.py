@@ -66,6 +66,16 @@ class PathWatch:
         return min((p.last_heard + self.deadtime for p in self.paths.values() if p.up and p.last_heard is not None),
                    default=float("inf"))
 
+    def reconfigure(self, interfaces: Iterable[str], deadtime: float) -> None:
+        """A reload's paths: kept ones keep their state, new ones start down (up at their first datagram),
+        removed ones are forgotten (never reported dead: the operator took them away)."""
+        self.deadtime = deadtime
+        self.paths = {name: self.paths.get(name) or PathState(name) for name in dict.fromkeys(interfaces)}
+
+    def live(self) -> list[str]:
+        """The paths the peer is heard on now."""
+        return [p.interface for p in self.paths.values() if p.up]
+
     def rename(self, peer: str) -> None:
         """The peer was renamed by a reload; its paths stay what they are."""
         self.peer = peer

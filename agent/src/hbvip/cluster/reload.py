@@ -1,26 +1,33 @@
-"""What a configuration reload changes on a running node, decided from the old and new config alone.
+"""What a configuration reload changes on a running node, decided from the old and new config and the
+paths the peer is heard on now.
 
 Pure: the daemon loads the new files, asks `plan_reload` and carries the plan out (`hbvip.reloader`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..config import Config, ResourceGroup
 from .events import Hold
 from .groups import groups_of
+from .paths import media_interfaces
 
 
 @dataclass(frozen=True)
 class ReloadPlan:
-    """The peer's new name (a rolling rename), the held groups to stop and start, and the changes that
-    wait for a restart (one warning each)."""
+    """The peer's new name (a rolling rename), the held groups to stop and start, the heartbeat paths
+    (interfaces) that come and go, and the changes that wait for a restart (one warning each); or why
+    the reload is refused as a whole (`refused`), the running configuration then staying in force."""
 
     renamed: tuple[str, str] | None
     release: tuple[ResourceGroup, ...]
     acquire: tuple[ResourceGroup, ...]
     at_restart: tuple[str, ...]
+    paths_added: tuple[str, ...] = ()
+    paths_removed: tuple[str, ...] = ()
+    refused: str | None = None
 
 
 def signature(group: ResourceGroup, rename: dict[str, str] | None = None) -> tuple[str, tuple[str, ...]]:
@@ -30,9 +37,17 @@ def signature(group: ResourceGroup, rename: dict[str, str] | None = None) -> tup
     return (rename or {}).get(home, home), tuple(r.spec for r in group.resources)
 
 
-def plan_reload(old: Config, new: Config, held: Hold) -> ReloadPlan:
+def plan_reload(old: Config, new: Config, held: Hold, live_paths: Collection[str] = ()) -> ReloadPlan:
     """Only groups this node holds are touched: changed ones it holds are released, and new ones in a
-    category it holds are acquired; a renamed peer keeps its groups (nothing held here moves)."""
+    category it holds are acquired; a renamed peer keeps its groups (nothing held here moves).
+
+    Media lines may add and remove paths, but not every path the peer is heard on now (`live_paths`) at
+    once: until the peer reloads too it would be heard on none of them, and a pair whose paths all
+    change in one step has no path both ends agree on. That reload is refused; the safe order is to add
+    the new path on both nodes, then remove the old one."""
+    paths = _path_changes(old, new, live_paths)
+    if isinstance(paths, str):
+        return ReloadPlan(renamed=None, release=(), acquire=(), at_restart=(), refused=paths)
     renamed = new.peers[0].lower() != old.peers[0].lower()
     rename = {old.peers[0].lower(): new.peers[0].lower()} if renamed else {}
     old_sigs = {signature(g, rename) for g in old.groups}
@@ -49,4 +64,15 @@ def plan_reload(old: Config, new: Config, held: Hold) -> ReloadPlan:
     return ReloadPlan(renamed=(old.peers[0], new.peers[0]) if renamed else None,
                       release=tuple(g for g in gone if g.key in mine),
                       acquire=tuple(g for g in added if g.key in mine_new),
-                      at_restart=tuple(at_restart))
+                      at_restart=tuple(at_restart), paths_added=paths[0], paths_removed=paths[1])
+
+
+def _path_changes(old: Config, new: Config, live: Collection[str]) -> tuple[tuple[str, ...], tuple[str, ...]] | str:
+    """(added, removed) path interfaces, or why the change is refused."""
+    before, after = media_interfaces(old.hacf.media), media_interfaces(new.hacf.media)
+    up = [name for name in before if name in live]
+    if up and not set(up) & set(after):
+        kept = ", ".join(up)
+        return (f"the new media lines keep none of the paths {old.peers[0]} is heard on now ({kept}); "
+                f"add the new path on both nodes and reload, then remove the old one")
+    return tuple(n for n in after if n not in before), tuple(n for n in before if n not in after)

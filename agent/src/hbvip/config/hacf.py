@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hbvip.config.lexer import Comments, LogicalLine, logical_lines
-from hbvip.config.media import Medium, ping6_nodes, ucast6_media
+from hbvip.config.media import Medium, mcast6_media, ping6_nodes, ucast6_media
 from hbvip.config.problems import WARNING, Problem
 from hbvip.config.values import did_you_mean, ipv4, is_host_name, is_interface_name, parse_bool, parse_time
 
@@ -30,7 +30,7 @@ IGNORED_DIRECTIVES = frozenset({
     "hbaping", "hbgenmethod", "hopfudge", "keepalive2", "max_rexmit_delay", "memreserve",
     "msgfmt", "nice_failback", "ping_group", "quorum_server", "realtime", "record_config_changes",
     "record_pengine_inputs", "respawn", "rtprio", "serial", "stonith", "stonith_host",
-    "traditional_compression", "use_apphbd", "watchdog", "mcast6",
+    "traditional_compression", "use_apphbd", "watchdog",
 })
 
 _SYSLOG_FACILITIES = frozenset({
@@ -296,6 +296,7 @@ def _directive_table(reader: _Reader) -> dict[str, Callable[[LogicalLine], None]
     table: dict[str, Callable[[LogicalLine], None]] = {
         "node": reader.node, "ucast": reader.ucast, "bcast": reader.bcast, "mcast": reader.mcast,
         "ucast6": lambda ll: reader.media.extend(ucast6_media(ll, reader.error)),
+        "mcast6": lambda ll: reader.media.extend(mcast6_media(ll, reader.error)),
         "ping6": lambda ll: reader.ping.extend(ping6_nodes(ll, reader.error)),
         "udpport": reader.udpport, "keepalive": reader.time, "warntime": reader.time,
         "deadtime": reader.time, "initdead": reader.time, "deadping": reader.time, "auto_failback": reader.auto_failback,

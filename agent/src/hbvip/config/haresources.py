@@ -8,7 +8,8 @@ handles natively, so it is validated here rather than failing later at takeover 
 
 An IPv6 address holds `::` itself, so for the VIP resources everything after the first `::` is the one
 argument. (Heartbeat's ResourceManager splits every `::`, so with real Heartbeat the address must be
-written without `::` compression, `IPv6addr::2001:db8:0:0:0:0:0:100/64/eth0`; hbvip reads both.)
+written without `::` compression, `IPv6addr::2001:db8:0:0:0:0:0:100/64/eth0`; hbvip reads both, and warns
+about the compressed form so a file shared with a Heartbeat node is fixed before a takeover needs it.)
 IPaddr2 takes IPv6 too, as Pacemaker's IPaddr2 does; Heartbeat's IPaddr is IPv4 only.
 """
 
@@ -18,7 +19,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from hbvip.config.lexer import Comments, logical_lines
-from hbvip.config.problems import Problem
+from hbvip.config.problems import WARNING, Problem
 from hbvip.config.values import ipv4, ipv6, is_host_name, is_interface_name, looks_like_ipv4
 
 NATIVE_RESOURCES = frozenset({"IPaddr", "IPaddr2", "IPv6addr"})
@@ -202,7 +203,27 @@ def parse_haresources(text: str, path: str) -> tuple[tuple[ResourceGroup, ...], 
                     problems.append(Problem(path, ll.line, f"virtual IP {resource.vip.address} is already used on line {first}",
                                             "give each group its own VIP; one address can have one holder"))
                     ok = False
+            if (warning := _compressed_ipv6(resource, path)) is not None:
+                problems.append(warning)
             resources.append(resource)
         if ok:
             groups.append(ResourceGroup(home, tuple(resources), ll.line, ll.end_line))
     return tuple(groups), problems
+
+
+def _compressed_ipv6(resource: Resource, path: str) -> Problem | None:
+    """A warning for an IPv6 VIP written with `::`: Heartbeat 3.0.6's ResourceManager splits a resource
+    at every `::`, so its resource script gets the address in pieces and the VIP is never served by a
+    Heartbeat node. hbvip reads it whole, so this is only a warning; the fix is the full form."""
+    if resource.vip is None or resource.vip.version != 6:
+        return None
+    written, sep, rest = resource.args[0].partition("/")
+    if "::" not in written:
+        return None
+    full = ":".join(f"{int(group, 16):x}" for group in ipaddress.IPv6Address(written).exploded.split(":"))
+    pieces = " ".join(resource.spec.split("::")[1:])
+    return Problem(path, resource.line,
+                   f"resource {resource.spec}: real Heartbeat 3.0.6 splits resources at every '::' and would run "
+                   f"'{resource.name} {pieces} start', so a Heartbeat node never serves {written} "
+                   "(hbvip reads it whole)",
+                   f"if a Heartbeat node shares this file, write {resource.name}::{full}{sep}{rest}", WARNING)

@@ -1,10 +1,15 @@
 """Heartbeat media lines as paths: the `Medium` record, and the IPv6 media read as Heartbeat's plugins read
-them (`ucast6` and `ping6`, from Heartbeat 3.0.6's HBcomm/ucast6.so and ping6.so).
+them (`ucast6`, `mcast6` and `ping6`, from Heartbeat 3.0.6's HBcomm/ucast6.so, mcast6.so and ping6.so).
 
 `ucast6 <interface> <peer IPv6 address>` takes one numeric address (the plugin asks getaddrinfo with
 AI_NUMERICHOST, so no host names), never multicast, unspecified or loopback; a link-local peer address
 gets the interface as its scope (`fe80::2%eth1`), as the plugin does. The datagrams are the same as on
 `ucast`: the wire format does not depend on the path.
+
+`mcast6 <interface> <group> <port> <hops> <loop>` takes all five values, as the plugin's parser does. The
+group is a multicast address of link-, admin-, site- or organization-local scope (ff02::/16, ff04::,
+ff05::, ff08::, the "transient" flag allowed, no other flag), never global and never all-zero after the
+scope; hops is 0-4 and loop 0 or 1. The port is the line's own, not `udpport`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from hbvip.config.values import ipv6, is_interface_name
 
 Report = Callable[[int | None, str, str], None]
 _UCAST6_FORM = "write 'ucast6 <interface> <peer IPv6 address>', e.g. 'ucast6 eth0 2001:db8::2'"
+_MCAST6_FORM = "write 'mcast6 <interface> <group> <port> <hops 0-4> <loop 0|1>', e.g. 'mcast6 eth0 ff12::1:2:3:4 694 1 0'"
+#: The scopes mcast6.so accepts: link-, admin-, site- and organization-local (never global).
+_MCAST6_SCOPES = frozenset({0x2, 0x4, 0x5, 0x8})
 
 
 @dataclass(frozen=True)
@@ -28,8 +36,19 @@ class Medium:
     address: str | None
     line: int
     port: int | None = None
+    """mcast/mcast6: the line's own port (None: `udpport`)."""
     ttl: int = 1
     loop: int = 0
+
+    def label(self, udpport: int) -> str:
+        """How `hbvip status` names the path: `ucast eth0 10.99.0.2`, `bcast eth0`, `mcast eth0
+        239.0.0.1:694`, `mcast6 eth0 [ff12::1]:694` (a group with its port: the line's own, else udpport)."""
+        if self.address is None:
+            return f"{self.kind} {self.interface}"
+        if not self.kind.startswith("mcast"):
+            return f"{self.kind} {self.interface} {self.address}"
+        group = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.kind} {self.interface} {group}:{self.port or udpport}"
 
 
 def ping6_nodes(ll: LogicalLine, error: Report) -> list[str]:
@@ -69,3 +88,31 @@ def ucast6_media(ll: LogicalLine, error: Report) -> list[Medium]:
               f"write {address}%{iface} or leave the scope out")
         return []
     return [Medium("ucast6", iface, str(peer), ll.line)]
+
+
+def mcast6_media(ll: LogicalLine, error: Report) -> list[Medium]:
+    """The path of one `mcast6` line, or none (with the problem reported at the line)."""
+    args = ll.words[1:]
+    if len(args) != 5:
+        error(ll.line, f"mcast6 takes 5 values (interface, group, port, hops, loop), got {len(args)}", _MCAST6_FORM)
+        return []
+    iface, text, port, hops, loop = args
+    if not is_interface_name(iface):
+        error(ll.line, f"mcast6 interface {iface!r} is not a valid interface name", "give a network interface such as eth0")
+        return []
+    group = ipv6(text)
+    if group is None or not _mcast6_group_ok(group.packed):
+        error(ll.line, f"mcast6 group {text!r} is not a link-, admin-, site- or organization-local IPv6 multicast "
+                       "group (Heartbeat's mcast6 refuses global and reserved ones)", _MCAST6_FORM)
+        return []
+    for label, value, low, high in (("port", port, 1, 65535), ("hops", hops, 0, 4), ("loop", loop, 0, 1)):
+        if not value.isdigit() or not low <= int(value) <= high:
+            error(ll.line, f"mcast6 {label} {value!r} is out of range {low}-{high}", _MCAST6_FORM)
+            return []
+    return [Medium("mcast6", iface, str(group), ll.line, port=int(port), ttl=int(hops), loop=int(loop))]
+
+
+def _mcast6_group_ok(packed: bytes) -> bool:
+    """mcast6.so's plausibility check: ff, no flag but "transient", an accepted scope, not all zero after."""
+    return (packed[0] == 0xFF and packed[1] & 0xE0 == 0 and packed[1] & 0x0F in _MCAST6_SCOPES
+            and any(packed[2:]))

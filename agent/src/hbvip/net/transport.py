@@ -1,9 +1,11 @@
-"""UDP transport for heartbeat datagrams, laid out like Heartbeat's `ucast`/`bcast` media.
+"""UDP transport for heartbeat datagrams, laid out like Heartbeat's `ucast`/`bcast`/`mcast` media.
 
 One receive socket on 0.0.0.0:udpport takes datagrams from every medium (and one on [::]:udpport when
 ha.cf has `ucast6` lines, as Heartbeat's ucast6 listens); sending uses one socket per interface and
 address family named in ha.cf, bound to that device (SO_BINDTODEVICE) as Heartbeat's ucast does, so a
-heartbeat leaves by the link the operator chose even when routing would pick another one.
+heartbeat leaves by the link the operator chose even when routing would pick another one. A multicast
+group (`mcast`, `mcast6`) has its own send socket (interface, hop limit, loop) and is joined on its
+interface by the receive socket of its family and port, which is opened for it if needed.
 
 Both nodes run the same ha.cf (`ucast eth0 server1` and `ucast eth0 server2`), so a ucast address that
 belongs to this host is dropped at start: a node never heartbeats itself. Sending never raises: an
@@ -21,7 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hbvip.config.values import ipv6
+from hbvip.net import multicast
 from hbvip.net.ifaddr import all_addresses, interface_index
+
+#: A multicast medium: (group, interface, port, hops, loop).
+Multicast = tuple[str, str, int, int, int]
 
 
 class TransportError(Exception):
@@ -33,13 +39,26 @@ class _Target:
     address: str
     interface: str | None
     broadcast: bool = False
+    port: int | None = None
+    """A multicast line's own port (None: the transport's)."""
+    hops: int | None = None
+    """A multicast group's hop limit (TTL); None for unicast and broadcast."""
+    loop: int = 0
 
     @property
     def family(self) -> socket.AddressFamily:
         return socket.AF_INET6 if ":" in self.address else socket.AF_INET
 
+    @property
+    def key(self) -> tuple:
+        """The send socket this target uses: one per interface and family, one per multicast group."""
+        if self.hops is None:
+            return (self.interface, self.family)
+        return (self.interface, self.family, self.address, self.port)
+
     def sockaddr(self, port: int) -> tuple:
         """Where `sendto` sends: a link-local IPv6 peer is reached through the line's interface (scope)."""
+        port = self.port or port
         if self.family == socket.AF_INET:
             return (self.address, port)
         scope = interface_index(self.interface or "") if self.address.startswith("fe80:") else 0
@@ -62,8 +81,8 @@ class Transport:
 
     `peers` are (address-or-hostname, interface-or-None) pairs from ha.cf `ucast` lines;
     `broadcast_interfaces` are the interfaces of `bcast` lines (sent to that interface's broadcast
-    address). Names are resolved and own addresses dropped in `start()`, so `peer_addresses` is
-    filled from then on.
+    address); `multicast` the groups of `mcast`/`mcast6` lines. Names are resolved and own addresses
+    dropped in `start()`, so `peer_addresses` is filled from then on.
     """
 
     def __init__(
@@ -73,15 +92,17 @@ class Transport:
         on_datagram: Callable[[bytes, tuple[str, int]], None],
         *,
         broadcast_interfaces: Sequence[str] = (),
+        multicast: Sequence[Multicast] = (),
     ) -> None:
         self.port = port
         self.peers = tuple(peers)
         self.broadcast_interfaces = tuple(broadcast_interfaces)
+        self.multicast = tuple(multicast)
         self.on_datagram = on_datagram
         self.peer_addresses: list[str] = []
         self.counters: dict[str, int] = {"sent": 0, "send_errors": 0, "received": 0, "receive_errors": 0}
         self._targets: list[_Target] = []
-        self._send_sockets: dict[tuple[str | None, int], socket.socket] = {}
+        self._send_sockets: dict[tuple, socket.socket] = {}
         self._receivers: list[socket.socket] = []
         self._buffer = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buffer)
@@ -105,14 +126,16 @@ class Transport:
             if not broadcasts:
                 raise TransportError(f"bcast {interface}: the interface has no IPv4 broadcast address")
             targets.append(_Target(broadcasts[0], interface, broadcast=True))
+        for group, interface, port, hops, loop in self.multicast:
+            if interface_index(interface) is None:
+                raise TransportError(f"multicast {group} on {interface}: there is no interface {interface}")
+            targets.append(_Target(group, interface, port=port, hops=hops, loop=loop))
         self._targets = targets
-        self.peer_addresses = [t.address for t in targets if not t.broadcast]
+        self.peer_addresses = [t.address for t in targets if not t.broadcast and t.hops is None]
         try:
             for target in targets:
                 self._open_send_socket(target)
-            await self._open_receiver(socket.AF_INET)
-            if any(t.family == socket.AF_INET6 for t in targets):
-                await self._open_receiver(socket.AF_INET6)
+            self._open_receivers(targets)
         except BaseException:
             self.close()
             raise
@@ -121,7 +144,7 @@ class Transport:
         """Send `data` once to every target; failures are counted in `send_errors`, never raised."""
         for target in self._targets:
             try:
-                self._send_sockets[target.interface, target.family].sendto(data, target.sockaddr(self.port))
+                self._send_sockets[target.key].sendto(data, target.sockaddr(self.port))
                 self.counters["sent"] += 1
             except OSError:
                 self.counters["send_errors"] += 1
@@ -151,17 +174,35 @@ class Transport:
         return infos[0][4][0]
 
     def _open_send_socket(self, target: _Target) -> None:
-        sock = self._send_sockets.get((target.interface, target.family))
+        sock = self._send_sockets.get(target.key)
         if sock is None:
             sock = socket.socket(target.family, socket.SOCK_DGRAM)
-            self._send_sockets[target.interface, target.family] = sock
+            self._send_sockets[target.key] = sock
             sock.setblocking(False)
             if target.interface:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, target.interface.encode())
         if target.broadcast:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if target.hops is not None:
+            multicast.set_sender(sock, target.family, interface_index(target.interface or "") or 0,
+                                 target.hops, target.loop)
 
-    async def _open_receiver(self, family: socket.AddressFamily) -> None:
+    def _open_receivers(self, targets: list[_Target]) -> None:
+        """0.0.0.0:port always, [::]:port for IPv6 peers, and one per other family and port a multicast
+        group needs; each group is joined on its interface by the receiver of its family and port."""
+        wanted = [(socket.AF_INET, self.port)]
+        if any(t.family == socket.AF_INET6 and t.hops is None for t in targets):
+            wanted.append((socket.AF_INET6, self.port))
+        groups = [t for t in targets if t.hops is not None]
+        wanted += [(t.family, t.port or self.port) for t in groups]
+        receivers = {key: self._open_receiver(*key) for key in dict.fromkeys(wanted)}
+        for t in groups:
+            try:
+                multicast.join(receivers[t.family, t.port or self.port], t.address, interface_index(t.interface or "") or 0)
+            except OSError as exc:
+                raise TransportError(f"cannot join multicast group {t.address} on {t.interface}: {exc.strerror}") from exc
+
+    def _open_receiver(self, family: socket.AddressFamily, port: int) -> socket.socket:
         """A plain reader callback instead of asyncio's datagram transport: that one allocates a 256 KiB
         buffer per datagram and goes through a protocol object; here one buffer is reused and each
         datagram costs one `bytes` of its own size. The IPv6 socket takes IPv6 only (V6ONLY): IPv4
@@ -174,13 +215,14 @@ class Transport:
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             else:
                 sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", self.port))
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
-            raise TransportError(_bind_failure(self.port, exc)) from exc
+            raise TransportError(_bind_failure(port, exc)) from exc
         self._receivers.append(sock)
         asyncio.get_running_loop().add_reader(sock, self._read_ready, sock)
+        return sock
 
     def _read_ready(self, sock: socket.socket) -> None:
         """Deliver what is queued, up to `_RECV_BATCH` datagrams: one wake-up serves a burst (a flood
