@@ -187,3 +187,30 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, 
     assert all(not re.search(r"^check db ", h.read("/etc/ha.d/hbvip.cf"), re.M) for h in lab.hosts.values())
     wait_until(lambda: not any(a.startswith(vip6 + "/") for a in lab.hosts["server2"].addresses(6)), 10,
                "server2 to drop the IPv6 VIP")
+
+
+def test_a_changed_check_restarts_the_agents_one_at_a_time_and_shows_in_status(dual: DualLab) -> None:
+    """The agent applies changed health lines at a restart, not on reload: the role restarts it, one node
+    at a time, and the new check is what `hbvip status` shows; the VIP is served all along."""
+    lab = dual.lab
+    inventory = dual.inventory.with_name("inventory-renamed-check.yml")
+    inventory.write_text(dual.inventory.read_text().replace("name: service", "name: service_v2"))
+    assert inventory.read_text() != dual.inventory.read_text()
+    probe = lab.probe(target=lab.vip6)
+    try:
+        probe.wait_for("server1", timeout=15)
+        result = playbook(lab, inventory, timeout=900)
+        assert_ok(result)
+        changed = changed_tasks(result)
+        assert all(any(t.endswith("Write the pair's config files (hbvip.cf)") for t in tasks)
+                   for tasks in changed.values()), changed
+        for host in lab.hosts.values():
+            assert [p["name"] for p in agent_status(host)["health"]] == ["service_v2"]
+        wait_until(lambda: agent_status(lab.hosts["server1"])["groups"][0]["holder"] == "server1", 15,
+                   "server1 to hold the group again")
+        outcome = probe.stop()
+        print(f"\nrolling restart for a changed check: IPv6 probe gaps {outcome.gaps()}")
+        assert outcome.holders()[-1] == "server1"
+    finally:
+        probe.stop()
+        assert_ok(dual.playbook())  # back to the module's variables
