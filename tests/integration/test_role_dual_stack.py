@@ -33,8 +33,8 @@ class DualLab:
     """The provisioned lab: `first` is the provisioning run (a fresh build of the agent takes about 390 s
     on a loaded 2-core machine, past the 400 s AnsibleLab allows, hence a class of its own)."""
 
-    def __init__(self, lab: Lab, inventory: Path) -> None:
-        self.lab, self.inventory = lab, inventory
+    def __init__(self, lab: Lab, inventory: Path, variables: dict[str, object]) -> None:
+        self.lab, self.inventory, self.vars = lab, inventory, variables
         started = time.monotonic()
         self.first = self.playbook()
         self.seconds = time.monotonic() - started
@@ -59,7 +59,7 @@ def dual(lab_support: None, wheelhouse: Path) -> Iterator[DualLab]:
             **FAST_TIMERS,
         }
         inventory = lab.write_inventory(lab.dir / "inventory.yml", group="hbvip_pairs", extra_vars=variables)
-        yield DualLab(lab, inventory)
+        yield DualLab(lab, inventory, variables)
 
 
 def full6(address: str) -> str:
@@ -193,9 +193,9 @@ def test_a_changed_check_restarts_the_agents_one_at_a_time_and_shows_in_status(d
     """The agent applies changed health lines at a restart, not on reload: the role restarts it, one node
     at a time, and the new check is what `hbvip status` shows; the VIP is served all along."""
     lab = dual.lab
-    inventory = dual.inventory.with_name("inventory-renamed-check.yml")
-    inventory.write_text(dual.inventory.read_text().replace("name: service", "name: service_v2"))
-    assert inventory.read_text() != dual.inventory.read_text()
+    checks = [{**check, "name": "service_v2"} for check in dual.vars["heartbeat_vip_checks"]]  # type: ignore[attr-defined]
+    inventory = lab.write_inventory(dual.inventory.with_name("inventory-renamed-check.yml"), group="hbvip_pairs",
+                                    extra_vars={**dual.vars, "heartbeat_vip_checks": checks})
     probe = lab.probe(target=lab.vip6)
     try:
         probe.wait_for("server1", timeout=15)
