@@ -1,7 +1,10 @@
-"""Steady-state cost of a daemon: RSS and CPU share of every one of its processes, per host.
+"""Steady-state cost of a daemon: RSS, CPU share and CPU per wake-up of every one of its processes, per host.
 
 Measured with no probe running (the probe's own packets would wake the hosts), after the pair has
-settled, over a window long enough for CPU ticks (10 ms each) to resolve a fraction of a percent.
+settled. CPU comes from the scheduler's own accounting (/proc/PID/task/TID/schedstat: nanoseconds on
+a CPU and the number of times the thread was switched in), summed over every thread of every process:
+exact, where utime + stime are 10 ms ticks. A switch-in is a wake-up (a timer, a datagram), so
+CPU ÷ switch-ins is the cost of one wake-up, the unit an idle daemon's cost is made of.
 """
 from __future__ import annotations
 
@@ -15,16 +18,19 @@ from bench.contenders.base import Contender
 from bench.timers import TimerSet
 from bench.trial import reset, settle_s
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _cpu_ticks(pid: int) -> int | None:
+def _sched(pid: int) -> tuple[int, int] | None:
+    """(ns on a CPU, switch-ins) of every thread of `pid`, or None when it is gone."""
+    ran = switched = 0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            run_ns, _wait_ns, slices = Path(task.path, "schedstat").read_text().split()
+            ran, switched = ran + int(run_ns), switched + int(slices)
+    except (OSError, ValueError):
         return None
-    return int(fields[11]) + int(fields[12])   # utime + stime
+    return ran, switched
 
 
 def _rss_kb(pid: int) -> int:
@@ -55,7 +61,7 @@ def measure(lab: Lab, contender: Contender, timers: TimerSet, window_s: float) -
         contender.start(lab.hosts["server2"])
         time.sleep(settle_s(timers))
         pids = {name: contender.pids(h) for name, h in lab.hosts.items()}
-        before = {pid: _cpu_ticks(pid) for ps in pids.values() for pid in ps}
+        before = {pid: _sched(pid) for ps in pids.values() for pid in ps}
         rss: dict[str, list[int]] = {name: [] for name in pids}
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < window_s:
@@ -65,15 +71,17 @@ def measure(lab: Lab, contender: Contender, timers: TimerSet, window_s: float) -
         elapsed = time.monotonic() - started
         out: dict[str, object] = {}
         for name, ps in pids.items():
-            ticks = 0
+            ran = switched = 0
             for pid in ps:
-                now, then = _cpu_ticks(pid), before.get(pid)
+                now, then = _sched(pid), before.get(pid)
                 if now is not None and then is not None:
-                    ticks += now - then
+                    ran, switched = ran + now[0] - then[0], switched + now[1] - then[1]
             samples = sorted(rss[name])
             out[name] = {
                 "rss_mb": samples[len(samples) // 2] / 1024 if samples else None,
-                "cpu_pct": 100 * ticks / CLK_TCK / elapsed,
+                "cpu_pct": 100 * ran / 1e9 / elapsed,
+                "wakeups_per_s": switched / elapsed,
+                "us_per_wakeup": ran / 1000 / switched if switched else None,
                 "procs": len(ps),
             }
         out["window_s"] = elapsed

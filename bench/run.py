@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lab import Lab
 
-from bench import footprint, timers as T
+from bench import footprint, startup, timers as T
 from bench.contenders import ALL, Contender
 from bench.service import CHECK
 from bench.trial import ALL_PHASES, PROBE_INTERVAL, SERVICE_PHASES, run_trial
@@ -39,13 +39,14 @@ class Plan:
     # The service-death scenario (check interval 1 s, fall 2) at one timer set: the check's own
     # interval dominates, so other timer sets would only repeat it.
     service_sets: Sequence[T.TimerSet] = (T.FAST,)
+    startup_sets: Sequence[T.TimerSet] = (T.STARTUP,)
     contenders: Sequence[str] = field(default_factory=lambda: [c.name for c in ALL])
 
     @classmethod
     def from_env(cls, smoke: bool) -> Plan:
         if smoke:
             plan = cls(trials=1, failover_sets=(T.FAST,), footprint_sets=(T.FAST,), footprint_s=3.0,
-                       scale_sets=(), scale_trials=0)
+                       scale_sets=(), scale_trials=0, startup_sets=(T.FAST,))
         else:
             plan = cls()
         plan.trials = int(os.environ.get("BENCH_TRIALS", plan.trials))
@@ -73,6 +74,13 @@ def versions() -> dict[str, str]:
             "python": platform.python_version(), "cpus": str(os.cpu_count())}
 
 
+def _startup_trial(lab: Lab, c: Contender, t: T.TimerSet) -> dict[str, object]:
+    try:
+        return {**startup.trial(lab, c, t), "error": None}
+    except (TimeoutError, RuntimeError, OSError, AssertionError, subprocess.SubprocessError) as exc:
+        return {"listening": None, "first_heartbeat": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def _save(results: dict[str, object], checkpoint: Path | None) -> None:
     if checkpoint is not None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -89,11 +97,12 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                  "trials": plan.trials, "probe_interval_ms": PROBE_INTERVAL * 1000,
                  "footprint_window_s": plan.footprint_s, "scale_vips": SCALE_VIPS,
                  "versions": versions()},
-        "failover": [], "scale": [], "footprint": [], "service": [],
+        "failover": [], "scale": [], "footprint": [], "service": [], "startup": [],
     }
-    results["meta"].setdefault("service_check", {"interval_s": CHECK.interval_s, "fall": CHECK.fall,  # type: ignore[union-attr]
-                                                  "rise": CHECK.rise, "timeout_s": CHECK.timeout_s})
+    check = {"interval_s": CHECK.interval_s, "fall": CHECK.fall, "rise": CHECK.rise, "timeout_s": CHECK.timeout_s}
+    results["meta"].setdefault("service_check", check)  # type: ignore[union-attr]
     results.setdefault("service", [])
+    results.setdefault("startup", [])
     with Lab(prefix=f"{prefix}{os.getpid()}", net=None) as lab:
         contenders = {c.name: c(lab) for c in ALL if c.name in plan.contenders}
 
@@ -102,12 +111,13 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
 
         fail_cells, scale_cells, fp_cells = cells(plan.failover_sets), cells(plan.scale_sets), cells(plan.footprint_sets)
         svc_cells = [(c, t) for c, t in cells(plan.service_sets) if c.checks_services()]
-        total = (plan.trials * (len(fail_cells) + len(svc_cells)) + plan.scale_trials * len(scale_cells)
+        start_cells = cells(plan.startup_sets)
+        total = (plan.trials * (len(fail_cells) + len(svc_cells) + len(start_cells)) + plan.scale_trials * len(scale_cells)
                  + len(fp_cells))
         columns = (TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns) as progress:
             task = progress.add_task("bench", total=total)
-            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "service")
+            done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "service", "startup")
                     for r in results[s]}  # type: ignore[attr-defined]
             progress.advance(task, len(done))
             for k in range(plan.trials):
@@ -126,6 +136,15 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
                     progress.update(task, description=f"service death {c.name} {t.name} {k + 1}/{plan.trials}")
                     m = run_trial(lab, c, t, [lab.vip], SERVICE_PHASES, service_phase=(k + 0.5) / plan.trials)
                     results["service"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
+                    _save(results, checkpoint)
+                    progress.advance(task)
+            for k in range(plan.trials):
+                for c, t in start_cells:
+                    if (c.name, t.name, k, "startup") in done:
+                        continue
+                    progress.update(task, description=f"start-up {c.name} {t.name} {k + 1}/{plan.trials}")
+                    results["startup"].append({"contender": c.name, "timers": t.name, "trial": k,  # type: ignore[union-attr]
+                                               **_startup_trial(lab, c, t)})
                     _save(results, checkpoint)
                     progress.advance(task)
             for k in range(plan.scale_trials):

@@ -198,6 +198,7 @@ class Trial:
             out["outage_power"] = gap("power_loss", s1, s2)
         if "power_on" in ev:
             out["failback_gap"] = gap("power_on", s2, s1)
+            out["failback_serving"] = since("power_on", s1)
         if "kill9" in ev:
             out["takeover_kill9"] = since("kill9", s2)
         if "service_death" in ev:

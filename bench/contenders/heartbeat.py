@@ -20,6 +20,9 @@ HB_SHARE = "/usr/share/heartbeat"
 class Heartbeat(Contender):
     name = "heartbeat"
 
+    def supports(self, timers: TimerSet) -> bool:
+        return timers.heartbeat
+
     def install(self, timers: TimerSet, vips: Sequence[str]) -> None:
         install_ha_d(self.lab, timers, vips)
 

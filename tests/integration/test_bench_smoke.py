@@ -40,8 +40,11 @@ def test_smoke_bench_measures_every_contender_within_its_budget(lab_support: Non
         assert 0 < trial["takeover_power"] < 30
         [fp] = [f for f in results["footprint"] if f["contender"] == c]
         assert fp["error"] is None and fp["server1"]["rss_mb"] > 1 and fp["server1"]["procs"] >= 1
+        assert fp["server1"]["wakeups_per_s"] > 0 and fp["server1"]["us_per_wakeup"] > 0
+        [start] = [r for r in results["startup"] if r["contender"] == c]
+        assert start["error"] is None and 0 < start["listening"] < 10, start
         assert f"| {c} |" in md
-    assert "## Targets (hbvip)" in md
+    assert "## Targets (hbvip)" in md and "## Start-up" in md
 
     # the service-death scenario: the same check for hbvip and keepalived, none for Heartbeat
     check = results["meta"]["service_check"]

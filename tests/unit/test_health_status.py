@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from status_samples import status, value
 
-from hbvip.cli import render_status
 from hbvip.cluster import Hold
 from hbvip.cluster.health import Health
 from hbvip.config import parse_extensions, parse_haresources
 from hbvip.metrics import render
 from hbvip.status import _health
+from hbvip.status_table import render_status
 from hbvip.views import ProbeStatusView
 
 

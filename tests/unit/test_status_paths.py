@@ -27,8 +27,8 @@ def test_multicast_only_paths_are_named_by_group_and_port() -> None:
 
 def test_a_shared_hacf_shows_the_peers_ucast_addresses_not_our_own() -> None:
     lines = "ucast eth0 10.99.0.1\nucast eth0 10.99.0.2\nucast6 eth1 fd99:1::1\nucast6 eth1 fd99:1:0:0:0:0:0:2\n"
-    assert media_of(lines, ["10.99.0.2", "fd99:1::2"]) == {"eth0": ["ucast eth0 10.99.0.2"],
-                                                             "eth1": ["ucast6 eth1 fd99:1::2"]}
+    assert media_of(lines, ["10.99.0.2", "fd99:1::2"]) == {
+        "eth0": ["ucast eth0 10.99.0.2"], "eth1": ["ucast6 eth1 fd99:1::2"]}
     # host names: the transport resolved them; our own node name is the one dropped
     assert media_of("ucast eth0 server1\nucast eth0 Server2\n", ["10.99.0.2"]) == {"eth0": ["ucast eth0 Server2"]}
 

@@ -12,10 +12,10 @@ from typing import Any
 from . import __version__
 from .cli_config import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, config_tools
 from .config import ConfigError, format_problems, load_config
-from .status_table import render_status
 
 # The daemon (and with it asyncio) is imported by the commands that need it, not by `hbvip status`:
 # a command's import cost is its start-up time, and the daemon's is its resident memory for life.
+# Likewise the status table is imported by `hbvip status` only.
 
 
 def _without_openssl() -> None:
@@ -71,6 +71,8 @@ def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] |
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .status_table import render_status  # pylint: disable=import-outside-toplevel
+
     while True:
         answer = _call(args, {"cmd": "status"})
         if answer is None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
-from .views import extensions_view, haresources_view
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
@@ -139,6 +138,8 @@ def cmd_haresources(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
     groups, problems = parse_haresources(text, str(path))
     if args.json:
+        from .views import haresources_view  # pylint: disable=import-outside-toplevel
+
         print(json.dumps(haresources_view(str(path), groups, problems), indent=2))
     else:
         for g in groups:
@@ -155,6 +156,7 @@ def cmd_extensions(args: argparse.Namespace) -> int:
     what each line means from here (the agent's parse) instead of parsing hbvip.cf itself.
     """
     from .config.extensions import parse_extensions  # pylint: disable=import-outside-toplevel
+    from .views import extensions_view  # pylint: disable=import-outside-toplevel
 
     path = Path(args.file) if args.file else Path(args.config_dir) / "hbvip.cf"
     try:

@@ -3,6 +3,11 @@
 It builds the parts (log, identity, link, node, control socket, metrics), starts them in order, hands
 the node the signals, and tears everything down when the node's loop ends. Every decision lives in
 `hbvip.cluster`, fed by `hbvip.node`; the side effects live in the parts it wires together.
+
+Start-up is ordered for the time to the first heartbeat, which is mostly imports: the removal of stale
+VIPs starts first, the sockets open and the first heartbeats (`init`, `up`) go out with only the config,
+the wire and the sockets loaded; then the decision machinery (`hbvip.node`, `hbvip.cluster`) is imported
+and the node built, before the loop reads any datagram. The control socket, metrics and signals follow.
 """
 
 from __future__ import annotations
@@ -11,21 +16,43 @@ import asyncio
 import gc
 import signal
 import sys
+from collections.abc import Callable
 
 from . import __version__
+from typing import TYPE_CHECKING
+
 from .clock import SYSTEM_CLOCK
 from .config import Config
-from .control import ControlServer
-from .link import Link, transport_for
+from .dirs import Paths
+from .link import Link, status_body, transport_for
 from .log import EventLog
-from .metrics import MetricsExporter
 from .net.transport import TransportError
-from .node import Node, Paths
+from .resources.runner import ResourceRunner, remove_stale_vips, runner_for
 from .sdnotify import sd_notify
+from .turns import TaskSet
 from .wire import Signer
 from .wire.identity import increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
 
+if TYPE_CHECKING:
+    from .metrics import MetricsExporter
+    from .node import Node
+
 __all__ = ["Agent", "Paths"]
+
+# The node and what serves it (control socket, metrics) are imported after the first heartbeat left.
+# pylint: disable=import-outside-toplevel
+
+
+class _Inbox:
+    """The transport's datagram callback until the node exists. The node is built before the loop runs
+    again after the sockets opened, so nothing arrives here before `to` is set."""
+
+    def __init__(self) -> None:
+        self.to: Callable[[bytes, tuple[str, int]], None] | None = None
+
+    def __call__(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.to is not None:
+            self.to(data, addr)
 
 
 class Agent:
@@ -65,30 +92,34 @@ class Agent:
                  {"node": cfg.node_name, "peer": cfg.peers[0], "version": __version__})
         link = Link(cfg.node_name, Signer.from_authkeys(cfg.authkeys), self.clock)
         self._identity(link)
-        node = Node(cfg, self.paths, log=self.log, link=link, clock=self.clock, started=self.started)
         # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Removing them
-        # overlaps with opening the sockets and meeting the peer; an acquisition waits for it.
-        node.groups.start_cleanup()
-        node.start_ping_watch()
-        node.start_health_watch()
-        node.groups.start_garp_refresh()
-        link.transport = transport_for(cfg, node.on_datagram)
+        # starts first and overlaps with opening the sockets and meeting the peer; an acquisition waits for it.
+        tasks = TaskSet()
+        runner = runner_for(cfg, self.paths.init_dir, self.log)
+        cleanup = tasks.spawn(remove_stale_vips(runner, cfg.groups))
+        inbox = _Inbox()
+        link.transport = transport_for(cfg, inbox)
         try:
             await link.transport.start()
         except TransportError as exc:   # e.g. no CAP_NET_BIND_SERVICE: say the fix, not a traceback
             self.log("error", "transport.failed", str(exc), {"port": cfg.hacf.udpport})
             print(f"hbvip: {exc}", file=sys.stderr)
+            await cleanup
             self.log.close()
             return 1
         self.log("info", "transport.up", None, {"port": cfg.hacf.udpport, "peers": ",".join(link.peer_addresses)})
+        link.send("status", status_body(cfg, "init"))
+        link.send("status", status_body(cfg, "up"))
+        started_at = self.clock.monotonic()
+        node = self._node(link, runner, tasks, cleanup)
+        node.next_status = started_at + cfg.hacf.timers.keepalive
+        inbox.to = node.on_datagram
+        from .control import ControlServer
         control = ControlServer(node, self.paths.run_dir)
         await control.start()
         metrics = await self._start_metrics(node)
         self._install_signals(node)
-        node.send_status("init")
-        node.send_status("up")
         self.log("info", "status.local", "Local status now set to: 'up'")
-        node.next_status = self.clock.monotonic() + cfg.hacf.timers.keepalive
         sd_notify("READY=1\nSTATUS=waiting for peer")
         # Everything allocated so far (imports, pyroute2, the config) lives as long as the process: keep it
         # out of the collector's full passes, which would otherwise walk the whole heap again and again.
@@ -97,15 +128,31 @@ class Agent:
             await node.loop()
         finally:
             await control.stop()
-            await metrics.stop()
+            if metrics is not None:
+                await metrics.stop()
             link.transport.close()
             node.tasks.cancel_all()
             self.log("info", "exit", None, {})
             self.log.close()
         return 0
 
-    async def _start_metrics(self, node: Node) -> MetricsExporter:
+    def _node(self, link: Link, runner: ResourceRunner, tasks: TaskSet, cleanup: asyncio.Task[None]) -> Node:
+        """The node, built right after the first heartbeats: its import is most of the agent's."""
+        from .node import Node
+        node = Node(self.config, self.paths, log=self.log, link=link, clock=self.clock, started=self.started,
+                    runner=runner, tasks=tasks)
+        node.groups.start_cleanup(cleanup)
+        node.start_ping_watch()
+        node.start_health_watch()
+        node.groups.start_garp_refresh()
+        return node
+
+    async def _start_metrics(self, node: Node) -> MetricsExporter | None:
+        """The Prometheus exporter, when hbvip.cf asks for one (None: not even imported)."""
         ext = self.config.ext
+        if ext.metrics_listen is None and ext.metrics_textfile is None:
+            return None
+        from .metrics import MetricsExporter
         metrics = MetricsExporter(node.status, listen=ext.metrics_listen, textfile=ext.metrics_textfile,
                                   on_error=lambda event, fields: self.log("warning", event, None, fields))
         try:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from .link import DIGEST_FIELD
 from .net.icmp import ping
 
-#: The extra field of `status` messages that carries the sender's config digest.
-DIGEST_FIELD = "hbvip_digest"
+__all__ = ["DIGEST_FIELD", "digest_state", "explain_silence", "firewall_hint"]
 
 
 def firewall_hint(port: int) -> str:

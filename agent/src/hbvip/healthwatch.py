@@ -29,12 +29,6 @@ LINK_POLL = 0.5
 _SHELL = Path("/bin/sh")
 
 
-def has_health(config: Config) -> bool:
-    """hbvip.cf has health directives (without them nothing runs and no eligibility is sent)."""
-    ext = config.ext
-    return bool(ext.checks or ext.monitors or ext.track_interfaces)
-
-
 def health_for(config: Config, now: float, interfaces: dict[str, frozenset[str]]) -> Health:
     ext = config.ext
     return Health.from_config(me=config.node_name, groups=config.groups, checks=ext.checks, monitors=ext.monitors,

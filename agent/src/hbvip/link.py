@@ -1,5 +1,8 @@
-"""The heartbeat link: our outgoing messages (sequence numbers, signing, the resend history) and the
-decoding of incoming datagrams into what the membership machine reads.
+"""The heartbeat link: our outgoing messages (sequence numbers, signing, the resend history); incoming
+datagrams are read for the membership machine by `hbvip.node.read_datagram`.
+
+It imports nothing of the decision machinery (`hbvip.cluster`): the daemon sends its first heartbeat
+through it before it loads that (see hbvip.daemon).
 
 It owns the transport in use, which a reload may swap for one with other paths (`swap`), so the
 messages of a running agent keep one sequence and one history across reloads.
@@ -11,16 +14,23 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from .clock import Clock
-from .cluster import Incoming
 from .config import Config
 from .net.transport import Transport
-from .wire import Signer, WireError, build, decode, encode
+from .wire import Signer, build, encode
 
 #: Own datagrams kept for answering NS_rexmit byte-identically.
 SEND_HISTORY = 200
 #: Larger datagrams are dropped as `oversized` before parsing: a two-node haresources pair never sends
 #: more than a few KB, so this only bounds the work a hostile sender can make us do per datagram.
 MAX_DATAGRAM = 32768
+#: The extra field of `status` messages that carries the sender's config digest (see hbvip.diagnosis).
+DIGEST_FIELD = "hbvip_digest"
+
+
+def status_body(config: Config, status: str) -> tuple[tuple[str, str], ...]:
+    """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest."""
+    return (("st", status), ("dt", f"{round(config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
+            (DIGEST_FIELD, config.digest))
 
 
 def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:
@@ -30,23 +40,6 @@ def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], N
     groups = [(m.address, m.interface, m.port or cfg.hacf.udpport, m.ttl, m.loop)
               for m in cfg.hacf.media if m.kind in ("mcast", "mcast6") and m.address]
     return Transport(cfg.hacf.udpport, peers, on_datagram, broadcast_interfaces=bcast, multicast=groups)
-
-
-def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
-    """A datagram as the membership machine reads it, or the reason it is dropped."""
-    try:
-        msg = decode(data, signer, max_size=MAX_DATAGRAM)
-    except WireError as exc:
-        return exc.reason
-    except Exception:   # the codec promises WireError only; a bug must not kill the daemon
-        return "malformed"
-    if msg.type is None or msg.src is None:
-        return "malformed"
-    fields = {}
-    for ftype, name, value in msg.fields:
-        if ftype == 0 and name not in fields:
-            fields[name] = value.decode("utf-8", "replace")
-    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, fields, msg.get_bytes("srcuuid"), msg.dest)
 
 
 class Link:

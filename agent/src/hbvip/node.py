@@ -10,31 +10,35 @@ Signal handlers and the control socket only record a request; a turn acts on it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .cluster import (
-    Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Log, Membership, PeerDead, Release, Reply,
-    ResourcesDone, Retransmit, Send, Tick,
+    Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Incoming, Log, Membership, PeerDead,
+    Release, Reply, ResourcesDone, Retransmit, Send, Tick,
 )
 from .cluster.deferral import DeathDeferral
 from .cluster.paths import PathChange, PathWatch, media_interfaces
 from .cluster.pingnodes import PingNodes
 from .config import Config
-from .diagnosis import DIGEST_FIELD, explain_silence
+from .dirs import Paths
 from .droplog import DropLogLimiter
-from .healthwatch import HealthWatch, has_health
-from .link import Link, read_datagram
+from .link import DIGEST_FIELD, MAX_DATAGRAM, Link, status_body
 from .log import EventLog
-from .pingwatch import PingWatch
-from .reloader import reload_config
-from .resources.groups import GroupWork, runner_for
-from .resources.runner import ResourceRunner
+from .resources.groups import GroupWork
+from .resources.runner import ResourceRunner, runner_for
 from .sdnotify import sd_notify
-from .status import status_view
 from .turns import TaskSet, Wake
-from .views import StatusView
+from .wire import Signer, WireError, decode
+
+if TYPE_CHECKING:
+    from .healthwatch import HealthWatch
+    from .views import StatusView
+
+# What only some configurations or rare moments need (health checks, ping nodes, a reload, a status
+# request, a dead peer's diagnosis) is imported when it is needed: start-up imports what the first
+# turns use, and an idle agent does not keep the rest resident.
+# pylint: disable=import-outside-toplevel
 
 #: How long the standby protocol may wait for the peer at each step.
 HANDSHAKE_TIMEOUT = 30.0
@@ -42,19 +46,28 @@ HANDSHAKE_TIMEOUT = 30.0
 _TICK = Tick()
 
 
-@dataclass(frozen=True)
-class Paths:
-    config_dir: Path = Path("/etc/ha.d")
-    state_dir: Path = Path("/var/lib/heartbeat")
-    run_dir: Path = Path("/run/hbvip")
-    init_dir: Path = Path("/etc/init.d")
+def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
+    """A datagram as the membership machine reads it, or the reason it is dropped."""
+    try:
+        msg = decode(data, signer, max_size=MAX_DATAGRAM)
+    except WireError as exc:
+        return exc.reason
+    except Exception:   # the codec promises WireError only; a bug must not kill the daemon
+        return "malformed"
+    if msg.type is None or msg.src is None:
+        return "malformed"
+    fields = {}
+    for ftype, name, value in msg.fields:
+        if ftype == 0 and name not in fields:
+            fields[name] = value.decode("utf-8", "replace")
+    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, fields, msg.get_bytes("srcuuid"), msg.dest)
 
 
 class Node:
     """The machines of one node and the loop around them. `loop()` runs until the machine says Exit."""
 
     def __init__(self, config: Config, paths: Paths, *, log: EventLog, link: Link, clock: Clock,
-                 started: float, runner: ResourceRunner | None = None) -> None:
+                 started: float, runner: ResourceRunner | None = None, tasks: TaskSet | None = None) -> None:
         self.config = config
         self.paths = paths
         self.log = log
@@ -63,7 +76,7 @@ class Node:
         self.started = started
         self.peer = config.peers[0]
         self.wake = Wake(self._turn)
-        self.tasks = TaskSet()
+        self.tasks = tasks or TaskSet()
         self.stopping = asyncio.Event()
         self._crashed: BaseException | None = None
         self.requests: dict[int, asyncio.Future[tuple[bool, str]]] = {}
@@ -83,7 +96,7 @@ class Node:
         self.failover = Failover(me=config.node_name, peer=self.peer, auto_failback=config.hacf.auto_failback,
                                  settle_timeout=max(t.deadtime, 2 * t.keepalive),
                                  handshake_timeout=HANDSHAKE_TIMEOUT, now=now, ping=bool(config.hacf.ping),
-                                 heal_grace=2 * t.keepalive, health=has_health(config))
+                                 heal_grace=2 * t.keepalive, health=config.ext.has_health)
         self.ping_nodes = PingNodes(config.hacf.ping, deadping=t.deadping, now=now) if config.hacf.ping else None
         self.deferral = DeathDeferral(self.ping_nodes)
         self.path_watch = PathWatch(self.peer, media_interfaces(config.hacf.media), t.deadtime)
@@ -92,6 +105,7 @@ class Node:
 
     def start_ping_watch(self) -> None:
         if self.ping_nodes is not None:
+            from .pingwatch import PingWatch
             watch = PingWatch(self.ping_nodes, keepalive=lambda: self.config.hacf.timers.keepalive,
                               clock=self.clock, log=self.log, apply=self.apply, feed=self._feed_and_wake,
                               after_round=self._release_deferred_death)
@@ -99,7 +113,8 @@ class Node:
 
     def start_health_watch(self) -> None:
         """Checks, monitors and tracked links of hbvip.cf (nothing when it has none)."""
-        if has_health(self.config):
+        if self.config.ext.has_health:
+            from .healthwatch import HealthWatch
             self.health = HealthWatch(config=lambda: self.config, runner=self.groups.runner, clock=self.clock,
                                       log=self.log, tasks=self.tasks, held=self._held_keys, feed=self._feed_and_wake)
             self.tasks.spawn(self.health.run())
@@ -261,12 +276,11 @@ class Node:
                 self.wake.set()
 
     def send_status(self, st: str) -> None:
-        body = (("st", st), ("dt", f"{round(self.config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
-                (DIGEST_FIELD, self.config.digest))
-        self.link.send("status", body)
+        self.link.send("status", status_body(self.config, st))
 
     async def _diagnose_silence(self) -> None:
         """The peer went silent: if it still answers ping, say that heartbeats are lost, not the peer."""
+        from .diagnosis import explain_silence
         try:
             why = await explain_silence(self.link.peer_addresses, self.config.hacf.udpport)
         except PermissionError:
@@ -293,6 +307,7 @@ class Node:
     async def reload(self) -> tuple[bool, str]:
         """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept.
         One reload at a time: a second waits for the first."""
+        from .reloader import reload_config
         async with self._reload_lock:
             return await reload_config(self)
 
@@ -306,6 +321,7 @@ class Node:
         return True, f"{group}: monitor failures cleared; eligible again"
 
     def status(self) -> StatusView:
+        from .status import status_view
         return status_view(config=self.config, now=self.clock.monotonic(), started=self.started, peer=self.peer,
                            membership=self.membership, failover=self.failover, link=self.link, groups=self.groups,
                            ping_nodes=self.ping_nodes, peer_digest=self.peer_digest, diagnosis=self.diagnosis,

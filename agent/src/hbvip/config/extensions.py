@@ -40,6 +40,11 @@ class Extensions:
     track_interfaces: tuple[TrackInterface, ...] = ()
     """Interfaces whose link state decides eligibility (`track_interface` lines)."""
 
+    @property
+    def has_health(self) -> bool:
+        """Health directives are set (without them nothing runs and no eligibility is sent)."""
+        return bool(self.checks or self.monitors or self.track_interfaces)
+
 
 _HEALTH_FIELDS = ("checks", "monitors", "track_interfaces")
 _SETTINGS = tuple(f.name for f in fields(Extensions) if f.name not in _HEALTH_FIELDS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import re
@@ -79,5 +78,7 @@ def looks_like_ipv4(value: str) -> bool:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean "x"?)' when a candidate is close to word, else ''."""
+    import difflib  # pylint: disable=import-outside-toplevel  # only for a config with a typo
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
     return f' (did you mean "{close[0]}"?)' if close else ""

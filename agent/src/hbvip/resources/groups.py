@@ -20,7 +20,7 @@ from ..config import Config, ResourceGroup
 from ..log import EventLog
 from ..turns import TaskSet
 from ..views import GroupHistoryView
-from .runner import ResourceRunner
+from .runner import ResourceRunner, remove_stale_vips
 
 #: A periodic GARP refresh sends one request and one reply (stacks differ in which one they learn from).
 REFRESH_FRAMES = 2
@@ -58,13 +58,6 @@ class GroupHistory:
         rec = self._groups.get(key, _GroupRecord())
         return {"transitions": rec.transitions, "last_takeover_at": rec.last_takeover_at,
                 "last_takeover_s": rec.last_takeover_s}
-
-
-def runner_for(config: Config, init_dir: object, log: EventLog) -> ResourceRunner:
-    return ResourceRunner(config.config_dir, script_timeout=config.ext.script_timeout,
-                          garp_count=config.ext.garp_count, garp_interval=config.ext.garp_interval,
-                          init_dir=init_dir,  # type: ignore[arg-type]
-                          log=lambda event, fields: log("info", event, None, fields))
 
 
 class GroupWork:
@@ -141,14 +134,14 @@ class GroupWork:
         self._done(ResourcesDone(Op.RELEASE, hold, ok, "; ".join(details)))
 
     # ---- start-up, reload, refresh ----------------------------------------------------------------
-    def start_cleanup(self) -> None:
+    def start_cleanup(self, started: asyncio.Task[None] | None = None) -> None:
         """We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Removing them
-        overlaps with opening the sockets and meeting the peer; an acquisition waits for it."""
-        self.stale_cleanup = self.tasks.spawn(self.cleanup_stale())
+        overlaps with opening the sockets and meeting the peer; an acquisition waits for it. `started`:
+        the daemon's removal, begun before this object existed (see hbvip.daemon)."""
+        self.stale_cleanup = started or self.tasks.spawn(self.cleanup_stale())
 
     async def cleanup_stale(self) -> None:
-        for g in self._config().groups:
-            await self.runner.cleanup_stale(g)
+        await remove_stale_vips(self.runner, self._config().groups)
 
     async def regroup(self, release: Sequence[ResourceGroup], acquire: Sequence[ResourceGroup]) -> None:
         """Apply a reload's group changes to the groups this node holds; others are left alone."""

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hbvip.config import NATIVE_RESOURCES, Resource, ResourceGroup, VipSpec, resolve_script
 from hbvip.net.garp import send_garp
@@ -27,6 +29,10 @@ from hbvip.net.ifaddr import IfAddr, all_addresses
 from hbvip.net.ndisc import send_unsolicited_na
 from hbvip.net.vip import VipError, add_vip, del_vip, vip_present
 from hbvip.resources.scripts import SCRIPT_PATH, ScriptCall, run_script, says_running
+
+if TYPE_CHECKING:
+    from hbvip.config import Config
+    from hbvip.log import EventLog
 
 STOP_TRIES = 3  # a failed stop is tried twice more before it is reported
 STOP_RETRY_DELAY = 0.5
@@ -267,6 +273,19 @@ class ResourceRunner:
             fields["error"] = call.stderr.strip()[:200]
         self._log("resource.call", {**fields, **extra})
         return call
+
+
+def runner_for(config: Config, init_dir: object, log: EventLog) -> ResourceRunner:
+    return ResourceRunner(config.config_dir, script_timeout=config.ext.script_timeout,
+                          garp_count=config.ext.garp_count, garp_interval=config.ext.garp_interval,
+                          init_dir=init_dir,  # type: ignore[arg-type]
+                          log=lambda event, fields: log("info", event, None, fields))
+
+
+async def remove_stale_vips(runner: ResourceRunner, groups: Iterable[ResourceGroup]) -> None:
+    """At start this node holds nothing: remove any copy of the groups' VIPs (left by kill -9)."""
+    for group in groups:
+        await runner.cleanup_stale(group)
 
 
 class _AddressView:

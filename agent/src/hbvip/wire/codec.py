@@ -63,7 +63,7 @@ def hex_field(n: int) -> str:
 class Message:
     """A decoded (or about to be sent) message: its fields in wire order plus the raw datagram."""
 
-    __slots__ = ("fields", "raw", "trailer", "signed_len", "_first")
+    __slots__ = ("fields", "raw", "trailer", "signed_len", "_first", "_numbers")
 
     def __init__(self, fields: list[Field], raw: bytes, trailer: bytes = b"",
                  signed_len: int = 0) -> None:
@@ -75,6 +75,7 @@ class Message:
         for field in fields:
             first.setdefault(field[1], field)
         self._first = first
+        self._numbers: dict[tuple[str, int], int | None] = {}   # parsed seq, hg, ts...: decode checks them, readers read them
 
     def get(self, name: str) -> str | None:
         """First string field called ``name``, as text (undecodable bytes replaced)."""
@@ -97,10 +98,13 @@ class Message:
         return self._number(name, _DEC, 10)
 
     def _number(self, name: str, pattern: re.Pattern[bytes], base: int) -> int | None:
+        key = (name, base)
+        if key in self._numbers:
+            return self._numbers[key]
         field = self._first.get(name)
-        if field is None or field[0] != FT_STRING or not pattern.fullmatch(field[2]):
-            return None
-        return int(field[2], base)
+        number = None if field is None or field[0] != FT_STRING or not pattern.fullmatch(field[2]) else int(field[2], base)
+        self._numbers[key] = number
+        return number
 
     @property
     def type(self) -> str | None:
@@ -265,9 +269,10 @@ def auth_field_problem(message: Message, signer: Signer) -> str | None:
 
 
 def _check_control_fields(message: Message) -> None:
+    present = message._first  # pylint: disable=protected-access  # the codec's own message
     for name in _HEX_FIELDS:
-        if message.get_bytes(name) is not None and message.get_hex(name) is None:
+        if name in present and message.get_hex(name) is None:
             raise WireError("malformed", f"{name} is not hex")
     for name in _DEC_FIELDS:
-        if message.get_bytes(name) is not None and message.get_int(name) is None:
+        if name in present and message.get_int(name) is None:
             raise WireError("malformed", f"{name} is not decimal")

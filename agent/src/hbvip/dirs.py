@@ -1,0 +1,14 @@
+"""Where one node's files are: Heartbeat's directories by default, others for a test or a lab host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path = Path("/etc/ha.d")
+    state_dir: Path = Path("/var/lib/heartbeat")
+    run_dir: Path = Path("/run/hbvip")
+    init_dir: Path = Path("/etc/init.d")

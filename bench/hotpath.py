@@ -1,0 +1,157 @@
+"""CPU per heartbeat round and per timer wake-up, measured in one process without a lab.
+
+A round is what a settled node does per keepalive: read the peer's heartbeat (receive, verify, decode,
+membership, failover) and run a turn that sends ours (encode, sign, send). The real `Node` runs on a
+stepped clock with a transport that keeps nothing, fed the peer's datagrams (encoded beforehand);
+`--profile` prints where the time goes. The wake-up cost is asyncio's own: a loop doing nothing but
+`call_at` timers on an idle selector, i.e. the floor under every turn the agent runs.
+
+`python -m bench.hotpath [ROUNDS] [--profile]` prints µs of CPU per round and per wake-up.
+"""
+from __future__ import annotations
+
+# pylint: disable=wrong-import-position
+from hbvip.cli import _without_openssl  # pylint: disable=protected-access
+
+_without_openssl()  # as `hbvip run` does before anything imports hashlib: the same HMAC code as the daemon
+
+import asyncio
+import cProfile
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hbvip.clock import Clock
+from hbvip.config import load_config
+from hbvip.link import Link
+from hbvip.log import EventLog
+from hbvip.node import Node, Paths
+from hbvip.wire import Signer, build, encode
+
+SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "config" / "good" / "seed"
+KEEPALIVE = 0.1
+
+
+@dataclass
+class SteppedClock:
+    now: float = 1000.0
+    clock: Clock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = Clock(monotonic=lambda: self.now, wall=lambda: 1.7e9 + self.now)
+
+
+class NullTransport:
+    """Sends nowhere; what a node's turn needs of a transport."""
+
+    peer_addresses = ["10.99.0.2"]
+    arrival_interface = "eth0"
+    port = 694
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, data: bytes) -> None:
+        self.sent += 1
+
+    def close(self) -> None:
+        pass
+
+
+class _Resources:
+    counters: dict[str, int] = {}
+
+    async def cleanup_stale(self, group: object) -> bool:
+        return False
+
+
+def settled_node(workdir: Path, stepped: SteppedClock) -> Node:
+    config_dir = workdir / "ha.d"
+    shutil.copytree(SEED, config_dir)
+    os.chmod(config_dir / "authkeys", 0o600)
+    hacf = config_dir / "ha.cf"
+    keep = [line for line in hacf.read_text().splitlines()
+            if not line.startswith(("logfile", "debugfile", "keepalive", "deadtime", "warntime", "initdead"))]
+    hacf.write_text("\n".join(keep + ["keepalive 100ms", "warntime 200ms", "deadtime 300ms", "initdead 1"]) + "\n")
+    config = load_config(config_dir, "server2", init_dir=workdir / "init.d")
+    link = Link(config.node_name, Signer.from_authkeys(config.authkeys), stepped.clock)
+    link.transport = NullTransport()  # type: ignore[assignment]
+    link.uuid = b"\x01" * 16
+    return Node(config, Paths(config_dir, workdir, workdir, workdir / "init.d"), log=EventLog("server2", stderr=False),
+                link=link, clock=stepped.clock, started=stepped.now, runner=_Resources())  # type: ignore[arg-type]
+
+
+def peer_heartbeats(node: Node, count: int, stepped: SteppedClock) -> list[bytes]:
+    signer = Signer.from_authkeys(node.config.authkeys)
+    body = (("st", "active"), ("dt", "12c"), ("protocol", "1"), ("hbvip_digest", node.config.digest))
+    return [encode(build("status", body, src="server1", srcuuid=b"\x02" * 16, seq=seq, hg=7,
+                         ts=int(stepped.now), ld="0.00 0.00 0.00 1/1 1"), signer) for seq in range(1, count + 1)]
+
+
+def rounds(count: int, profile: bool = False) -> float:
+    """µs of CPU per round (peer heartbeat in, our heartbeat out) of a settled backup."""
+    stepped = SteppedClock()
+    with tempfile.TemporaryDirectory(prefix="hbvip-hotpath-") as tmp:
+        node = settled_node(Path(tmp), stepped)
+        warm = 50
+        datagrams = peer_heartbeats(node, count + warm, stepped)
+
+        async def run() -> float:
+            node.next_status = stepped.now
+            for data in datagrams[:warm]:           # meet the peer, settle
+                stepped.now += KEEPALIVE
+                node.on_datagram(data, ("10.99.0.1", 694))
+                node._turn_once()  # pylint: disable=protected-access
+            profiler = cProfile.Profile() if profile else None
+            started = time.process_time()
+            if profiler:
+                profiler.enable()
+            for data in datagrams[warm:]:
+                stepped.now += KEEPALIVE
+                node.on_datagram(data, ("10.99.0.1", 694))
+                node._turn_once()  # pylint: disable=protected-access
+            if profiler:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            return (time.process_time() - started) / count * 1e6
+
+        return asyncio.run(run())
+
+
+def wakeups(count: int) -> float:
+    """µs of CPU per timer wake-up of an otherwise idle asyncio loop (a `call_at` chain, 0.1 ms apart)."""
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        left = [count]
+
+        def tick() -> None:
+            left[0] -= 1
+            if left[0] == 0:
+                done.set_result(None)
+            else:
+                loop.call_at(loop.time() + 0.0001, tick)
+
+        started = time.process_time()
+        loop.call_soon(tick)
+        await done
+        return (time.process_time() - started) / count * 1e6
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str]) -> int:
+    count = int(next((a for a in argv if a.isdigit()), "5000"))
+    per_round = rounds(count, profile="--profile" in argv)
+    per_wake = wakeups(count)
+    print(f"round (peer heartbeat in, ours out): {per_round:.1f} µs CPU; asyncio timer wake-up: {per_wake:.1f} µs CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
