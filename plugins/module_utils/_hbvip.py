@@ -50,6 +50,7 @@ class Plan:
     holder_before: str | None = None
     holder_after: str | None = None
     messages: list[str] = field(default_factory=list)
+    key: str | None = None            # the group's key after the edit (its first resource); None = no group
 
     def diff(self, path: str) -> dict[str, str]:
         if self.move is not None or self.holder_before is not None:
@@ -59,11 +60,13 @@ class Plan:
 
 
 def vip_address(address: str) -> str:
-    """The identity of a VIP: its address without prefix, normalised the way the agent prints it."""
+    """The identity of a VIP: its address without prefix, normalised the way the agent prints it
+    (IPv6 compressed: 2001:db8:0:0::100 is 2001:db8::100)."""
     try:
-        return str(ipaddress.IPv4Address(address.split("/", 1)[0].strip()))
+        return str(ipaddress.ip_address(address.split("/", 1)[0].strip()))
     except ValueError:
-        raise HbVipError(f"address {address!r} is not an IPv4 address (write e.g. 10.0.0.50/24)") from None
+        raise HbVipError(f"address {address!r} is not an IPv4 or IPv6 address "
+                         "(write e.g. 10.0.0.50/24 or 2001:db8::100/64)") from None
 
 
 def _vip_resource(group: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -79,7 +82,8 @@ def vip_spec(params: dict[str, Any], have: dict[str, Any] | None) -> str:
     """
     address, prefix = (params["address"].strip().split("/", 1) + [""])[:2]
     vip = have["vip"] if have else {}
-    name = params.get("resource_type") or (have["name"] if have else "IPaddr")
+    six = ":" in address
+    name = params.get("resource_type") or (have["name"] if have else "IPv6addr" if six else "IPaddr")
     prefix = prefix or ("" if vip.get("prefix") is None else str(vip["prefix"]))
     interface = params.get("interface") or vip.get("interface") or ""
     broadcast = vip.get("broadcast") or ""
@@ -87,18 +91,28 @@ def vip_spec(params: dict[str, Any], have: dict[str, Any] | None) -> str:
     while fields[-1] == "":
         fields.pop()
     if have is not None and (have["name"], vip.get("prefix"), vip.get("interface") or "") == (
-            name, _prefix_length(prefix), interface):
+            name, _prefix_length(prefix, six), interface):
         return have["spec"]
+    if six:  # Heartbeat 3.0.6 splits a resource's arguments at every `::`: write the address out in full
+        fields[0] = _without_double_colon(address)
     return f"{name}::{'/'.join(fields)}"
 
 
-def _prefix_length(prefix: str) -> int | None:
+def _without_double_colon(address: str) -> str:
+    """2001:db8::50 -> 2001:db8:0:0:0:0:0:50, the form a real Heartbeat's IPv6addr can be given."""
+    try:
+        return ":".join(f"{int(h, 16):x}" for h in ipaddress.IPv6Address(address).exploded.split(":"))
+    except ValueError:
+        return address  # the agent's parse of the new line names the mistake
+
+
+def _prefix_length(prefix: str, six: bool = False) -> int | None:
     """24 and 255.255.255.0 are the same prefix to the agent; a bad one matches nothing (the agent's
     parse of the new line reports it)."""
     if not prefix:
         return None
     try:
-        return ipaddress.IPv4Network(f"0.0.0.0/{prefix}").prefixlen
+        return ipaddress.IPv6Network(f"::/{prefix}").prefixlen if six else ipaddress.IPv4Network(f"0.0.0.0/{prefix}").prefixlen
     except ValueError:
         return -1
 
@@ -176,11 +190,13 @@ def plan_edit(text: str, parsed: dict[str, Any], params: dict[str, Any],
     line = desired_line(params, group)
     wanted = parse_line(line)  # also refuses a line the agent could not read, before anything else
     if group is not None and same_group(group, wanted):
-        return Plan(False, text, text, messages=[f"{address} is already in its group (line {group['line']})"])
+        return Plan(False, text, text, messages=[f"{address} is already in its group (line {group['line']})"],
+                    key=group["key"])
     if group is None:
-        return Plan(True, text, "".join(lines) + line, messages=[f"add a group for {address}"])
+        return Plan(True, text, "".join(lines) + line, messages=[f"add a group for {address}"], key=wanted["key"])
     new = lines[:group["line"] - 1] + [line] + lines[group["end_line"]:]
-    return Plan(True, text, "".join(new), messages=[f"rewrite the group of {address} (line {group['line']})"])
+    return Plan(True, text, "".join(new), messages=[f"rewrite the group of {address} (line {group['line']})"],
+                key=wanted["key"])
 
 
 def status_group(status: dict[str, Any], address: str) -> dict[str, Any] | None:
@@ -268,19 +284,51 @@ class HbVipCli:
             f.write(text)
         return tmp
 
-    def check_config(self, candidate: str) -> list[dict[str, Any]]:
-        """Problems of the whole config with candidate as haresources; [] when it would load."""
-        tmp = self._scratch(candidate)
+    def extensions(self, path: str) -> dict[str, Any]:
+        """The health lines of hbvip.cf (`hbvip extensions --json`); a missing file has none."""
+        rc, out, err = self._run("extensions", "--config-dir", self.config_dir, "--file", path, "--json") \
+            if os.path.exists(path) else (0, json.dumps({"exists": False, "checks": [], "problems": []}), "")
+        if rc not in (0, 2):
+            raise HbVipError(f"hbvip extensions failed (rc={rc}): {err.strip() or out.strip()}")
+        parsed = json.loads(out)
+        if rc == 2:
+            raise HbVipError(f"{path} has errors; fix them before hb_vip edits it", problems=parsed["problems"])
+        return parsed
+
+    def parse_checks(self, text: str) -> dict[str, Any]:
+        """The agent's parse of candidate check lines; lines it refuses fail with its problems."""
+        tmp = self._scratch(text)
         try:
-            rc, out, err = self._run("check-config", "--config-dir", self.config_dir, "--haresources", tmp, "--json")
+            rc, out, err = self._run("extensions", "--config-dir", self.config_dir, "--file", tmp, "--json")
         finally:
             os.unlink(tmp)
         if rc not in (0, 2):
+            raise HbVipError(f"hbvip extensions failed (rc={rc}): {err.strip() or out.strip()}")
+        parsed = json.loads(out)
+        if rc == 2:
+            raise HbVipError(f"the checks {text.strip()!r} are not valid hbvip.cf lines: "
+                             + "; ".join(p["message"] for p in parsed["problems"]), problems=parsed["problems"])
+        return parsed
+
+    def check_config(self, candidate: str, extensions: str | None = None) -> list[dict[str, Any]]:
+        """Problems of the whole config with candidate as haresources (and extensions as hbvip.cf);
+        [] when it would load."""
+        tmps = {"haresources": self._scratch(candidate)}
+        if extensions is not None:
+            tmps["hbvip.cf"] = self._scratch(extensions)
+        try:
+            args = ["--haresources", tmps["haresources"]] + (["--hbvip-cf", tmps["hbvip.cf"]] if extensions is not None else [])
+            rc, out, err = self._run("check-config", "--config-dir", self.config_dir, *args, "--json")
+        finally:
+            for tmp in tmps.values():
+                os.unlink(tmp)
+        if rc not in (0, 2):
             raise HbVipError(f"hbvip check-config failed (rc={rc}): {err.strip() or out.strip()}")
         problems = json.loads(out)["problems"]
-        for p in problems:  # name the real file, not the scratch copy check-config read
-            if os.path.basename(p.get("path") or "") in ("haresources", os.path.basename(tmp)):
-                p["path"] = os.path.join(self.config_dir, "haresources")
+        for p in problems:  # name the real files, not the scratch copies check-config read
+            for name, tmp in tmps.items():
+                if os.path.basename(p.get("path") or "") in (name, os.path.basename(tmp)):
+                    p["path"] = os.path.join(self.config_dir, name)
         return [p for p in problems if p.get("severity", "error") == "error"] if rc == 2 else []
 
     def status(self) -> dict[str, Any] | None:

@@ -30,7 +30,8 @@ FAST_TIMERS = {
     "heartbeat_vip_initdead_ms": 1000,
 }
 #: The files the role writes in /etc/ha.d and their modes (identical on both nodes of a pair).
-CONFIG_FILES = {"ha.cf": 0o644, "haresources": 0o644, "authkeys": 0o600, "resource.d/failback.sh": 0o755}
+CONFIG_FILES = {"ha.cf": 0o644, "haresources": 0o644, "authkeys": 0o600, "resource.d/failback.sh": 0o755,
+                "hbvip.cf": 0o600}
 #: Where the role's agent engine installs the `hbvip` command on a host.
 HBVIP = "/opt/hbvip/venv/bin/hbvip"
 ANSIBLE_ENV = {"ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "8"}

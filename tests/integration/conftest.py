@@ -57,7 +57,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 #: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
 #: them up at the end while the others sit idle. Within a module the order stays as written.
-_LONG_MODULES = ("test_role_agent", "test_role", "test_rename", "test_systemd", "test_demo", "test_bench_smoke")
+_LONG_MODULES = ("test_role_agent", "test_role", "test_role_dual_stack", "test_rename", "test_systemd", "test_demo",
+                 "test_bench_smoke")
 
 
 def _start_early(item: pytest.Item) -> int:

@@ -36,6 +36,16 @@ def test_each_reason_has_its_own_budget_and_non_log_actions_pass():
     assert limiter.filter("unknown_node", [replay_log()], 0.2) == [replay_log()]
 
 
+def test_duplicates_of_redundant_paths_never_warn_about_suppressed_lines():
+    """Two heartbeat paths deliver each datagram twice: the second copy's debug line past the burst is
+    dropped without the warning summary a real flood gets (it warned every 10 s on a healthy pair)."""
+    limiter = DropLogLimiter(burst=5, window=10.0)
+    duplicate = Log("debug", "packet.duplicate", None, {"src": "server2"})
+    kept = [a for i in range(1000) for a in limiter.filter("duplicate", [duplicate], now=i / 50)]  # two windows
+    assert [a.event for a in kept] == ["packet.duplicate"] * 10
+    assert all(a.level == "debug" for a in kept)
+
+
 def test_internet_checksum_of_an_echo_request_verifies_to_zero():
     packet = echo_request(0x1234, 7, b"abc")          # odd length: the pad byte path
     assert checksum(packet) == 0

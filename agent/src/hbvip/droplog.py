@@ -35,7 +35,9 @@ class DropLogLimiter:
             elif self._logged[reason] < self.burst:
                 self._logged[reason] += 1
                 out.append(action)
-            else:
+            elif action.level != "debug":
+                # A debug line left out is not worth a warning: redundant heartbeat paths deliver every
+                # datagram twice, and the second copy's `packet.duplicate` is the normal case.
                 self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
         return out
 

@@ -2,7 +2,8 @@
 
 `StatusView` is `hbvip status --json` (the control socket's `status`, the input of the metrics
 exporter, what the Ansible module and the tests read); `HaresourcesView` is `hbvip haresources --json`
-(the Ansible module edits haresources from it instead of parsing the file a second time). Anything that
+(the Ansible module edits haresources from it instead of parsing the file a second time); `ExtensionsView`
+is `hbvip extensions --json` (the health lines of hbvip.cf, for the same module). Anything that
 produces or reads these documents uses these types, so a renamed or added key is one change here.
 """
 
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .config import Problem, ResourceGroup
+
+if TYPE_CHECKING:
+    from .config.extensions import Extensions
 
 
 class TimersView(TypedDict):
@@ -163,3 +167,33 @@ def haresources_view(path: str, groups: Sequence[ResourceGroup], problems: Seque
         "resources": [{"name": r.name, "args": list(r.args), "spec": r.spec,
                        "vip": VipView(**dataclasses.asdict(r.vip)) if r.vip else None} for r in g.resources],
     } for g in groups], "problems": [ProblemView(**dataclasses.asdict(p)) for p in problems]}
+
+
+class CheckView(TypedDict):
+    """hbvip.config.health.Check's fields (times in seconds)."""
+
+    name: str
+    command: str
+    line: int
+    interval: float
+    timeout: float
+    fall: int
+    rise: int
+    group: str | None
+
+
+class ExtensionsView(TypedDict):
+    path: str
+    exists: bool
+    checks: list[CheckView]
+    monitors: list[dict[str, Any]]
+    track_interfaces: list[dict[str, Any]]
+    problems: list[ProblemView]
+
+
+def extensions_view(path: str, exists: bool, ext: Extensions, problems: Sequence[Problem]) -> ExtensionsView:
+    return {"path": path, "exists": exists,
+            "checks": [CheckView(**dataclasses.asdict(c)) for c in ext.checks],
+            "monitors": [dataclasses.asdict(m) for m in ext.monitors],
+            "track_interfaces": [dataclasses.asdict(t) for t in ext.track_interfaces],
+            "problems": [ProblemView(**dataclasses.asdict(p)) for p in problems]}

@@ -15,9 +15,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hbvip.config.extensions import parse_extensions
 from hbvip.config.haresources import ResourceGroup, parse_haresources
 from hbvip.config.lexer import Comments, logical_lines
-from hbvip.config.loader import AUTHKEYS, HACF, HARESOURCES, load_config
+from hbvip.config.loader import AUTHKEYS, EXTENSIONS, HACF, HARESOURCES, load_config
 from hbvip.config.problems import ConfigError, Problem
 
 
@@ -76,15 +77,32 @@ def merge_haresources(current: str | None, header: str, lines: list[str], owned_
     return Merged(header + mine_text + "".join(body), tuple(vips), tuple(kept), tuple(replaced), tuple(problems))
 
 
+def merge_extensions(current: str | None, mine: str, kept_groups: tuple[str, ...], path: str) -> str:
+    """The tool's hbvip.cf, then the `check` lines of `current` that name a group it keeps.
+
+    hbvip.cf is the tool's file except for the checks hb_vip declared for its own groups (a check
+    belongs to the group it names): those stay, line for line, as long as their group stays in
+    haresources. A check of a group that leaves haresources leaves with it (it would not load).
+    """
+    if not current:
+        return mine
+    ext, _problems = parse_extensions(current, path)
+    raw = current.splitlines()
+    kept = [raw[c.line - 1] + "\n" for c in ext.checks if c.group is not None and c.group in kept_groups]
+    if mine and not mine.endswith("\n"):
+        mine += "\n"
+    return mine + "".join(kept)
+
+
 def check_set(files: dict[str, str], node_name: str, config_dir: str) -> list[Problem]:
-    """Every problem of ha.cf + haresources + authkeys as one set, as the daemon would load them.
+    """Every problem of ha.cf + haresources + authkeys (+ hbvip.cf) as one set, as the daemon would load them.
 
     Resource scripts are not looked up (this may run on the controller, where the host's scripts
     are not); the host's own `hbvip check-config` does that. Problems name config_dir, not the
     scratch directory the set was checked in.
     """
     with tempfile.TemporaryDirectory(prefix="hbvip-plan-") as tmp:
-        for name in (HACF, HARESOURCES, AUTHKEYS):
+        for name in (HACF, HARESOURCES, AUTHKEYS, EXTENSIONS):
             if name in files:
                 (Path(tmp) / name).write_text(files[name], encoding="utf-8", errors="surrogateescape")
         try:

@@ -23,7 +23,8 @@ from ansible_collections.hbvip.heartbeat.plugins.module_utils import _hbvip
 COLLECTION = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(COLLECTION / "agent" / "src"))
 from hbvip.config import parse_haresources  # noqa: E402  pylint: disable=wrong-import-position
-from hbvip.views import haresources_view  # noqa: E402  pylint: disable=wrong-import-position
+from hbvip.config.extensions import parse_extensions  # noqa: E402  pylint: disable=wrong-import-position
+from hbvip.views import extensions_view, haresources_view  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class ModuleExit(Exception):
@@ -39,6 +40,7 @@ class FakeAgent:
         self.case = case
         self.ran: list[str] = []
         self.acted = False
+        self.checked_cf: str | None = None
 
     def run_command(self, args: list[str]) -> tuple[int, str, str]:
         if args[0] == _hbvip.HEARTBEAT_INIT:
@@ -47,7 +49,11 @@ class FakeAgent:
         sub = args[1]
         if sub == "haresources":
             return self.haresources(args[args.index("--file") + 1])
+        if sub == "extensions":
+            return self.extensions(args[args.index("--file") + 1])
         if sub == "check-config":
+            if "--hbvip-cf" in args:
+                self.checked_cf = Path(args[args.index("--hbvip-cf") + 1]).read_text(encoding="utf-8")
             problems = self.case.get("check_config") or []
             return (2 if problems else 0), json.dumps({"ok": not problems, "problems": problems}), ""
         if sub == "status":
@@ -71,6 +77,13 @@ class FakeAgent:
         groups, problems = parse_haresources(Path(path).read_text(encoding="utf-8"), path)
         return (2 if any(p.is_error for p in problems) else 0), json.dumps(haresources_view(path, groups, problems)), ""
 
+    @staticmethod
+    def extensions(path: str) -> tuple[int, str, str]:
+        """What `hbvip extensions --json` prints, from the agent's own parser and view."""
+        ext, problems = parse_extensions(Path(path).read_text(encoding="utf-8"), path)
+        view = extensions_view(path, True, ext, problems)
+        return (2 if any(p.is_error for p in problems) else 0), json.dumps(view), ""
+
 
 def run_module(main: Callable[[], None], case: dict[str, Any], args: dict[str, Any], tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> tuple[dict, FakeAgent]:
@@ -80,6 +93,8 @@ def run_module(main: Callable[[], None], case: dict[str, Any], args: dict[str, A
     config_dir.mkdir()
     if case["haresources"] is not None:
         (config_dir / "haresources").write_text(case["haresources"], encoding="utf-8")
+    if case.get("hbvip_cf") is not None:
+        (config_dir / "hbvip.cf").write_text(case["hbvip_cf"], encoding="utf-8")
     binary = tmp_path / "hbvip"
     binary.write_text("#!/bin/sh\nexit 99\n", encoding="utf-8")
     binary.chmod(0o755)

@@ -37,7 +37,19 @@ def test_hb_vip(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.Monkey
             assert result[key] == expect[key]
     if "groups" in expect:
         assert len(result["groups"]) == expect["groups"]
+    cf = tmp_path / "ha.d" / "hbvip.cf"
+    want_cf = expect.get("hbvip_cf", case.get("hbvip_cf"))
+    assert (cf.read_text(encoding="utf-8") if cf.exists() else None) == want_cf
+    if want_cf is not None and case.get("hbvip_cf") is None:
+        assert cf.stat().st_mode & 0o777 == 0o600  # a new hbvip.cf: a check's command may carry a credential
+    diffs = result.get("diff") if isinstance(result.get("diff"), list) else [result.get("diff") or {}]
     if "diff_after" in expect:
-        assert expect["diff_after"] in result["diff"]["after"]
+        assert expect["diff_after"] in diffs[0]["after"]
+    if "cf_diff_after" in expect:
+        assert len(diffs) == 2 and expect["cf_diff_after"] in diffs[1]["after"]
+    if "checks" in expect:
+        assert [(c["name"], c["fall"], c["group"]) for c in result["checks"]] == [tuple(c) for c in expect["checks"]]
+    if "checked_cf" in expect:
+        assert agent.checked_cf == expect["checked_cf"]
     if "reload" in expect:
         assert expect["reload"] in result["reload"]
