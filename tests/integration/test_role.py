@@ -52,8 +52,8 @@ def pair(switch_lab: AnsibleLab) -> Iterator[Switched]:
     try:
         yield Switched(switch_lab, first, time.monotonic() - started)
     finally:
-        # Switching back enables hbvip again (its K links turn into S links): the agent tests after
-        # this module find a converged pair.
+        # The way back: switching to the agent engine enables hbvip again (its K links turn into S
+        # links), and the heal fails this module if that run does not converge.
         switch_lab.heal()
 
 
