@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import FAST_TIMERS, SECRET, AnsibleLab
+from ansible_lab import FAST_TIMERS, REPO, SECRET, AnsibleLab
 from ansible_lab import wheelhouse  # noqa: F401 pylint: disable=unused-import  # a fixture, used by name
 from lab import Lab
 from pair import Pair
@@ -152,3 +152,13 @@ def switch_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     they take minutes of Ansible and run beside the agent tests on another worker instead of after
     them on the same pair (make test runs tests in parallel, one worker per provisioned lab)."""
     yield from _provisioned_lab("sw", wheelhouse)
+
+
+@pytest.fixture
+def collections(tmp_path: Path) -> Path:
+    """ANSIBLE_COLLECTIONS_PATH with hbvip.heartbeat = this checkout (the module tests run it as a
+    collection by path, as an operator's playbook directory would)."""
+    root = tmp_path / "collections"
+    (root / "ansible_collections" / "hbvip").mkdir(parents=True)
+    (root / "ansible_collections" / "hbvip" / "heartbeat").symlink_to(REPO)
+    return root

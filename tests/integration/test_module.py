@@ -57,15 +57,6 @@ HBVIP = str(REPO / ".venv" / "bin" / "hbvip")
 PORT = 5405
 
 
-@pytest.fixture
-def collections(tmp_path: Path) -> Path:
-    """ANSIBLE_COLLECTIONS_PATH with hbvip.heartbeat = this checkout."""
-    root = tmp_path / "collections"
-    (root / "ansible_collections" / "hbvip").mkdir(parents=True)
-    (root / "ansible_collections" / "hbvip" / "heartbeat").symlink_to(REPO)
-    return root
-
-
 @pytest.fixture(scope="module")
 def pair(lab_support: None) -> Iterator[tuple[Lab, list[Agent]]]:
     """One lab for the module's tests: each leaves haresources and the holders as it found them."""

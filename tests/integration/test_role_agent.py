@@ -65,15 +65,6 @@ def hb_vip(al: AnsibleLab, collections: Path, args: str) -> subprocess.Completed
 
 
 @pytest.fixture
-def collections(tmp_path: Path) -> Path:
-    """ANSIBLE_COLLECTIONS_PATH with hbvip.heartbeat = this checkout."""
-    root = tmp_path / "collections"
-    (root / "ansible_collections" / "hbvip").mkdir(parents=True)
-    (root / "ansible_collections" / "hbvip" / "heartbeat").symlink_to(REPO)
-    return root
-
-
-@pytest.fixture
 def probe(ansible_lab: AnsibleLab) -> Iterator[Probe]:
     """The client probing the pair's VIP every 10 ms, already answered by server1."""
     p = ansible_lab.lab.probe(PORT, 0.01)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import FAST_TIMERS, REPO, SECRET, agent_status, assert_ok, changed_tasks, playbook, recap
+from ansible_lab import FAST_TIMERS, SECRET, agent_status, assert_ok, changed_tasks, playbook, recap
 from lab import Lab
 from pair import wait_until
 
@@ -65,15 +65,6 @@ def dual(lab_support: None, wheelhouse: Path) -> Iterator[DualLab]:
 def full6(address: str) -> str:
     """fd99:9::100 -> fd99:9:0:0:0:0:0:100."""
     return ":".join(f"{int(h, 16):x}" for h in ipaddress.IPv6Address(address).exploded.split(":"))
-
-
-@pytest.fixture
-def collections(tmp_path: Path) -> Path:
-    """ANSIBLE_COLLECTIONS_PATH with hbvip.heartbeat = this checkout."""
-    root = tmp_path / "collections"
-    (root / "ansible_collections" / "hbvip").mkdir(parents=True)
-    (root / "ansible_collections" / "hbvip" / "heartbeat").symlink_to(REPO)
-    return root
 
 
 def test_the_role_writes_both_paths_both_vips_and_the_check_identically_on_both_nodes(dual: DualLab) -> None:
