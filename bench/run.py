@@ -10,7 +10,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +81,15 @@ def _startup_trial(lab: Lab, c: Contender, t: T.TimerSet) -> dict[str, object]:
         return {"listening": None, "first_heartbeat": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _footprint(lab: Lab, c: Contender, t: T.TimerSet, seconds: float) -> dict[str, object]:
+    try:
+        fp = footprint.measure(lab, c, t, seconds)
+        fp["error"] = None
+    except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        fp = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return fp
+
+
 def _save(results: dict[str, object], checkpoint: Path | None) -> None:
     if checkpoint is not None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -120,54 +129,27 @@ def run(plan: Plan, prefix: str = "bn", checkpoint: Path | None = None,
             done = {(r["contender"], r["timers"], r["trial"], s) for s in ("failover", "scale", "footprint", "service", "startup")
                     for r in results[s]}  # type: ignore[attr-defined]
             progress.advance(task, len(done))
-            for k in range(plan.trials):
-                for c, t in fail_cells:
-                    if (c.name, t.name, k, "failover") in done:
-                        continue
-                    progress.update(task, description=f"failover {c.name} {t.name} {k + 1}/{plan.trials}")
-                    m = run_trial(lab, c, t, [lab.vip], ALL_PHASES)
-                    results["failover"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
-                    _save(results, checkpoint)
-                    progress.advance(task)
-            for k in range(plan.trials):
-                for c, t in svc_cells:
-                    if (c.name, t.name, k, "service") in done:
-                        continue
-                    progress.update(task, description=f"service death {c.name} {t.name} {k + 1}/{plan.trials}")
-                    m = run_trial(lab, c, t, [lab.vip], SERVICE_PHASES, service_phase=(k + 0.5) / plan.trials)
-                    results["service"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
-                    _save(results, checkpoint)
-                    progress.advance(task)
-            for k in range(plan.trials):
-                for c, t in start_cells:
-                    if (c.name, t.name, k, "startup") in done:
-                        continue
-                    progress.update(task, description=f"start-up {c.name} {t.name} {k + 1}/{plan.trials}")
-                    results["startup"].append({"contender": c.name, "timers": t.name, "trial": k,  # type: ignore[union-attr]
-                                               **_startup_trial(lab, c, t)})
-                    _save(results, checkpoint)
-                    progress.advance(task)
-            for k in range(plan.scale_trials):
-                for c, t in scale_cells:
-                    if (c.name, t.name, k, "scale") in done:
-                        continue
-                    progress.update(task, description=f"scale {c.name} {t.name} {k + 1}/{plan.scale_trials}")
-                    m = run_trial(lab, c, t, scale_vips(lab), ("start", "power"))
-                    results["scale"].append({"contender": c.name, "timers": t.name, "trial": k, **m})  # type: ignore[union-attr]
-                    _save(results, checkpoint)
-                    progress.advance(task)
-            for c, t in fp_cells:
-                if (c.name, t.name, 0, "footprint") in done:
-                    continue
-                progress.update(task, description=f"footprint {c.name} {t.name} {plan.footprint_s:g}s")
-                try:
-                    fp = footprint.measure(lab, c, t, plan.footprint_s)
-                    fp["error"] = None
-                except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                    fp = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                results["footprint"].append({"contender": c.name, "timers": t.name, "trial": 0, **fp})  # type: ignore[union-attr]
-                _save(results, checkpoint)
-                progress.advance(task)
+
+            def sweep(section: str, cells: Sequence[tuple[Contender, T.TimerSet]], trials: int,
+                      measure: Callable[[Contender, T.TimerSet, int], dict[str, object]]) -> None:
+                """Trial 1 of every cell, then trial 2, ...; each row saved as soon as it is measured."""
+                for k in range(trials):
+                    for c, t in cells:
+                        if (c.name, t.name, k, section) in done:
+                            continue
+                        progress.update(task, description=f"{section} {c.name} {t.name} {k + 1}/{trials}")
+                        results[section].append({"contender": c.name, "timers": t.name, "trial": k,  # type: ignore[attr-defined]
+                                                 **measure(c, t, k)})
+                        _save(results, checkpoint)
+                        progress.advance(task)
+
+            sweep("failover", fail_cells, plan.trials, lambda c, t, k: run_trial(lab, c, t, [lab.vip], ALL_PHASES))
+            sweep("service", svc_cells, plan.trials, lambda c, t, k: run_trial(
+                lab, c, t, [lab.vip], SERVICE_PHASES, service_phase=(k + 0.5) / plan.trials))
+            sweep("startup", start_cells, plan.trials, lambda c, t, k: _startup_trial(lab, c, t))
+            sweep("scale", scale_cells, plan.scale_trials,
+                  lambda c, t, k: run_trial(lab, c, t, scale_vips(lab), ("start", "power")))
+            sweep("footprint", fp_cells, 1, lambda c, t, k: _footprint(lab, c, t, plan.footprint_s))
     meta = results["meta"]
     meta.update(trials=plan.trials, footprint_window_s=plan.footprint_s)  # type: ignore[union-attr]
     meta["duration_s"] = round(meta.get("duration_s", 0) + time.time() - started, 1)  # type: ignore[union-attr]
