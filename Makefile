@@ -11,18 +11,18 @@ deps:
 	@bash scripts/deps.sh
 
 ## The whole suite (what CI runs): unit tests, lab integration tests, lint. TEST_WORKERS pytest
-## processes (pytest-xdist) share the machine: lab tests mostly wait on timers, and tests sharing a
-## provisioned lab stay in one worker (tests/integration/conftest.py); the slowest 25 are printed.
+## processes (pytest-xdist) share the machine: lab tests mostly wait on timers, and the tests of a
+## module (and so its provisioned lab) stay in one worker (tests/integration/conftest.py); the slowest 25 are printed.
 TEST_WORKERS ?= 4
 test: deps
-	$(PYTEST) tests/unit tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadgroup --durations=25
+	$(PYTEST) tests/unit tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile --durations=25
 	$(MAKE) --no-print-directory lint
 
 unit: deps
 	$(PYTEST) tests/unit
 
 integration: deps
-	$(PYTEST) tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadgroup
+	$(PYTEST) tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile
 
 ## Long runs (not in CI): the whole fault suite, soak scenarios, >= 10^6 fuzz inputs of the wire codec.
 ## atheris is installed here only (it is not in requirements-dev.txt: CI must not depend on its wheel).

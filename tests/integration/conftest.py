@@ -17,8 +17,6 @@ from lab import Lab
 from pair import Pair
 
 _LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab", "switch_lab"}
-#: Session-scoped provisioned labs: the tests that use one run in one xdist worker.
-_SESSION_LABS = ("ansible_lab", "switch_lab")
 _counter = itertools.count()
 
 
@@ -35,24 +33,18 @@ def lab_unavailable() -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses a lab fixture is a `lab` test, so `-m "not lab"` leaves them out.
+    """Every test that uses a lab fixture is a `lab` test, so `-m "not lab"` leaves them out; the long
+    modules go first (see _LONG_MODULES).
 
-    Under `pytest -n N --dist loadgroup` (make test) tests that share a provisioned lab must run in one
-    worker, or each worker would provision its own: the users of a session lab form one group,
-    a module with a module-scoped lab fixture is a group of its own; every other test goes wherever a
-    worker is free."""
+    `make test` runs `pytest -n N --dist loadfile`: all tests of one module run in one worker, so a
+    module-scoped lab is built once, and each session lab (`ansible_lab`, `switch_lab`) has exactly one
+    module using it. (`--dist loadgroup` would group across modules, but pytest-xdist 3.8 cannot rename
+    the node ids of pytest 9, so its groups silently do nothing.)"""
     items.sort(key=_start_early)
     for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        if _LAB_FIXTURES & names:
+        if _LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
-        shared = [name for name in _SESSION_LABS if name in names]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
-        elif _module_scoped_fixtures(item) & names:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 #: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
@@ -64,14 +56,6 @@ _LONG_MODULES = ("test_role_agent", "test_role", "test_role_dual_stack", "test_r
 def _start_early(item: pytest.Item) -> int:
     module = getattr(getattr(item, "module", None), "__name__", "")
     return _LONG_MODULES.index(module) if module in _LONG_MODULES else len(_LONG_MODULES)
-
-
-def _module_scoped_fixtures(item: pytest.Item) -> set[str]:
-    """Names of the fixtures this test uses that live once per module."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return set()
-    return {name for name, defs in info.name2fixturedefs.items() if defs and defs[-1].scope == "module"}
 
 
 @pytest.fixture(scope="session")
