@@ -103,9 +103,9 @@ def main(argv: list[str]) -> int:
             rows = measure(lab, c, timers, trials)
             for key in ("listening", "first_heartbeat"):
                 s = summary([r[key] for r in rows])
-                print(f"{c.name:<11} {key:<16} " + " / ".join(
-                    f"{s[k] * 1000:.0f}" if isinstance(s[k], float) else str(s[k]) for k in ("min", "median", "max"))
-                      + f" ms (n={s['n']}, failed={s['failed']})")
+                spread = " / ".join(f"{s[k] * 1000:.0f}" if isinstance(s[k], float) else str(s[k])
+                                    for k in ("min", "median", "max"))
+                print(f"{c.name:<11} {key:<16} {spread} ms (n={s['n']}, failed={s['failed']})")
     return 0
 
 
