@@ -176,6 +176,9 @@ def test_peer_renamed_by_sighup_keeps_the_vip_and_pairs_under_the_new_name(pair:
     wait_until(lambda: a1.status()["stable"] and a2.status()["stable"], 10, "pair stable")
     a1.stop()                                             # planned: server1 hands over and stops
     wait_until(lambda: has_vip(lab, "server2"), 5, "server2 to serve")
+    # a reload during a takeover is refused ("reload again when it is done"): the VIP is up before
+    # failback.sh has run, so wait until server2's takeover is over
+    wait_until(lambda: a2.status()["stable"], 10, "server2's takeover to finish")
     s1 = lab.hosts["server1"]
     old_uuid = s1.path("/var/lib/heartbeat/hb_uuid").read_bytes()
     s1.run(["hostname", "db1"])
