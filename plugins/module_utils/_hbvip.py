@@ -253,26 +253,31 @@ class HbVipCli:
         rc, out, err = self.module.run_command([self.binary, *args])
         return rc, out, err
 
+    def _read(self, command: str, path: str) -> tuple[int, dict[str, Any]]:
+        """`hbvip COMMAND --file PATH --json`: (rc, its JSON); rc 2 means the file has problems."""
+        rc, out, err = self._run(command, "--config-dir", self.config_dir, "--file", path, "--json")
+        if rc not in (0, 2):
+            raise HbVipError(f"hbvip {command} failed (rc={rc}): {err.strip() or out.strip()}")
+        return rc, json.loads(out)
+
+    def _read_text(self, command: str, text: str) -> tuple[int, dict[str, Any]]:
+        """`_read` of candidate lines, written to a scratch file for the agent."""
+        tmp = self._scratch(text)
+        try:
+            return self._read(command, tmp)
+        finally:
+            os.unlink(tmp)
+
     def haresources(self, path: str) -> dict[str, Any]:
         """Groups of the file with their line spans; refuses a file the agent itself would refuse."""
-        rc, out, err = self._run("haresources", "--config-dir", self.config_dir, "--file", path, "--json")
-        if rc not in (0, 2):
-            raise HbVipError(f"hbvip haresources failed (rc={rc}): {err.strip() or out.strip()}")
-        parsed = json.loads(out)
+        rc, parsed = self._read("haresources", path)
         if rc == 2:
             raise HbVipError(f"{path} has errors; fix them before hb_vip edits it", problems=parsed["problems"])
         return parsed
 
     def parse_line(self, line: str) -> dict[str, Any]:
         """The agent's parse of one group line; a line it refuses fails with its problems."""
-        tmp = self._scratch(line)
-        try:
-            rc, out, err = self._run("haresources", "--config-dir", self.config_dir, "--file", tmp, "--json")
-        finally:
-            os.unlink(tmp)
-        if rc not in (0, 2):
-            raise HbVipError(f"hbvip haresources failed (rc={rc}): {err.strip() or out.strip()}")
-        parsed = json.loads(out)
+        rc, parsed = self._read_text("haresources", line)
         if rc == 2 or not parsed["groups"]:
             raise HbVipError(f"the group line {line.strip()!r} is not valid haresources: "
                              + "; ".join(p["message"] for p in parsed["problems"]), problems=parsed["problems"])
@@ -286,25 +291,16 @@ class HbVipCli:
 
     def extensions(self, path: str) -> dict[str, Any]:
         """The health lines of hbvip.cf (`hbvip extensions --json`); a missing file has none."""
-        rc, out, err = self._run("extensions", "--config-dir", self.config_dir, "--file", path, "--json") \
-            if os.path.exists(path) else (0, json.dumps({"exists": False, "checks": [], "problems": []}), "")
-        if rc not in (0, 2):
-            raise HbVipError(f"hbvip extensions failed (rc={rc}): {err.strip() or out.strip()}")
-        parsed = json.loads(out)
+        if not os.path.exists(path):
+            return {"exists": False, "checks": [], "problems": []}
+        rc, parsed = self._read("extensions", path)
         if rc == 2:
             raise HbVipError(f"{path} has errors; fix them before hb_vip edits it", problems=parsed["problems"])
         return parsed
 
     def parse_checks(self, text: str) -> dict[str, Any]:
         """The agent's parse of candidate check lines; lines it refuses fail with its problems."""
-        tmp = self._scratch(text)
-        try:
-            rc, out, err = self._run("extensions", "--config-dir", self.config_dir, "--file", tmp, "--json")
-        finally:
-            os.unlink(tmp)
-        if rc not in (0, 2):
-            raise HbVipError(f"hbvip extensions failed (rc={rc}): {err.strip() or out.strip()}")
-        parsed = json.loads(out)
+        rc, parsed = self._read_text("extensions", text)
         if rc == 2:
             raise HbVipError(f"the checks {text.strip()!r} are not valid hbvip.cf lines: "
                              + "; ".join(p["message"] for p in parsed["problems"]), problems=parsed["problems"])
