@@ -163,6 +163,8 @@ def test_teardown_ends_daemons_respawners_and_namespace_leavers(lab_prefix: Call
         s1.run(f"setsid sh -c 'sleep {marker} & echo $! > /run/daemon.pid' </dev/null >/dev/null 2>&1 &")
         s1.run(f"setsid sh -c 'trap \"\" TERM; while :; do sleep {marker}; done' </dev/null >/dev/null 2>&1 &")
         s1.run(f"setsid unshare --net sleep {marker} </dev/null >/dev/null 2>&1 &")
+        # the pidfile is written by the backgrounded shell, after `run` returned
+        wait_until(lambda: s1.path("/run/daemon.pid").exists() and s1.read("/run/daemon.pid").strip(), 5, "daemon.pid")
         daemon = int(s1.read("/run/daemon.pid"))
         wait_until(lambda: len(_pids_with_argv(sleeper)) == 3, 5, "three sleepers")
         started = _pids_with_argv(sleeper)
