@@ -260,6 +260,13 @@ class HbVipCli:
             raise HbVipError(f"hbvip {command} failed (rc={rc}): {err.strip() or out.strip()}")
         return rc, json.loads(out)
 
+    def _read_file(self, command: str, path: str) -> dict[str, Any]:
+        """`_read` of a file on the host, which hb_vip is about to edit: it must have no problems."""
+        rc, parsed = self._read(command, path)
+        if rc == 2:
+            raise HbVipError(f"{path} has errors; fix them before hb_vip edits it", problems=parsed["problems"])
+        return parsed
+
     def _read_text(self, command: str, text: str) -> tuple[int, dict[str, Any]]:
         """`_read` of candidate lines, written to a scratch file for the agent."""
         tmp = self._scratch(text)
@@ -270,10 +277,7 @@ class HbVipCli:
 
     def haresources(self, path: str) -> dict[str, Any]:
         """Groups of the file with their line spans; refuses a file the agent itself would refuse."""
-        rc, parsed = self._read("haresources", path)
-        if rc == 2:
-            raise HbVipError(f"{path} has errors; fix them before hb_vip edits it", problems=parsed["problems"])
-        return parsed
+        return self._read_file("haresources", path)
 
     def parse_line(self, line: str) -> dict[str, Any]:
         """The agent's parse of one group line; a line it refuses fails with its problems."""
@@ -293,10 +297,7 @@ class HbVipCli:
         """The health lines of hbvip.cf (`hbvip extensions --json`); a missing file has none."""
         if not os.path.exists(path):
             return {"exists": False, "checks": [], "problems": []}
-        rc, parsed = self._read("extensions", path)
-        if rc == 2:
-            raise HbVipError(f"{path} has errors; fix them before hb_vip edits it", problems=parsed["problems"])
-        return parsed
+        return self._read_file("extensions", path)
 
     def parse_checks(self, text: str) -> dict[str, Any]:
         """The agent's parse of candidate check lines; lines it refuses fail with its problems."""
