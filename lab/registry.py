@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,18 +116,35 @@ def _ns_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _lab_namespaces(record: LabRecord) -> set[tuple[int, int]]:
+@contextmanager
+def _lab_namespaces(record: LabRecord) -> Iterator[set[tuple[int, int]]]:
     """The net namespaces the record names and the mount namespaces its live anchors hold open.
 
     Mount namespaces count too: a process that left a host's netns but still sees the host's private
     mounts is the lab's, and it pins those mounts. An anchor pid counts only while it still sits in
     one of the lab's net namespaces (a stale record's pid may have been reused by anyone).
+    Each namespace is held open (an fd) while the caller uses the set: the kernel reuses the inode
+    number of a namespace that died at once, and `ip netns exec` makes a new mount namespace per
+    command, so without the hold a parallel lab's fresh process could match an anchor's dead mount
+    namespace and be killed (seen in CI: another lab's client probe SIGKILLed while it started).
     """
-    nets = {ns for ns in (_ns_id(f"/run/netns/{name}") for name in record.namespaces) if ns}
-    anchors = [pid for pid in record.anchor_pids if _ns_id(f"/proc/{pid}/ns/net") in nets]
-    machine = _ns_id("/proc/1/ns/mnt")
-    mounts = {ns for ns in (_ns_id(f"/proc/{pid}/ns/mnt") for pid in anchors) if ns and ns != machine}
-    return nets | mounts
+    with ExitStack() as held:
+        nets = {ns for ns in (_hold(held, f"/run/netns/{name}") for name in record.namespaces) if ns}
+        anchors = [pid for pid in record.anchor_pids if _ns_id(f"/proc/{pid}/ns/net") in nets]
+        machine = _ns_id("/proc/1/ns/mnt")
+        mounts = {ns for ns in (_hold(held, f"/proc/{pid}/ns/mnt") for pid in anchors) if ns and ns != machine}
+        yield nets | mounts
+
+
+def _hold(stack: ExitStack, path: str) -> tuple[int, int] | None:
+    """Open a namespace file for the life of `stack` and return its identity; None if it is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    stack.callback(os.close, fd)
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
 
 
 def _lab_processes(namespaces: set[tuple[int, int]]) -> set[int]:
@@ -179,16 +196,16 @@ def _end_lab_processes(record: LabRecord, *, grace: float = 0.5, timeout: float 
     outlives the lab in a deleted namespace; Heartbeat's media readers/writers were found so, PPid 1,
     after the two-pair role lab. SIGTERM first lets well-behaved processes end on their own.
     """
-    namespaces = _lab_namespaces(record)
-    victims = _lab_processes(namespaces)
-    _signal_all(victims, signal.SIGTERM)
-    _wait_gone(sorted(victims), timeout=grace)
-    deadline = time.monotonic() + timeout
-    while victims := _lab_processes(namespaces):
-        if time.monotonic() > deadline:
-            return [f"processes survived SIGKILL: {sorted(victims)}"]
-        _signal_all(victims, signal.SIGKILL)
-        _wait_gone(sorted(victims), timeout=1)
+    with _lab_namespaces(record) as namespaces:
+        victims = _lab_processes(namespaces)
+        _signal_all(victims, signal.SIGTERM)
+        _wait_gone(sorted(victims), timeout=grace)
+        deadline = time.monotonic() + timeout
+        while victims := _lab_processes(namespaces):
+            if time.monotonic() > deadline:
+                return [f"processes survived SIGKILL: {sorted(victims)}"]
+            _signal_all(victims, signal.SIGKILL)
+            _wait_gone(sorted(victims), timeout=1)
     return []
 
 

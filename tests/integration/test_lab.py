@@ -239,6 +239,47 @@ def test_cli_up_survives_its_process_and_down_removes_it(lab_prefix: Callable[[]
     assert _leftovers(prefix, workdir) == []
 
 
+def _running(command: str, proc: subprocess.Popen) -> bool:
+    """True once `proc` has exec'd `command` (every unshare/setns before it is done)."""
+    try:
+        return Path(f"/proc/{proc.pid}/comm").read_text().strip() == command
+    except OSError:
+        return False
+
+
+def test_teardown_never_matches_a_fresh_namespace_that_reuses_a_dead_anchors_number(
+        lab_prefix: Callable[[], str]) -> None:
+    """A parallel lab's new process must never be taken for one of ours (a CI run lost a probe so).
+
+    The kernel hands a dead namespace's inode number to the next namespace made, and `ip netns exec`
+    makes a mount namespace per command; the teardown holds what it matches on open, so the number
+    cannot be handed on while it kills.
+    """
+    ns = f"{lab_prefix()}-t"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    fresh: list[subprocess.Popen] = []
+    anchor = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--mount", "sleep", "60"])
+    try:
+        wait_until(lambda: _running("sleep", anchor), timeout=5, what="the anchor in its own mount namespace")
+        record = registry.LabRecord(prefix=ns, net=0, namespaces=[ns], owner_pid=None, anchor_pids=[anchor.pid])
+        with registry._lab_namespaces(record) as matched:
+            dead = registry._ns_id(f"/proc/{anchor.pid}/ns/mnt")
+            assert dead in matched
+            stop_proc(anchor)
+            # The kernel gives out the lowest free number: make namespaces until one gets a number
+            # above the dead one's, so that number was handed out if it was free.
+            while len(fresh) < 3000:
+                fresh.append(subprocess.Popen(["unshare", "--mount", "sleep", "60"]))
+                wait_until(lambda: _running("sleep", fresh[-1]), timeout=5, what="a fresh mount namespace")
+                if registry._ns_id(f"/proc/{fresh[-1].pid}/ns/mnt") >= dead:
+                    break
+            assert registry._lab_processes(matched) == set()
+    finally:
+        for proc in [anchor, *fresh]:
+            stop_proc(proc)
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
 def test_probe_result_gaps_and_holders_from_samples() -> None:
     result = ProbeResult([(0.0, "server1"), (0.1, "server1"), (0.2, None), (0.3, None), (0.4, "server2"),
                           (0.5, "server2"), (0.6, None), (0.7, "server1")])
