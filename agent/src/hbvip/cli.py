@@ -13,7 +13,7 @@ from . import __version__
 from .cli_config import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, config_tools
 from .config import ConfigError, format_problems, load_config
 
-# The daemon (and with it asyncio) is imported by the commands that need it, not by `hbvip status`:
+# The daemon (and with it asyncio) is imported by the commands that need it, `run` after its first heartbeats, not by `hbvip status`:
 # a command's import cost is its start-up time, and the daemon's is its resident memory for life.
 # Likewise the status table is imported by `hbvip status` only.
 
@@ -36,9 +36,7 @@ def _without_openssl() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _without_openssl()
-    import asyncio  # pylint: disable=import-outside-toplevel
-
-    from .daemon import Agent, Paths  # pylint: disable=import-outside-toplevel
+    from .boot import Paths, boot  # pylint: disable=import-outside-toplevel
 
     paths = Paths(Path(args.config_dir), Path(args.state_dir), Path(args.run_dir), Path(args.init_dir))
     try:
@@ -50,7 +48,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         print(str(warning), file=sys.stderr)
     try:
-        return asyncio.run(Agent(config, paths, log_stderr=args.log_stderr).run())
+        booted = boot(config, paths, log_stderr=args.log_stderr)   # the first heartbeats are out
+        # The event loop and the rest of the agent are imported after them (see hbvip.boot).
+        import asyncio  # pylint: disable=import-outside-toplevel
+
+        from .daemon import Agent  # pylint: disable=import-outside-toplevel
+
+        return asyncio.run(Agent(booted).run())
     except KeyboardInterrupt:
         return EXIT_OK
 

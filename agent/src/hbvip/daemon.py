@@ -1,13 +1,11 @@
-"""The composition root: start-up, signals and wiring of one node (`hbvip run`).
+"""The composition root: the running agent's wiring of one node (`hbvip run`, after `hbvip.boot`).
 
-It builds the parts (log, identity, link, node, control socket, metrics), starts them in order, hands
-the node the signals, and tears everything down when the node's loop ends. Every decision lives in
-`hbvip.cluster`, fed by `hbvip.node`; the side effects live in the parts it wires together.
-
-Start-up is ordered for the time to the first heartbeat, which is mostly imports: the removal of stale
-VIPs starts first, the sockets open and the first heartbeats (`init`, `up`) go out with only the config,
-the wire and the sockets loaded; then the decision machinery (`hbvip.node`, `hbvip.cluster`) is imported
-and the node built, before the loop reads any datagram. The control socket, metrics and signals follow.
+`hbvip.boot` has logged the start, opened the sockets and sent the first heartbeats (`init`, `up`)
+before asyncio and this module are imported. Here the removal of stale VIPs starts first, the decision
+machinery (`hbvip.node`, `hbvip.cluster`) is imported and the node built, and the loop starts reading
+datagrams; the control socket, metrics and signals follow. The node gets the signals, and everything
+is torn down when its loop ends. Every decision lives in `hbvip.cluster`, fed by `hbvip.node`; the side
+effects live in the parts it wires together.
 """
 
 from __future__ import annotations
@@ -15,25 +13,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-import sys
-from collections.abc import Callable
-
-from . import __version__
 from typing import TYPE_CHECKING
 
-from .clock import SYSTEM_CLOCK
-from .config import Config
+from .boot import Booted
 from .dirs import Paths
-from .link import Link, status_body, transport_for
-from .log import EventLog
-from .net.transport import TransportError
 from .resources.runner import ResourceRunner, remove_stale_vips, runner_for
 from .sdnotify import sd_notify
 from .turns import TaskSet
-from .wire import Signer
-from .wire.identity import increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
 
 if TYPE_CHECKING:
+    from .link import Link
     from .metrics import MetricsExporter
     from .node import Node
 
@@ -43,77 +32,32 @@ __all__ = ["Agent", "Paths"]
 # pylint: disable=import-outside-toplevel
 
 
-class _Inbox:
-    """The transport's datagram callback until the node exists. The node is built before the loop runs
-    again after the sockets opened, so nothing arrives here before `to` is set."""
-
-    def __init__(self) -> None:
-        self.to: Callable[[bytes, tuple[str, int]], None] | None = None
-
-    def __call__(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.to is not None:
-            self.to(data, addr)
-
-
 class Agent:
-    """One node of a pair. `run()` returns the process exit code."""
+    """One node of a pair, started by `hbvip.boot.boot`. `run()` returns the process exit code."""
 
-    def __init__(self, config: Config, paths: Paths, *, log_stderr: bool = False) -> None:
-        self.config = config
-        self.paths = paths
-        self.clock = SYSTEM_CLOCK
-        hacf = config.hacf
-        self.log = EventLog(config.node_name, logfile=hacf.logfile, debugfile=hacf.debugfile,
-                            logfacility=hacf.logfacility, stderr=log_stderr or not (hacf.logfile or hacf.debugfile),
-                            debug=bool(hacf.debug))
-        self.started = self.clock.monotonic()
-
-    def _identity(self, link: Link) -> None:
-        """Our hb_uuid (made once per state dir) and this start's generation, as Heartbeat keeps them."""
-        cfg, state_dir = self.config, self.paths.state_dir
-        link.uuid, created = load_or_create_uuid(state_dir)
-        made_under = uuid_host(state_dir)
-        if created:
-            self.log("info", "uuid.created", "No uuid found for current node - generating a new uuid.")
-            record_uuid_host(state_dir, cfg.node_name)
-        elif made_under and made_under != cfg.node_name:
-            self.log("warning", "uuid.other_host",
-                     f"hb_uuid in {state_dir} was made under hostname {made_under!r}, this node is "
-                     f"{cfg.node_name!r}: the peer may reject it as a replay; delete hb_uuid after a rename",
-                     {"made_under": made_under, "node": cfg.node_name})
-        elif not made_under:
-            record_uuid_host(state_dir, cfg.node_name)
-        link.generation = increment_generation(state_dir)
-        self.log("info", "generation", f"Heartbeat generation: {link.generation}", {"hg": link.generation})
+    def __init__(self, booted: Booted) -> None:
+        self.booted = booted
+        self.config = booted.config
+        self.paths = booted.paths
+        self.log = booted.log
+        self.clock = booted.link.clock
+        self.started = booted.started
 
     async def run(self) -> int:
-        cfg = self.config
-        self.log("info", "start", f"Configuration validated. Starting hbvip {__version__}",
-                 {"node": cfg.node_name, "peer": cfg.peers[0], "version": __version__})
-        link = Link(cfg.node_name, Signer.from_authkeys(cfg.authkeys), self.clock)
-        self._identity(link)
-        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Removing them
-        # starts first and overlaps with opening the sockets and meeting the peer; an acquisition waits for it.
+        cfg, link = self.config, self.booted.link
+        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Its removal
+        # starts first and overlaps with meeting the peer; an acquisition waits for it.
         tasks = TaskSet()
         runner = runner_for(cfg, self.paths.init_dir, self.log)
         cleanup = tasks.spawn(remove_stale_vips(runner, cfg.groups))
-        inbox = _Inbox()
-        link.transport = transport_for(cfg, inbox)
-        try:
-            await link.transport.start()
-        except TransportError as exc:   # e.g. no CAP_NET_BIND_SERVICE: say the fix, not a traceback
-            self.log("error", "transport.failed", str(exc), {"port": cfg.hacf.udpport})
-            print(f"hbvip: {exc}", file=sys.stderr)
+        if self.booted.failed or link.transport is None:
             await cleanup
             self.log.close()
             return 1
-        self.log("info", "transport.up", None, {"port": cfg.hacf.udpport, "peers": ",".join(link.peer_addresses)})
-        link.send("status", status_body(cfg, "init"))
-        link.send("status", status_body(cfg, "up"))
-        started_at = self.clock.monotonic()
         node = self._node(link, runner, tasks, cleanup)
-        node.next_status = started_at + cfg.hacf.timers.keepalive
-        inbox.to = node.on_datagram
+        node.next_status = self.booted.up_at + cfg.hacf.timers.keepalive
+        self.booted.inbox.to = node.on_datagram
+        link.transport.listen(asyncio.get_running_loop())
         from .control import ControlServer
         control = ControlServer(node, self.paths.run_dir)
         await control.start()
