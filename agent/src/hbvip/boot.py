@@ -7,6 +7,10 @@ them is needed to send: the config, the wire and a plain socket are. So `boot` l
 the identity, opens the sockets (the host's addresses read with one netlink dump, peer names resolved
 by the C library) and sends; `hbvip.daemon` then imports the rest, starts the removal of stale VIPs
 and the loop, and reads the first datagram. Nothing arrives unread: the receive socket queues it.
+
+The peer counts its deadtime from our `up`, and loading the rest takes longer than a short deadtime
+(40 ms at the floor): `Beating` keeps sending `up` every keepalive from a thread until the loop's own
+turns take over, as the node's first turns would (the same message, on the same keepalive grid).
 """
 
 from __future__ import annotations
@@ -80,6 +84,38 @@ def boot(config: Config, paths: Paths, *, log_stderr: bool = False) -> Booted:
     link.send("status", status_body(config, "up"))
     booted.up_at = clock.monotonic()
     return booted
+
+
+class Beating:
+    """`with Beating(booted):` load the rest of the agent while a thread sends `up` every keepalive.
+
+    The link is the thread's alone meanwhile: the main thread only imports. Leaving the block stops
+    the thread before anything else may send; `booted.up_at` is then the last beat, where the node's
+    keepalive grid continues."""
+
+    def __init__(self, booted: Booted) -> None:
+        import threading  # pylint: disable=import-outside-toplevel  # after the first heartbeat, not before
+
+        self.booted = booted
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hbvip-boot-beat", daemon=True)
+
+    def __enter__(self) -> Beating:
+        if not self.booted.failed:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        booted = self.booted
+        clock, keepalive = booted.link.clock, booted.config.hacf.timers.keepalive
+        while not self._stop.wait(max(0.0, booted.up_at + keepalive - clock.monotonic())):
+            booted.link.send("status", status_body(booted.config, "up"))
+            booted.up_at = clock.monotonic()
 
 
 def _identity(config: Config, paths: Paths, log: EventLog, link: Link) -> None:

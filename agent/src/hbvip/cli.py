@@ -36,7 +36,7 @@ def _without_openssl() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _without_openssl()
-    from .boot import Paths, boot  # pylint: disable=import-outside-toplevel
+    from .boot import Beating, Paths, boot  # pylint: disable=import-outside-toplevel
 
     paths = Paths(Path(args.config_dir), Path(args.state_dir), Path(args.run_dir), Path(args.init_dir))
     try:
@@ -49,11 +49,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(str(warning), file=sys.stderr)
     try:
         booted = boot(config, paths, log_stderr=args.log_stderr)   # the first heartbeats are out
-        # The event loop and the rest of the agent are imported after them (see hbvip.boot).
-        import asyncio  # pylint: disable=import-outside-toplevel
+        # The event loop and the rest of the agent are imported after them, beating on (see hbvip.boot).
+        with Beating(booted):
+            import asyncio  # pylint: disable=import-outside-toplevel
 
-        from .daemon import Agent  # pylint: disable=import-outside-toplevel
-
+            from . import node  # pylint: disable=import-outside-toplevel,unused-import  # noqa: F401
+            from .daemon import Agent  # pylint: disable=import-outside-toplevel
         return asyncio.run(Agent(booted).run())
     except KeyboardInterrupt:
         return EXIT_OK

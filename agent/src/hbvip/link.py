@@ -10,6 +10,7 @@ messages of a running agent keep one sequence and one history across reloads.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -29,8 +30,13 @@ DIGEST_FIELD = "hbvip_digest"
 
 def status_body(config: Config, status: str) -> tuple[tuple[str, str], ...]:
     """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest."""
-    return (("st", status), ("dt", f"{round(config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
-            (DIGEST_FIELD, config.digest))
+    return _status_body(status, config.hacf.timers.deadtime, config.digest)
+
+
+@functools.lru_cache(maxsize=8)
+def _status_body(status: str, deadtime: float, digest: str) -> tuple[tuple[str, str], ...]:
+    """Made once per status word and config, not per heartbeat."""
+    return (("st", status), ("dt", f"{round(deadtime * 1000):x}"), ("protocol", "1"), (DIGEST_FIELD, digest))
 
 
 def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:
