@@ -19,6 +19,7 @@ import pytest
 from lab import Lab
 from lab.systemd import SystemdHost, cgroup_roots, nspawn_unavailable
 from ansible_lab import FAST_TIMERS, SECRET, SITE, AnsibleLab, agent_status, assert_ok, playbook, recap
+from pair import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -76,15 +77,6 @@ def show(host: SystemdHost, prop: str, unit: str = "hbvip") -> str:
 
 def holds_vip(lab: Lab, host: SystemdHost) -> bool:
     return f"{lab.vip}/24" in host.addresses()
-
-
-def wait_until(cond, timeout: float, what: str) -> float:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
-    return time.monotonic()
 
 
 def double_holder_times(lab: Lab, until: float) -> list[float]:
