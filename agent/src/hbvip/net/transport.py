@@ -41,6 +41,7 @@ class TransportError(Exception):
 
 @dataclass(frozen=True)
 class _Target:
+    """One place heartbeats are sent to: a peer, a broadcast address or a multicast group."""
     address: str
     interface: str | None
     broadcast: bool = False
