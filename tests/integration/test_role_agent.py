@@ -193,11 +193,24 @@ def converged_reruns_with_a_second_group(al: AnsibleLab, collections: Path, vip2
     return served_from, end, served
 
 
-def test_a_changed_vip_replaces_the_roles_old_group(ansible_lab: AnsibleLab) -> None:
+def test_check_mode_predicts_a_timer_change_then_an_added_resource_and_a_moved_vip(ansible_lab: AnsibleLab) -> None:
+    """Each real change is predicted exactly by --check --diff. The timer: warntime 200 ms = keepalive,
+    which the agent loads with a warning; the role, which keeps only what the agent cannot know, no
+    longer refuses it. The moved VIP replaces the role's old group (no leftover group), and the rerun
+    with the lab's own variables brings the old one back."""
     lab = ansible_lab.lab
     moved = lab.addr(103)
+    timer = ("-e", "heartbeat_vip_warntime_ms=200")
+    resource_and_vip = ("-e", json.dumps({"heartbeat_vip_resources": ["failback.sh::extra"],
+                                          "heartbeat_vip_vip": {"address": moved, "prefix": 24}}))
     try:
-        assert_ok(ansible_lab.playbook("-e", json.dumps({"heartbeat_vip_vip": {"address": moved, "prefix": 24}})))
+        done = assert_predicted(ansible_lab, *timer)
+        assert set(done) == {"server1", "server2"}
+        for host in lab.hosts.values():
+            assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
+        assert all(any("Write the pair's config files (ha.cf)" in t for t in tasks) for tasks in done.values()), done
+        done = assert_predicted(ansible_lab, *timer, *resource_and_vip)
+        assert all(any("(haresources)" in t for t in tasks) for tasks in done.values()), done
         for host in lab.hosts.values():
             groups = agent_status(host)["groups"]
             assert [g["vips"] for g in groups] == [[moved]], groups
@@ -205,23 +218,6 @@ def test_a_changed_vip_replaces_the_roles_old_group(ansible_lab: AnsibleLab) -> 
         assert_ok(ansible_lab.playbook())
     for host in lab.hosts.values():
         assert [g["vips"] for g in agent_status(host)["groups"]] == [[lab.vip]]
-
-
-def test_check_mode_predicts_a_timer_change_and_an_added_resource(ansible_lab: AnsibleLab) -> None:
-    """The timer: warntime 200 ms = keepalive, which the agent loads with a warning; the role, which keeps
-    only what the agent cannot know, no longer refuses it."""
-    timer = ("-e", "heartbeat_vip_warntime_ms=200")
-    resource = ("-e", json.dumps({"heartbeat_vip_resources": ["failback.sh::extra"]}))
-    try:
-        done = assert_predicted(ansible_lab, *timer)
-        assert set(done) == {"server1", "server2"}
-        for host in ansible_lab.lab.hosts.values():
-            assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
-        assert all(any("Write the pair's config files (ha.cf)" in t for t in tasks) for tasks in done.values()), done
-        done = assert_predicted(ansible_lab, *timer, *resource)
-        assert all(any("(haresources)" in t for t in tasks) for tasks in done.values()), done
-    finally:
-        assert_ok(ansible_lab.playbook())
 
 
 def bumped_collection(tmp_path: Path) -> Path:
