@@ -3,7 +3,8 @@ netlink; the verdicts are the pure `Health`'s (`hbvip.cluster.health`).
 
 The edge of service health: each command runs in its own process group and is killed (TERM, then KILL)
 at its `timeout`, which counts as a failure; the node hears an `Eligibility` event only when the
-categories this node may hold change.
+categories this node may hold change. A reload rebuilds the probes (`reconfigure`): what is kept, what
+starts fresh and what goes is the pure plan's (`hbvip.cluster.reload.probe_changes`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from .clock import Clock
 from .cluster import Eligibility, Event, Hold
 from .cluster.health import Banned, Health, HealthAction, Probe, ProbeKind, Restart
+from .cluster.reload import ProbeKey
 from .config import Config
 from .log import EventLog
 from .net.links import link_up, vip_interfaces
@@ -50,17 +52,39 @@ class HealthWatch:
         self._feed = feed
         self._published: tuple[Hold, str] = (Hold.ALL, "")
         self._poke = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self.tasks.spawn(self.run())
+
+    def stop(self) -> None:
+        """A reload removed every health line: no probe is left, so the node is eligible for everything
+        (published before the loop ends); results still in flight are dropped."""
+        self.health = Health(self.health.me, self.health.groups)
+        self.publish()
+        if self._task is not None:
+            self._task.cancel()
+
+    async def reconfigure(self, renew: Collection[ProbeKey]) -> None:
+        """A reload: build the probes of the running config; those in `renew` (new or changed lines)
+        start fresh, the others keep their state. Eligibility follows at once."""
+        config = self._config()
+        interfaces = await vip_interfaces(config.groups) if config.ext.track_interfaces else {}
+        self.health.reconfigure(health_for(config, self.clock.monotonic(), interfaces), renew)
+        self.publish()
+        self.poke()
 
     async def run(self) -> None:
         """Probe until cancelled; the VIPs' interfaces are read first, for `track_interface`."""
         if self._config().ext.track_interfaces:
-            self.health = health_for(self._config(), self.clock.monotonic(), await vip_interfaces(self._config().groups))
-        tracked = [p.name for p in self.health.probes.values() if p.kind is ProbeKind.LINK]
+            await self.reconfigure(())
         while True:
             now = self.clock.monotonic()
+            tracked = [p.name for p in self.health.probes.values() if p.kind is ProbeKind.LINK]
             for iface in tracked:
                 up = await link_up(iface)
-                if self.health.probes[(ProbeKind.LINK, iface)].last is not up:
+                probe = self.health.probes.get((ProbeKind.LINK, iface))
+                if probe is not None and probe.last is not up:
                     self.log("warning" if not up else "info", "health.link",
                              f"Link {iface} is {'up' if up else 'down'}", {"iface": iface, "up": up})
                 self.health.link(iface, up, now)
@@ -96,6 +120,8 @@ class HealthWatch:
 
     async def _run(self, probe: Probe) -> None:
         ok, detail = await (self._check(probe) if probe.kind is ProbeKind.CHECK else self._monitor(probe))
+        if not self.health.current(probe):
+            return          # a reload changed or removed it while it ran: the result is the old line's
         before = probe.healthy
         actions = self.health.result(probe.kind, probe.name, ok, self.clock.monotonic(), detail)
         if probe.kind is ProbeKind.CHECK and probe.healthy != before:
@@ -111,8 +137,8 @@ class HealthWatch:
         self.poke()
 
     async def _check(self, probe: Probe) -> tuple[bool, str]:
-        # The probes are those of start-up (a reload does not rebuild them); the command is read from the
-        # running config, so a check whose line was removed by a reload just stays healthy.
+        # The command is read from the running config; a probe whose line a reload changes is replaced,
+        # so the command always belongs to the probe's own settings.
         command = next((c.command for c in self._config().ext.checks if c.name == probe.name), "true")
         call = await run_script(_SHELL, probe.name, ("-c", command), f"hbvip-check-{probe.name}",
                                 timeout=probe.timeout, env={"PATH": SCRIPT_PATH, "LANG": "C"})

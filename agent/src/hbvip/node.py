@@ -32,6 +32,7 @@ from .turns import TaskSet, Wake
 from .wire import Signer, WireError, decode
 
 if TYPE_CHECKING:
+    from .cluster.reload import ReloadPlan
     from .healthwatch import HealthWatch
     from .views import StatusView
 
@@ -117,7 +118,20 @@ class Node:
             from .healthwatch import HealthWatch
             self.health = HealthWatch(config=lambda: self.config, runner=self.groups.runner, clock=self.clock,
                                       log=self.log, tasks=self.tasks, held=self._held_keys, feed=self._feed_and_wake)
-            self.tasks.spawn(self.health.run())
+            self.health.start()
+
+    async def reload_health(self, plan: ReloadPlan) -> None:
+        """A reload's health part (`plan.probes`, `plan.health`): the watch starts, follows the new lines
+        or stops; the heartbeats carry eligibility while there is health to report."""
+        self.failover.health = plan.health
+        if not plan.health:
+            if self.health is not None:
+                self.health.stop()
+                self.health = None
+        elif self.health is None:
+            self.start_health_watch()
+        else:
+            await self.health.reconfigure(plan.probes.renew)
 
     def _held_keys(self) -> list[str]:
         return [g.key for g in self.groups.groups(self.failover.held)] if self.failover.busy is None else []

@@ -2,7 +2,8 @@
 
 What changes is decided by the pure `plan_reload`; this applies it: the peer's new name, the held
 groups to stop and start, the timers, the keys, the heartbeat paths (new sockets before the old ones
-close, and each path's liveness) and the resource settings. A broken config, a move in progress, a
+close, and each path's liveness), the resource settings and the health probes of hbvip.cf (one log line
+per probe added, changed or removed). A broken config, a move in progress, a
 media change the plan refuses or new sockets that cannot open (an interface that is not there, a group
 that cannot be joined, a port in use) refuse the reload as a whole: the running configuration stays.
 """
@@ -50,6 +51,8 @@ class Reloadable(Protocol):
 
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None: ...
 
+    async def reload_health(self, plan: ReloadPlan) -> None: ...
+
 
 async def reload_config(node: Reloadable) -> tuple[bool, str]:
     """Load the files again and apply them; returns (ok, message) for `hbvip reload`. The new sockets
@@ -75,6 +78,7 @@ async def reload_config(node: Reloadable) -> tuple[bool, str]:
         transport.close()
         return _refuse(node, plan)
     _apply(node, new, plan, transport)
+    await node.reload_health(plan)
     return True, "reloaded"
 
 
@@ -109,12 +113,23 @@ def _apply(node: Reloadable, new: Config, plan: ReloadPlan, transport: Transport
     for name in plan.paths_removed:
         node.log("info", "path.removed", None, {"node": node.peer, "interface": name})
     node.groups.retune(new)
+    _log_probes(node, plan)
     for what in plan.at_restart:
         node.log("warning", "reload.partial", what, {})
     node.log.reopen()
     node.log("info", "reload.done", "Configuration reloaded.",
              {"digest": new.digest, "released": len(plan.release), "acquired": len(plan.acquire),
               "paths": ",".join(media_interfaces(new.hacf.media))})
+
+
+def _log_probes(node: Reloadable, plan: ReloadPlan) -> None:
+    """One line per health probe a reload adds, changes or removes: `check web added`."""
+    for word, keys in (("added", plan.probes.added), ("changed", plan.probes.changed),
+                       ("removed", plan.probes.removed)):
+        for kind, name in keys:
+            what = "track_interface" if kind == "link" else str(kind)
+            tail = " (its state starts fresh)" if word == "changed" else ""
+            node.log("info", f"health.probe_{word}", f"{what} {name} {word}{tail}", {"kind": what, "name": name})
 
 
 def _rename_peer(node: Reloadable, old: str, new: str) -> None:

@@ -15,6 +15,9 @@ The rules (issue 18, keepalived's `vrrp_script` and Pacemaker's monitor operatio
   script's groups until `failure_timeout` passes (0 = until `hbvip cleanup GROUP`). The restart count
   is kept until then, as Pacemaker keeps its fail-count.
 * A tracked interface whose link is down makes the node ineligible for the groups with a VIP on it.
+* A reload (`reconfigure`) keeps the state (streak, last result, restarts, ban) of each probe whose line
+  is unchanged; a new or changed probe starts fresh, as at start-up (a check healthy until `fall`
+  failures); a removed one is forgotten, so its verdict no longer counts.
 
 Heartbeat moves resources per category (`Hold`), so a category is eligible only when all its groups are.
 """
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config.health import Check, Monitor, TrackInterface
@@ -120,6 +123,24 @@ class Health:
     def add(self, probe: Probe) -> None:
         self.probes[(probe.kind, probe.name)] = probe
 
+    def reconfigure(self, fresh: Health, renew: Collection[tuple[ProbeKind, str]]) -> None:
+        """A reload: `fresh` is `from_config` of the new files, `renew` the probes whose line is new or
+        changed. The other probes of `fresh` that run already keep their state (and take the groups they
+        speak for now); a probe not in `fresh` is gone. A result still in flight for a probe replaced or
+        gone is dropped (`current`)."""
+        probes = {}
+        for key, probe in fresh.probes.items():
+            kept = self.probes.get(key)
+            if kept is not None and key not in renew:
+                kept.groups = probe.groups
+                probe = kept
+            probes[key] = probe
+        self.me, self.groups, self.probes = fresh.me, fresh.groups, probes
+
+    def current(self, probe: Probe) -> bool:
+        """The probe is still one of this node's (a reload did not replace or remove it)."""
+        return self.probes.get((probe.kind, probe.name)) is probe
+
     # ---- what to run -------------------------------------------------------------------------------
     def due(self, now: float, held: Iterable[str]) -> list[Probe]:
         """The checks and monitors to start now; monitors only for groups this node holds and serves."""
@@ -168,7 +189,9 @@ class Health:
 
     def restarted(self, script: str, now: float) -> None:
         """A restart ended: the next status call comes an interval later, with a fresh streak."""
-        p = self.probes[(ProbeKind.MONITOR, script)]
+        p = self.probes.get((ProbeKind.MONITOR, script))
+        if p is None:
+            return          # a reload removed the monitor while its resource restarted
         p.next_run = now + p.interval
         p.last, p.streak = None, 0
 

@@ -7,19 +7,56 @@ Pure: the daemon loads the new files, asks `plan_reload` and carries the plan ou
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import Config, ResourceGroup
+from ..config.extensions import Extensions
 from .events import Hold
 from .groups import groups_of
+from .health import ProbeKind
 from .paths import media_interfaces
+
+
+ProbeKey = tuple[ProbeKind, str]
+
+
+@dataclass(frozen=True)
+class ProbeChanges:
+    """hbvip.cf's health lines (`check`, `monitor`, `track_interface`) that a reload adds, changes (any
+    setting or the command; the line number does not count) and removes, in file order."""
+
+    added: tuple[ProbeKey, ...] = ()
+    changed: tuple[ProbeKey, ...] = ()
+    removed: tuple[ProbeKey, ...] = ()
+
+    @property
+    def renew(self) -> frozenset[ProbeKey]:
+        """The probes that start fresh, as at start-up."""
+        return frozenset(self.added + self.changed)
+
+
+def health_lines(ext: Extensions) -> dict[ProbeKey, object]:
+    """Each health line of hbvip.cf by the probe it makes, without its line number."""
+    out: dict[ProbeKey, object] = {(ProbeKind.CHECK, c.name): replace(c, line=0) for c in ext.checks}
+    out.update({(ProbeKind.MONITOR, m.script): replace(m, line=0) for m in ext.monitors})
+    out.update({(ProbeKind.LINK, t.interface): replace(t, line=0) for t in ext.track_interfaces})
+    return out
+
+
+def probe_changes(old: Extensions, new: Extensions) -> ProbeChanges:
+    before, after = health_lines(old), health_lines(new)
+    return ProbeChanges(added=tuple(k for k in after if k not in before),
+                        changed=tuple(k for k in after if k in before and before[k] != after[k]),
+                        removed=tuple(k for k in before if k not in after))
 
 
 @dataclass(frozen=True)
 class ReloadPlan:
     """The peer's new name (a rolling rename), the held groups to stop and start, the heartbeat paths
-    (interfaces) that come and go, and the changes that wait for a restart (one warning each); or why
-    the reload is refused as a whole (`refused`), the running configuration then staying in force."""
+    (interfaces) that come and go, the changes that wait for a restart (one warning each) and the health
+    probes that come, change and go (`probes`; `health`: the node runs probes and reports its
+    eligibility in its heartbeats, Failover's `health` flag); or why the reload is refused as a whole
+    (`refused`), the running configuration then staying in force."""
 
     renamed: tuple[str, str] | None
     release: tuple[ResourceGroup, ...]
@@ -27,6 +64,8 @@ class ReloadPlan:
     at_restart: tuple[str, ...]
     paths_added: tuple[str, ...] = ()
     paths_removed: tuple[str, ...] = ()
+    probes: ProbeChanges = ProbeChanges()
+    health: bool = False
     refused: str | None = None
 
 
@@ -64,7 +103,8 @@ def plan_reload(old: Config, new: Config, held: Hold, live_paths: Collection[str
     return ReloadPlan(renamed=(old.peers[0], new.peers[0]) if renamed else None,
                       release=tuple(g for g in gone if g.key in mine),
                       acquire=tuple(g for g in added if g.key in mine_new),
-                      at_restart=tuple(at_restart), paths_added=paths[0], paths_removed=paths[1])
+                      at_restart=tuple(at_restart), paths_added=paths[0], paths_removed=paths[1],
+                      probes=probe_changes(old.ext, new.ext), health=new.ext.has_health)
 
 
 def _path_changes(old: Config, new: Config, live: Collection[str]) -> tuple[tuple[str, ...], tuple[str, ...]] | str:
