@@ -92,9 +92,8 @@ options:
         that name the group become exactly these, in this order; V([]) removes them.
       - Left out, the group's checks stay (and follow the group when its key changes).
         O(state=absent) removes them with the group.
-      - The running agent applies new or changed checks when it restarts, not on the reload that follows
-        the edit (the module warns); restart it on both nodes, one at a time. Debian's heartbeat ignores
-        hbvip.cf.
+      - The reload that follows the edit (O(reload)) applies new, changed and removed checks; the agent
+        keeps running, an unchanged check keeps its state. Debian's heartbeat ignores hbvip.cf.
     type: list
     elements: dict
     suboptions:
@@ -342,9 +341,6 @@ def run(module: AnsibleModule) -> dict:
                 writes = [cf_write] + writes if p["state"] == "absent" else writes + [cf_write]
             for where, content, mode in writes:
                 write_atomically(module, where, content, mode)
-            if cf_changed and status is not None:
-                module.warn("the running hbvip agent applies new or changed checks when it restarts, not on a "
-                            "reload: restart it on both nodes, one at a time (on the holder after `hbvip standby`)")
             if p["reload"]:
                 result["reload"] = reload_engine(module, cli, status, p["timeout"])
             status = cli.status()
