@@ -1,6 +1,7 @@
 """A reload applies hbvip.cf's health lines on a real lab pair (issue 18 follow-up): a check added by
 editing hbvip.cf and `hbvip reload` runs and its failure moves the VIP; a failing check removed by a
-reload makes the node eligible again and auto_failback brings the VIP home; no agent restarts.
+reload makes the node eligible again and auto_failback brings the VIP home; removing the last line stops
+the probes; no agent restarts.
 
 The service is `healthlab`'s http.server; FAST timers; the client probe says who answers on the VIP.
 """
@@ -65,4 +66,9 @@ def test_a_check_added_by_reload_moves_the_vip_and_removing_it_brings_the_vip_ho
         assert "auto_failback: asking server2 for our local resources" in log1
         assert eligibility(p, "server1") == {"eligible": True, "peer_eligible": True, "degraded": False}
         assert checks(p, "server1") == {"alive": True}
+
+        # 4. remove the last health line: the watch stops, the node stays eligible and keeps the VIP
+        reload_both(p, "")
+        assert a1.status()["health"] is None and "check alive removed" in a1.ha_log()
+        assert eligibility(p, "server1")["eligible"] is True and p.holders() == {"server1"}
         assert {n: a.proc.pid for n, a in p.agents.items() if a.proc.poll() is None} == pids   # never restarted
