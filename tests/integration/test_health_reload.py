@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from faults import config_snapshot
-from healthlab import PORT, Services, eligibility, healthy_pair
+from healthlab import PORT, eligibility, healthy_pair
 from pair import Pair, wait_until
 
 INTERVAL, FALL = 0.3, 2
