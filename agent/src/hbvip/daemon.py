@@ -31,9 +31,10 @@ from .resources.runner import ResourceRunner, remove_stale_vips, runner_for
 from .sdnotify import sd_notify
 from .turns import TaskSet
 from .wire import Signer
-from .wire.identity import increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
+from .wire.identity import current_generation, increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
 
 if TYPE_CHECKING:
+    from .cluster.inplace import RestartRecord
     from .metrics import MetricsExporter
     from .node import Node
 
@@ -67,8 +68,9 @@ class Agent:
                             logfacility=hacf.logfacility, stderr=log_stderr or not (hacf.logfile or hacf.debugfile),
                             debug=bool(hacf.debug))
         self.started = self.clock.monotonic()
+        self.exec_next = False      # restarting in place: `hbvip run` execs the new agent once this returns
 
-    def _identity(self, link: Link) -> None:
+    def _identity(self, link: Link, record: RestartRecord | None) -> None:
         """Our hb_uuid (made once per state dir) and this start's generation, as Heartbeat keeps them."""
         cfg, state_dir = self.config, self.paths.state_dir
         link.uuid, created = load_or_create_uuid(state_dir)
@@ -83,20 +85,48 @@ class Agent:
                      {"made_under": made_under, "node": cfg.node_name})
         elif not made_under:
             record_uuid_host(state_dir, cfg.node_name)
-        link.generation = increment_generation(state_dir)
+        if record is not None:        # the agent before us, restarted in place: same generation, next seq
+            link.generation, link.seq = record.generation, record.seq
+        else:
+            link.generation = increment_generation(state_dir)
         self.log("info", "generation", f"Heartbeat generation: {link.generation}", {"hg": link.generation})
+
+    async def _record_to_continue(self, runner: ResourceRunner) -> RestartRecord | None:
+        """The record of a restart in place this start continues, or None (then it starts as always).
+        A record is continued only when fresh, meant for this node and generation, and every VIP of the
+        groups it held is still here (`runner.adopt` notes where, for the GARP refresh)."""
+        cfg = self.config
+        if not self.paths.restart_record.exists():
+            return None               # the usual start: nothing more to import before the first heartbeat
+        from .cluster.groups import groups_of
+        from .cluster.inplace import stale_because
+        from .inplace import take_record
+        record, why = take_record(self.paths.restart_record)
+        if record is not None:
+            why = stale_because(record, node=cfg.node_name, peer=cfg.peers[0], now=self.clock.wall(),
+                                generation=current_generation(self.paths.state_dir))
+        if record is not None and why is None:
+            missing = [ip for g in groups_of(cfg.groups, cfg.node_name, record.held) for ip in await runner.adopt(g)]
+            why = f"VIP {', '.join(missing)} is no longer on this host" if missing else None
+        if why is None:
+            return record
+        self.log("warning", "restart.not_resumed", f"Not continuing the agent restarted in place: {why}; "
+                 "starting as after a stop", {"reason": why})
+        return None
 
     async def run(self) -> int:
         cfg = self.config
         self.log("info", "start", f"Configuration validated. Starting hbvip {__version__}",
                  {"node": cfg.node_name, "peer": cfg.peers[0], "version": __version__})
         link = Link(cfg.node_name, Signer.from_authkeys(cfg.authkeys), self.clock)
-        self._identity(link)
-        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Removing them
-        # starts first and overlaps with opening the sockets and meeting the peer; an acquisition waits for it.
-        tasks = TaskSet()
         runner = runner_for(cfg, self.paths.init_dir, self.log)
-        cleanup = tasks.spawn(remove_stale_vips(runner, cfg.groups))
+        record = await self._record_to_continue(runner)
+        self._identity(link, record)
+        # We hold nothing at start (but what a restart in place kept): any copy of a VIP here is stale (e.g.
+        # left by kill -9). Removing them starts first and overlaps with opening the sockets and meeting
+        # the peer; an acquisition waits for it.
+        tasks = TaskSet()
+        cleanup = tasks.spawn(remove_stale_vips(runner, [g for g in cfg.groups if g.key not in self._kept(record)]))
         inbox = _Inbox()
         link.transport = transport_for(cfg, inbox)
         try:
@@ -108,10 +138,12 @@ class Agent:
             self.log.close()
             return 1
         self.log("info", "transport.up", None, {"port": cfg.hacf.udpport, "peers": ",".join(link.peer_addresses)})
-        link.send("status", status_body(cfg, "init"))
-        link.send("status", status_body(cfg, "up"))
+        for word in ("init", "up") if record is None else ("active",):
+            link.send("status", status_body(cfg, word))
         started_at = self.clock.monotonic()
         node = self._node(link, runner, tasks, cleanup)
+        if record is not None:
+            node.resume(record)
         node.next_status = started_at + cfg.hacf.timers.keepalive
         inbox.to = node.on_datagram
         from .control import ControlServer
@@ -132,9 +164,30 @@ class Agent:
                 await metrics.stop()
             link.transport.close()
             node.tasks.cancel_all()
+            if node.restarting:
+                self._hand_over(node)
             self.log("info", "exit", None, {})
             self.log.close()
         return 0
+
+    def _kept(self, record: RestartRecord | None) -> set[str]:
+        """The groups a restart in place kept: their VIPs are ours, not stale."""
+        if record is None:
+            return set()
+        from .cluster.groups import groups_of
+        return {g.key for g in groups_of(self.config.groups, self.config.node_name, record.held)}
+
+    def _hand_over(self, node: Node) -> None:
+        """The node stopped to restart in place: leave the record for the new agent, which `hbvip run`
+        then execs (see `exec_next`)."""
+        from .inplace import write_record
+        try:
+            path = write_record(self.paths.restart_record, node.restart_record())
+        except OSError as exc:      # the peer's grace runs out and it takes over; our VIPs stay (as after kill -9)
+            self.log("error", "restart.record_failed", f"cannot write the handover record: {exc}", {})
+            return
+        self.exec_next = True
+        self.log("info", "restart.exec", f"Handover record written to {path}; starting the new agent", {})
 
     def _node(self, link: Link, runner: ResourceRunner, tasks: TaskSet, cleanup: asyncio.Task[None]) -> Node:
         """The node, built right after the first heartbeats: its import is most of the agent's."""

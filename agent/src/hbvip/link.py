@@ -27,10 +27,11 @@ MAX_DATAGRAM = 32768
 DIGEST_FIELD = "hbvip_digest"
 
 
-def status_body(config: Config, status: str) -> tuple[tuple[str, str], ...]:
-    """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest."""
+def status_body(config: Config, status: str, extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+    """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest,
+    and `extra` ones (the node's grace for a restarting peer, see hbvip.cluster.grace)."""
     return (("st", status), ("dt", f"{round(config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
-            (DIGEST_FIELD, config.digest))
+            (DIGEST_FIELD, config.digest), *extra)
 
 
 def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:

@@ -18,10 +18,13 @@ from .cluster import (
     Release, Reply, ResourcesDone, Retransmit, Send, Tick,
 )
 from .cluster.deferral import DeathDeferral
+from .cluster.grace import grace_fields
+from .cluster.inplace import RestartRecord, restart_record, resumed_peer
 from .cluster.paths import PathChange, PathWatch, media_interfaces
 from .cluster.pingnodes import PingNodes
 from .config import Config
 from .dirs import Paths
+from . import __version__
 from .droplog import DropLogLimiter
 from .link import DIGEST_FIELD, MAX_DATAGRAM, Link, status_body
 from .log import EventLog
@@ -78,6 +81,7 @@ class Node:
         self.wake = Wake(self._turn)
         self.tasks = tasks or TaskSet()
         self.stopping = asyncio.Event()
+        self.restarting = False            # restarting in place: nothing is read, decided or sent any more
         self._crashed: BaseException | None = None
         self.requests: dict[int, asyncio.Future[tuple[bool, str]]] = {}
         self._next_request = 1
@@ -142,7 +146,7 @@ class Node:
         """One turn: signals, the keepalive, membership and failover timers. Returns when the next turn
         is due (the earliest deadline, so a dead peer is noticed at last_heard + deadtime, not on the
         next keepalive), or None once the agent stops."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or self.restarting:
             return None
         try:
             return self._turn_once()
@@ -188,6 +192,8 @@ class Node:
 
     # ---- input ------------------------------------------------------------------------------------
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.restarting:
+            return
         incoming = read_datagram(data, self.link.signer)
         if isinstance(incoming, str):
             self.membership.drop(incoming)
@@ -232,7 +238,8 @@ class Node:
             self.next_status = now + keepalive
 
     def feed(self, event: Event) -> None:
-        self.apply(self.failover.handle(event, self.clock.monotonic()))
+        if not self.restarting:
+            self.apply(self.failover.handle(event, self.clock.monotonic()))
 
     def _feed_and_wake(self, event: Event) -> None:
         self.feed(event)
@@ -253,7 +260,7 @@ class Node:
 
     # ---- output -----------------------------------------------------------------------------------
     def apply(self, actions: list[Action]) -> None:
-        for a in actions:
+        for a in actions if not self.restarting else ():
             if isinstance(a, Send):
                 self.link.send(a.type, a.body)
             elif isinstance(a, Log):
@@ -275,8 +282,9 @@ class Node:
                 self.stopping.set()
                 self.wake.set()
 
-    def send_status(self, st: str) -> None:
-        self.link.send("status", status_body(self.config, st))
+    def send_status(self, st: str, *, restarting: bool = False) -> None:
+        extra = grace_fields(self.config.hacf.timers.deadtime, restarting=restarting)
+        self.link.send("status", status_body(self.config, st, extra))
 
     async def _diagnose_silence(self) -> None:
         """The peer went silent: if it still answers ping, say that heartbeats are lost, not the peer."""
@@ -303,6 +311,35 @@ class Node:
         except asyncio.TimeoutError:
             self.requests.pop(rid, None)
             return False, f"timed out after {timeout:g} s; see `hbvip status`"
+
+    def restart_in_place(self, check: bool) -> tuple[bool, str]:
+        """`hbvip restart-in-place`: stop here without releasing anything; the daemon then writes the
+        record and execs the new agent (see cluster/inplace.py). `check`: only say whether it would."""
+        why = self.failover.restart_refusal(self.membership.peer.grants_grace)
+        if why is not None:
+            return False, f"refused: {why}"
+        held = self.failover.held.word
+        if check:
+            return True, f"would restart in place, keeping {held} resources"
+        for _unused in range(2):          # the peer's grace hangs on this word: one lost datagram must not cost it
+            self.send_status(self.failover.status_word, restarting=True)
+        self.restarting = True
+        self.log("info", "restart.in_place", f"Restarting in place: keeping {held} resources",
+                 {"hold": held, "peer_grants_ms": round(self.membership.peer.grants_grace * 1000)})
+        asyncio.get_running_loop().call_soon(self.stopping.set)   # after the control socket's answer left
+        return True, f"restarting in place, keeping {held} resources"
+
+    def restart_record(self) -> RestartRecord:
+        """The record for the successor of a node that is restarting in place (nothing is sent after this)."""
+        groups = tuple(g.key for g in self.groups.groups(self.failover.held))
+        return restart_record(self.failover, self.membership.peer, generation=self.link.generation, seq=self.link.seq,
+                              now=self.clock.wall(), groups=groups, version=__version__)
+
+    def resume(self, record: RestartRecord) -> None:
+        """Continue the agent that wrote `record`: its view of the peer and of who holds what."""
+        now = self.clock.monotonic()
+        self.membership.peer = resumed_peer(record, now)
+        self.apply(self.failover.resume(record, now))
 
     async def reload(self) -> tuple[bool, str]:
         """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept.

@@ -41,6 +41,12 @@ async def vip_present(vip: VipSpec, addresses: list[IfAddr] | None = None) -> bo
     return bool(_copies(await _snapshot(addresses), vip))
 
 
+async def placed_on(vip: VipSpec, addresses: list[IfAddr] | None = None) -> str | None:
+    """The interface the VIP is configured on, or None when it is not here."""
+    copies = _copies(await _snapshot(addresses), vip)
+    return copies[0].ifname if copies else None
+
+
 async def add_vip(vip: VipSpec, addresses: list[IfAddr] | None = None) -> tuple[str, bool]:
     """Configure the VIP; return (label, was_already_present).
 
