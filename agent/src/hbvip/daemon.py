@@ -151,7 +151,7 @@ class Agent:
         await control.start()
         metrics = await self._start_metrics(node)
         self._install_signals(node)
-        self.log("info", "status.local", "Local status now set to: 'up'")
+        self.log("info", "status.local", f"Local status now set to: '{'up' if record is None else 'active'}'")
         sd_notify("READY=1\nSTATUS=waiting for peer")
         # Everything allocated so far (imports, pyroute2, the config) lives as long as the process: keep it
         # out of the collector's full passes, which would otherwise walk the whole heap again and again.
