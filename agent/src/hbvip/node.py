@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from . import __version__
 from .clock import Clock
 from .cluster import (
     Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Incoming, Log, Membership, PeerDead,
@@ -24,7 +25,6 @@ from .cluster.paths import PathChange, PathWatch, media_interfaces
 from .cluster.pingnodes import PingNodes
 from .config import Config
 from .dirs import Paths
-from . import __version__
 from .droplog import DropLogLimiter
 from .link import DIGEST_FIELD, MAX_DATAGRAM, Link, status_body
 from .log import EventLog
@@ -260,7 +260,9 @@ class Node:
 
     # ---- output -----------------------------------------------------------------------------------
     def apply(self, actions: list[Action]) -> None:
-        for a in actions if not self.restarting else ():
+        if self.restarting:
+            return        # restarting in place: the state as it is now goes to the successor, untouched
+        for a in actions:
             if isinstance(a, Send):
                 self.link.send(a.type, a.body)
             elif isinstance(a, Log):
