@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from ansible_lab import CONFIG_FILES, HBVIP, REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, config_bytes, recap
-# test_rename takes these from here: its site.yml runner and the wheelhouse fixture.
 from lab import Host, Lab
 from lab.probe import Probe, ProbeResult, agent_cmd, wait_ready
 

