@@ -55,7 +55,7 @@ def test_the_holder_restarts_in_place_its_vip_never_moves_and_the_peer_waits(pai
     assert len(calls(lab)) == script_calls           # failback.sh: no stop, no start, no status
     assert "event=restart.resumed" in new["server1"], new["server1"]
     assert "event=peer.restarting" in new["server2"] and "event=peer.resumed" in new["server2"], new["server2"]
-    assert "is dead" not in new["server2"]
+    assert "is dead" not in new["server2"] and "event=path.dead" not in new["server2"]
     assert a2.status()["peer"]["generation"] == before["generation"]
     assert not a1.host.path(RECORD).exists()
 

@@ -180,7 +180,7 @@ class Node:
             self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
             if isinstance(e, PeerDead) and not e.graceful:
                 self.tasks.spawn(self._diagnose_silence())
-        self._log_paths(self.path_watch.check(now))
+        self._log_paths(self.path_watch.check(now, self.membership.peer.grace))
         self.feed(_TICK)
         if self.stopping.is_set():
             return None
@@ -188,7 +188,7 @@ class Node:
 
     def next_deadline(self) -> float:
         return min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline(),
-                   self.path_watch.next_deadline())
+                   self.path_watch.next_deadline(self.membership.peer.grace))
 
     # ---- input ------------------------------------------------------------------------------------
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
