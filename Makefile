@@ -10,13 +10,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 deps:
 	@bash scripts/deps.sh
 
-## The whole suite (what CI runs): unit tests, lab integration tests, lint. TEST_WORKERS pytest
-## processes (pytest-xdist) share the machine: lab tests mostly wait on timers, and the tests of a
-## module (and so its provisioned lab) stay in one worker (tests/integration/conftest.py); the slowest 25 are printed.
+## The whole suite (what CI runs): unit tests, lab integration tests, lint (tests/lint runs scripts/lint.sh
+## as one test, so it fills a worker freed near the end). TEST_WORKERS pytest processes (pytest-xdist)
+## share the machine: the tests of a module (and so its provisioned lab) stay in one worker
+## (tests/integration/conftest.py); the slowest 25 are printed.
 TEST_WORKERS ?= 4
 test: deps
-	$(PYTEST) tests/unit tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile --durations=25
-	$(MAKE) --no-print-directory lint
+	$(PYTEST) tests/unit tests/integration tests/lint -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 unit: deps
 	$(PYTEST) tests/unit

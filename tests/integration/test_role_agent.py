@@ -115,26 +115,6 @@ def test_check_mode_on_fresh_hosts_predicts_exactly_what_the_first_run_changes(a
     assert all(any(t.endswith(": Load the hbvip table") for t in tasks) for tasks in done.values()), done
 
 
-def test_converged_rerun_and_check_change_nothing_and_run_few_tasks(ansible_lab: AnsibleLab, probe: Probe) -> None:
-    pids = {h: agent_pid(host) for h, host in ansible_lab.lab.hosts.items()}
-    check = ansible_lab.playbook("--check", "--diff")
-    assert_ok(check)
-    started = time.monotonic()
-    result = ansible_lab.playbook()
-    print(f"converged rerun site.yml (agent): {time.monotonic() - started:.1f} s")
-    assert_ok(result)
-    for run in (check, result):
-        counts = recap(run)
-        assert set(counts) == {"server1", "server2"}
-        assert all(c["changed"] == 0 for c in counts.values()), (counts, changed_tasks(run))
-    assert all(c["ok"] <= CONVERGED_TASKS_MAX for c in recap(result).values()), recap(result)
-    assert not re.search(r"^TASK \[[^]]*(Build the agent's wheel|Install the agent into)[^]]*\] \**\n(ok|changed)",
-                         result.stdout, re.M), result.stdout
-    assert {h: agent_pid(host) for h, host in ansible_lab.lab.hosts.items()} == pids
-    outcome = probe.stop()
-    assert outcome.gaps() == [] and outcome.holders() == ["server1"]
-
-
 def test_agent_refuses_deadtime_not_above_twice_keepalive_with_check_configs_line(ansible_lab: AnsibleLab) -> None:
     lab = ansible_lab.lab
     before = {h: config_bytes(host) for h, host in lab.hosts.items()}
@@ -149,57 +129,88 @@ def test_agent_refuses_deadtime_not_above_twice_keepalive_with_check_configs_lin
     assert f"{lab.vip}/24" in lab.hosts["server1"].addresses()
 
 
-def test_a_group_hb_vip_added_survives_site_yml_and_check_shows_no_change(
+def test_a_converged_rerun_and_check_change_nothing_and_keep_the_group_hb_vip_added(
         ansible_lab: AnsibleLab, probe: Probe, collections: Path) -> None:
+    """The converged pair, with a group an operator added with hb_vip: `--check --diff` and a real rerun
+    change nothing (that group included), run few tasks, rebuild no wheel, restart no agent and cost
+    no probe on either VIP. Only `heartbeat_vip_haresources_exclusive` then removes the group."""
     lab = ansible_lab.lab
     vip2 = lab.addr(101)
+    try:
+        served_from, end, served = converged_reruns_with_a_second_group(ansible_lab, collections, vip2)
+        first = probe.stop()
+        assert first.gaps() == [] and first.holders() == ["server1"], first.gaps()
+        lost = sum(1 for ts, host in served.samples if host is None and served_from <= ts <= end)
+        assert lost == 0, [(round(a - served_from, 3), round(b - a, 3)) for a, b in served.gaps()]
+        assert served.holder_at(end) == "server2"
+
+        exclusive = ("-e", "heartbeat_vip_haresources_exclusive=true")
+        check = ansible_lab.playbook("--check", "--diff", *exclusive)
+        assert_ok(check)
+        assert re.search(rf"^-server2 IPaddr::{re.escape(vip2)}/24/eth0 failback\.sh$", check.stdout, re.M), \
+            check.stdout[-3000:]
+        assert_ok(ansible_lab.playbook(*exclusive))
+        for host in lab.hosts.values():
+            assert vip2 not in host.read("/etc/ha.d/haresources")
+            assert [g["vips"] for g in agent_status(host)["groups"]] == [[lab.vip]]
+    finally:
+        if vip2 in lab.hosts["server1"].read("/etc/ha.d/haresources"):  # leave the pair as it was found
+            hb_vip(ansible_lab, collections, f"address={vip2}/24 state=absent")
+
+
+def converged_reruns_with_a_second_group(al: AnsibleLab, collections: Path, vip2: str) -> tuple[float, float, ProbeResult]:
+    """hb_vip adds a group homed on server2, then site.yml --check --diff and a real rerun, asserted to
+    change nothing; returns (from when, until when, the second VIP's probe) for the caller's loss count."""
+    lab = al.lab
     second = second_prober(lab, vip2)
     try:
-        added = hb_vip(ansible_lab, collections, f"address={vip2}/24 interface=eth0 home_node=server2 resources=failback.sh")
+        added = hb_vip(al, collections, f"address={vip2}/24 interface=eth0 home_node=server2 resources=failback.sh")
         assert added.returncode == 0, added.stdout + added.stderr
         second.wait_for("server2", timeout=10)
         served_from = lab.now() + 0.5  # hb_vip's own reload settles; from here only site.yml runs
         time.sleep(0.5)
         files = {h: config_bytes(host) for h, host in lab.hosts.items()}
-        check = ansible_lab.playbook("--check", "--diff")
+        pids = {h: agent_pid(host) for h, host in lab.hosts.items()}
+        check = al.playbook("--check", "--diff")
         assert_ok(check)
-        assert all(c["changed"] == 0 for c in recap(check).values()), changed_tasks(check)
         assert vip2 not in check.stdout.split("PLAY RECAP")[0]
-        rerun = ansible_lab.playbook()
+        started = time.monotonic()
+        rerun = al.playbook()
+        print(f"converged rerun site.yml (agent): {time.monotonic() - started:.1f} s")
         assert_ok(rerun)
-        assert all(c["changed"] == 0 for c in recap(rerun).values()), changed_tasks(rerun)
+        for run in (check, rerun):
+            counts = recap(run)
+            assert set(counts) == {"server1", "server2"}
+            assert all(c["changed"] == 0 for c in counts.values()), (counts, changed_tasks(run))
+        assert all(c["ok"] <= CONVERGED_TASKS_MAX for c in recap(rerun).values()), recap(rerun)
+        assert not re.search(r"^TASK \[[^]]*(Build the agent's wheel|Install the agent into)[^]]*\] \**\n(ok|changed)",
+                             rerun.stdout, re.M), rerun.stdout
         assert {h: config_bytes(host) for h, host in lab.hosts.items()} == files
-        end = time.monotonic()
-        removed = hb_vip(ansible_lab, collections, f"address={vip2}/24 state=absent")
-        assert removed.returncode == 0, removed.stdout + removed.stderr
+        assert {h: agent_pid(host) for h, host in lab.hosts.items()} == pids
+        end = lab.now()
     finally:
         served = second.stop()
-    first = probe.stop()
-    assert lost_while_served(first, end) == 0, first.gaps()
-    lost = sum(1 for ts, host in served.samples if host is None and served_from <= ts <= end)
-    assert lost == 0, [(round(a - served_from, 3), round(b - a, 3)) for a, b in served.gaps()]
-    assert served.holder_at(end) == "server2"
+    return served_from, end, served
 
 
-def test_exclusive_removes_the_group_hb_vip_added(ansible_lab: AnsibleLab, collections: Path) -> None:
-    lab = ansible_lab.lab
-    vip2 = lab.addr(102)
-    added = hb_vip(ansible_lab, collections, f"address={vip2}/24 interface=eth0 home_node=server2")
-    assert added.returncode == 0, added.stdout + added.stderr
-    check = ansible_lab.playbook("--check", "--diff", "-e", "heartbeat_vip_haresources_exclusive=true")
-    assert_ok(check)
-    assert re.search(rf"^-server2 IPaddr::{re.escape(vip2)}/24/eth0$", check.stdout, re.M), check.stdout[-3000:]
-    assert_ok(ansible_lab.playbook("-e", "heartbeat_vip_haresources_exclusive=true"))
-    for host in lab.hosts.values():
-        assert vip2 not in host.read("/etc/ha.d/haresources")
-        assert [g["vips"] for g in agent_status(host)["groups"]] == [[lab.vip]]
-
-
-def test_a_changed_vip_replaces_the_roles_old_group(ansible_lab: AnsibleLab) -> None:
+def test_check_mode_predicts_a_timer_change_then_an_added_resource_and_a_moved_vip(ansible_lab: AnsibleLab) -> None:
+    """Each real change is predicted exactly by --check --diff. The timer: warntime 200 ms = keepalive,
+    which the agent loads with a warning; the role, which keeps only what the agent cannot know, no
+    longer refuses it. The moved VIP replaces the role's old group (no leftover group), and the rerun
+    with the lab's own variables brings the old one back."""
     lab = ansible_lab.lab
     moved = lab.addr(103)
+    timer = ("-e", "heartbeat_vip_warntime_ms=200")
+    resource_and_vip = ("-e", json.dumps({"heartbeat_vip_resources": ["failback.sh::extra"],
+                                          "heartbeat_vip_vip": {"address": moved, "prefix": 24}}))
     try:
-        assert_ok(ansible_lab.playbook("-e", json.dumps({"heartbeat_vip_vip": {"address": moved, "prefix": 24}})))
+        done = assert_predicted(ansible_lab, *timer)
+        assert set(done) == {"server1", "server2"}
+        for host in lab.hosts.values():
+            assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
+        assert all(any("Write the pair's config files (ha.cf)" in t for t in tasks) for tasks in done.values()), done
+        done = assert_predicted(ansible_lab, *timer, *resource_and_vip)
+        assert all(any("(haresources)" in t for t in tasks) for tasks in done.values()), done
         for host in lab.hosts.values():
             groups = agent_status(host)["groups"]
             assert [g["vips"] for g in groups] == [[moved]], groups
@@ -207,23 +218,6 @@ def test_a_changed_vip_replaces_the_roles_old_group(ansible_lab: AnsibleLab) -> 
         assert_ok(ansible_lab.playbook())
     for host in lab.hosts.values():
         assert [g["vips"] for g in agent_status(host)["groups"]] == [[lab.vip]]
-
-
-def test_check_mode_predicts_a_timer_change_and_an_added_resource(ansible_lab: AnsibleLab) -> None:
-    """The timer: warntime 200 ms = keepalive, which the agent loads with a warning; the role, which keeps
-    only what the agent cannot know, no longer refuses it."""
-    timer = ("-e", "heartbeat_vip_warntime_ms=200")
-    resource = ("-e", json.dumps({"heartbeat_vip_resources": ["failback.sh::extra"]}))
-    try:
-        done = assert_predicted(ansible_lab, *timer)
-        assert set(done) == {"server1", "server2"}
-        for host in ansible_lab.lab.hosts.values():
-            assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
-        assert all(any("Write the pair's config files (ha.cf)" in t for t in tasks) for tasks in done.values()), done
-        done = assert_predicted(ansible_lab, *timer, *resource)
-        assert all(any("(haresources)" in t for t in tasks) for tasks in done.values()), done
-    finally:
-        assert_ok(ansible_lab.playbook())
 
 
 def bumped_collection(tmp_path: Path) -> Path:

@@ -13,7 +13,7 @@ from . import __version__
 from .cli_config import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, config_tools
 from .config import ConfigError, format_problems, load_config
 
-# The daemon (and with it asyncio) is imported by the commands that need it, not by `hbvip status`:
+# The daemon (and with it asyncio) is imported by the commands that need it, `run` after its first heartbeats, not by `hbvip status`:
 # a command's import cost is its start-up time, and the daemon's is its resident memory for life.
 # Likewise the status table is imported by `hbvip status` only.
 
@@ -36,9 +36,7 @@ def _without_openssl() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _without_openssl()
-    import asyncio  # pylint: disable=import-outside-toplevel
-
-    from .daemon import Agent, Paths  # pylint: disable=import-outside-toplevel
+    from .boot import Beating, Paths, boot  # pylint: disable=import-outside-toplevel
 
     paths = Paths(Path(args.config_dir), Path(args.state_dir), Path(args.run_dir), Path(args.init_dir))
     try:
@@ -49,8 +47,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         print(str(warning), file=sys.stderr)
-    agent = Agent(config, paths, log_stderr=args.log_stderr)
     try:
+        booted = boot(config, paths, log_stderr=args.log_stderr)   # the first heartbeats are out
+        # The event loop and the rest of the agent are imported after them, beating on (see hbvip.boot).
+        with Beating(booted):
+            import asyncio  # pylint: disable=import-outside-toplevel
+
+            from . import node  # pylint: disable=import-outside-toplevel,unused-import  # noqa: F401
+            from .daemon import Agent  # pylint: disable=import-outside-toplevel
+        agent = Agent(booted)
         code = asyncio.run(agent.run())
     except KeyboardInterrupt:
         return EXIT_OK

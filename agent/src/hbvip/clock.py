@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Clock:
+    """Where the agent reads the time: monotonic for every decision, wall only for display."""
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
 

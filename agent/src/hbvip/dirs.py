@@ -8,6 +8,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Paths:
+    """Where one node's files live (Heartbeat's places by default)."""
     config_dir: Path = Path("/etc/ha.d")
     state_dir: Path = Path("/var/lib/heartbeat")
     run_dir: Path = Path("/run/hbvip")

@@ -16,6 +16,7 @@ from .cluster import Action, Log
 
 @dataclass
 class DropLogLimiter:
+    """Logs the first `burst` drops of a reason per `window` seconds, then counts them silently."""
     burst: int = 5
     window: float = 10.0
     _opened: dict[str, float] = field(default_factory=dict)

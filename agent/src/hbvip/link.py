@@ -10,6 +10,7 @@ messages of a running agent keep one sequence and one history across reloads.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -30,8 +31,13 @@ DIGEST_FIELD = "hbvip_digest"
 def status_body(config: Config, status: str, extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
     """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest,
     and `extra` ones (the node's grace for a restarting peer, see hbvip.cluster.grace)."""
-    return (("st", status), ("dt", f"{round(config.hacf.timers.deadtime * 1000):x}"), ("protocol", "1"),
-            (DIGEST_FIELD, config.digest), *extra)
+    return _status_body(status, config.hacf.timers.deadtime, config.digest) + extra
+
+
+@functools.lru_cache(maxsize=8)
+def _status_body(status: str, deadtime: float, digest: str) -> tuple[tuple[str, str], ...]:
+    """Made once per status word and config, not per heartbeat."""
+    return (("st", status), ("dt", f"{round(deadtime * 1000):x}"), ("protocol", "1"), (DIGEST_FIELD, digest))
 
 
 def transport_for(cfg: Config, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> Transport:

@@ -36,6 +36,7 @@ STATUS_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class Link:
+    """One interface as `check-config` sees it: name, state, MAC."""
     name: str
     admin_up: bool
     carrier: bool
@@ -55,6 +56,7 @@ class HostView:
 
 @dataclass
 class LintReport:
+    """What `check-config`'s host checks found."""
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What was checked or skipped and why: an operator trusts a clean result more when it says so."""

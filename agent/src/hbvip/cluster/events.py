@@ -161,12 +161,14 @@ class Send:
 
 @dataclass(frozen=True)
 class Acquire:
+    """Take the groups of `hold` (start their resources)."""
     hold: Hold
     reason: str
 
 
 @dataclass(frozen=True)
 class Release:
+    """Give up the groups of `hold` (stop their resources)."""
     hold: Hold
     reason: str
 

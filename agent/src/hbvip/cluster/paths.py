@@ -27,6 +27,7 @@ class PathChange:
 
 @dataclass
 class PathState:
+    """One heartbeat path (interface) to the peer: up or dead, when last heard."""
     interface: str
     up: bool = False
     last_heard: float | None = None

@@ -24,6 +24,7 @@ _FORM = "write 'auth 1' and '1 sha1 <secret>'"
 
 @dataclass(frozen=True, repr=False)
 class AuthKey:
+    """One authkeys key (its secret never printed)."""
     number: int
     method: str
     secret: bytes = field(repr=False)
@@ -36,6 +37,7 @@ class AuthKey:
 
 @dataclass(frozen=True)
 class AuthKeys:
+    """authkeys as read: the active key number and every key."""
     path: str
     active: int
     keys: Mapping[int, AuthKey]

@@ -21,6 +21,7 @@ DEFAULT_METRICS_PORT = 9694
 
 @dataclass(frozen=True)
 class Extensions:
+    """hbvip.cf: what hbvip adds to Heartbeat's files, with the defaults when it is absent."""
     garp_count: int = 5
     """Gratuitous ARPs sent after taking a VIP (Heartbeat's IPaddr sends 5)."""
     garp_interval: float = 0.2

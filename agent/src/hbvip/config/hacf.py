@@ -54,6 +54,7 @@ class Timers:
 
 @dataclass(frozen=True)
 class HaCf:
+    """ha.cf as read: the directives hbvip uses, Heartbeat's defaults for the rest."""
     path: str
     nodes: tuple[str, ...]
     media: tuple[Medium, ...]

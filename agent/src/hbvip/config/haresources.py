@@ -31,6 +31,7 @@ _VIP6_FORM = "ipv6[/prefix[/interface]], e.g. IPv6addr::2001:db8::100/64/eth0"
 
 @dataclass(frozen=True)
 class VipSpec:
+    """An IPaddr/IPaddr2/IPv6addr resource's address, prefix, interface and broadcast."""
     address: str
     prefix: int | None
     interface: str | None
@@ -44,6 +45,7 @@ class VipSpec:
 
 @dataclass(frozen=True)
 class Resource:
+    """One resource of a group: script name and arguments, as written."""
     name: str
     args: tuple[str, ...]
     spec: str
@@ -58,6 +60,7 @@ class Resource:
 
 @dataclass(frozen=True)
 class ResourceGroup:
+    """One haresources line: the home node and its resources, in start order."""
     home_node: str
     resources: tuple[Resource, ...]
     line: int

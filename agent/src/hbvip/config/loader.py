@@ -25,6 +25,7 @@ _FILE_ORDER = (HACF, HARESOURCES, AUTHKEYS, EXTENSIONS)
 
 @dataclass(frozen=True)
 class Config:
+    """Everything one node reads from its config dir, validated."""
     config_dir: Path
     node_name: str
     hacf: HaCf

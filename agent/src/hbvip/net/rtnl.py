@@ -22,8 +22,9 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
+from hbvip.net.nlraw import DUMP_TRIES, HEADER, RECV_SIZE, DumpInterrupted, RtnlError, split_messages
 from hbvip.net.pyroute2_lean import (
     NETLINK_EXT_ACK,
     NLM_F_ACK,
@@ -44,22 +45,10 @@ from hbvip.net.pyroute2_lean import (
     nlmsgerr,
 )
 
-HEADER = struct.Struct("=IHHII")  # struct nlmsghdr: length, type, flags, sequence number, port id
-# The kernel sends a dump in datagrams of at most about 32 KiB; a shorter read would cut one silently.
-RECV_SIZE = 65536
 NETLINK_CAP_ACK = 10  # an error echoes only the request's header, not the whole request
 NLMSGERR_ATTR_MSG = 1  # the kernel's text in an extended ack
-DUMP_TRIES = 3  # a dump that raced with a change (NLM_F_DUMP_INTR) is asked again
-# Reply types decoded with pyroute2's classes: addresses, and one link's header (net/links.py).
+# Reply types decoded with pyroute2's classes: addresses (tests), and one link's header (net/links.py).
 DECODERS: dict[int, type[nlmsg]] = {RTM_NEWADDR: ifaddrmsg, RTM_NEWLINK: linkmsg}
-
-
-class RtnlError(OSError):
-    """The kernel refused a request (NLMSG_ERROR): `errno` says why, as for a failed system call."""
-
-
-class DumpInterrupted(RtnlError):
-    """The address list changed while the kernel was dumping it; the records may be inconsistent."""
 
 
 def open_socket() -> socket.socket:
@@ -77,17 +66,6 @@ def open_socket() -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def split_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
-    """(type, flags, sequence number, whole message) for each netlink message of one datagram."""
-    offset = 0
-    while offset + HEADER.size <= len(data):
-        length, msg_type, flags, seq, _port = HEADER.unpack_from(data, offset)
-        if length < HEADER.size or offset + length > len(data):
-            raise RtnlError(errno.EBADMSG, f"truncated netlink message at byte {offset} of {len(data)}")
-        yield msg_type, flags, seq, data[offset:offset + length]
-        offset += (length + 3) & ~3  # NLMSG_ALIGN
 
 
 def error_of(raw: bytes, flags: int, what: str) -> RtnlError | None:

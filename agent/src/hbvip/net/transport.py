@@ -15,16 +15,21 @@ Who sent a datagram and whether it is genuine is the wire layer's business, not 
 
 from __future__ import annotations
 
-import asyncio
 import errno
+import fcntl
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import termios
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hbvip.config.values import ipv6
+from hbvip.config.values import ipv4, ipv6
 from hbvip.net import multicast
-from hbvip.net.ifaddr import all_addresses, interface_index
+from hbvip.net.ifaddr import addresses_now, interface_index
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 #: A multicast medium: (group, interface, port, hops, loop).
 Multicast = tuple[str, str, int, int, int]
@@ -36,6 +41,7 @@ class TransportError(Exception):
 
 @dataclass(frozen=True)
 class _Target:
+    """One place heartbeats are sent to: a peer, a broadcast address or a multicast group."""
     address: str
     interface: str | None
     broadcast: bool = False
@@ -74,6 +80,7 @@ _RECV_BATCH = 32
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 IPV6_RECVPKTINFO, IPV6_PKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49), getattr(socket, "IPV6_PKTINFO", 50)
 _ANC_SIZE = socket.CMSG_SPACE(20)
+_NOTHING = bytes(4)  # FIONREAD's int when no datagram is queued
 
 
 class Transport:
@@ -82,7 +89,10 @@ class Transport:
     `peers` are (address-or-hostname, interface-or-None) pairs from ha.cf `ucast` lines;
     `broadcast_interfaces` are the interfaces of `bcast` lines (sent to that interface's broadcast
     address); `multicast` the groups of `mcast`/`mcast6` lines. Names are resolved and own addresses
-    dropped in `start()`, so `peer_addresses` is filled from then on.
+    dropped in `open()`, so `peer_addresses` is filled from then on.
+
+    `open()` needs no event loop (the agent sends its first heartbeats before it imports asyncio);
+    `listen(loop)` then hands the receive sockets to the loop. `start()` does both in a running loop.
     """
 
     def __init__(
@@ -106,18 +116,32 @@ class Transport:
         self._receivers: list[socket.socket] = []
         self._buffer = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buffer)
+        self._pending = bytearray(4)
         self.arrival_interface: str | None = None
         """The interface the datagram being delivered to `on_datagram` arrived on (its path)."""
         self._names: dict[int, str] = {}
+        self._loop: AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        """Resolve peers, open the receive socket(s) on 0.0.0.0:port ([::]:port too for IPv6 peers) and
-        the per-interface send sockets."""
-        own = await all_addresses()
+        """`open()` and `listen()` in the running loop (a reload): names resolve in a thread meanwhile."""
+        import asyncio  # pylint: disable=import-outside-toplevel  # loaded by whoever runs the loop
+
+        loop = asyncio.get_running_loop()
+        resolved = {host: await loop.run_in_executor(None, self._resolve, host)
+                    for host, _unused in self.peers if _numeric(host) is None}
+        self.open(resolved)
+        self.listen(loop)
+
+    def open(self, resolved: Mapping[str, str] | None = None) -> None:
+        """Resolve peers (unless `resolved` has them), open the receive socket(s) on 0.0.0.0:port ([::]:port
+        too for IPv6 peers) and the per-interface send sockets. Sending works from here on, receiving
+        once `listen()` ran. A name is resolved here by the C library, blocking, as Heartbeat's ucast
+        does at start; a number needs no resolver."""
+        own = addresses_now()
         own_addresses = {a.address for a in own}
         targets: list[_Target] = []
         for host, interface in self.peers:
-            address = await self._resolve(host)
+            address = (resolved or {}).get(host) or self._resolve(host)
             target = _Target(address, interface)
             if address not in own_addresses and target not in targets:
                 targets.append(target)
@@ -140,6 +164,12 @@ class Transport:
             self.close()
             raise
 
+    def listen(self, loop: AbstractEventLoop) -> None:
+        """Deliver datagrams from now on, from `loop` (the agent's, which `close()` then leaves)."""
+        self._loop = loop
+        for sock in self._receivers:
+            loop.add_reader(sock, self._read_ready, sock)
+
     def send(self, data: bytes) -> None:
         """Send `data` once to every target; failures are counted in `send_errors`, never raised."""
         for target in self._targets:
@@ -152,23 +182,22 @@ class Transport:
     def close(self) -> None:
         """Close every socket; safe to call twice."""
         for receiver in self._receivers:
-            try:
-                asyncio.get_running_loop().remove_reader(receiver)
-            except RuntimeError:     # no loop (left after asyncio.run): nothing is watching the socket
-                pass
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(receiver)
             receiver.close()
         self._receivers.clear()
         for sock in self._send_sockets.values():
             sock.close()
         self._send_sockets.clear()
 
-    async def _resolve(self, host: str) -> str:
-        """A `ucast6` peer is a numeric IPv6 address already; a `ucast` peer an IPv4 address or a name."""
-        if (address := ipv6(host)) is not None:
-            return str(address)
-        loop = asyncio.get_running_loop()
+    def _resolve(self, host: str) -> str:
+        """A `ucast6` peer is a numeric IPv6 address already; a `ucast` peer an IPv4 address or a name.
+        The name goes to getaddrinfo as bytes: a str would import the idna codec for nothing."""
+        if (address := _numeric(host)) is not None:
+            return address
         try:
-            infos = await loop.getaddrinfo(host, self.port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+            infos = socket.getaddrinfo(host.encode() if host.isascii() else host, self.port,
+                                       family=socket.AF_INET, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             raise TransportError(f"ucast peer {host!r} does not resolve to an IPv4 address: {exc}") from exc
         return infos[0][4][0]
@@ -221,12 +250,13 @@ class Transport:
             sock.close()
             raise TransportError(_bind_failure(port, exc)) from exc
         self._receivers.append(sock)
-        asyncio.get_running_loop().add_reader(sock, self._read_ready, sock)
         return sock
 
     def _read_ready(self, sock: socket.socket) -> None:
         """Deliver what is queued, up to `_RECV_BATCH` datagrams: one wake-up serves a burst (a flood
-        then costs far less loop overhead per datagram) without starving the loop's timers."""
+        then costs far less loop overhead per datagram) without starving the loop's timers. Whether
+        another datagram waits is asked with FIONREAD (the size of the next one, 0: none), not with a
+        read that fails: a heartbeat's wake-up then costs one read, not a second one raising EAGAIN."""
         for _unused in range(_RECV_BATCH):
             try:
                 size, ancillary, _flags, addr = sock.recvmsg_into([self._buffer], _ANC_SIZE)
@@ -238,6 +268,15 @@ class Transport:
             self.counters["received"] += 1
             self.arrival_interface = self._interface_of(ancillary)
             self.on_datagram(bytes(self._view[:size]), addr)
+            if not self._queued(sock):
+                return
+
+    def _queued(self, sock: socket.socket) -> bool:
+        try:
+            fcntl.ioctl(sock, termios.FIONREAD, self._pending)
+        except OSError:
+            return True   # let the next read say what is wrong
+        return self._pending != _NOTHING
 
     def _interface_of(self, ancillary: list[tuple[int, int, bytes]]) -> str | None:
         """The arrival interface from IP_PKTINFO (index first) or IPV6_PKTINFO (index after the address)."""
@@ -255,6 +294,12 @@ class Transport:
                     return None
             return self._names[index]
         return None
+
+
+def _numeric(host: str) -> str | None:
+    """A numeric peer address as getaddrinfo would give it back, or None for a name."""
+    address = ipv6(host) or ipv4(host)
+    return None if address is None else str(address)
 
 
 def _bind_failure(port: int, exc: OSError) -> str:

@@ -28,6 +28,7 @@ REFRESH_FRAMES = 2
 
 @dataclass
 class _GroupRecord:
+    """A group's history for `hbvip status`: transitions and the last takeover."""
     transitions: int = 0
     last_takeover_at: float | None = None
     last_takeover_s: float | None = None

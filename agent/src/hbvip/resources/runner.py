@@ -325,6 +325,7 @@ class _AddressView:
 
 @dataclass(frozen=True)
 class _Probe:
+    """How a script's `status` call is read."""
     call: ScriptCall
     output_says_running: bool
 
