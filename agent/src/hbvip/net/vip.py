@@ -41,9 +41,9 @@ async def vip_present(vip: VipSpec, addresses: list[IfAddr] | None = None) -> bo
     return bool(_copies(await _snapshot(addresses), vip))
 
 
-async def placed_on(vip: VipSpec, addresses: list[IfAddr] | None = None) -> str | None:
-    """The interface the VIP is configured on, or None when it is not here."""
-    copies = _copies(await _snapshot(addresses), vip)
+def placed_in(vip: VipSpec, addresses: list[IfAddr]) -> str | None:
+    """The interface the VIP is configured on in `addresses`, or None when it is not there."""
+    copies = _copies(addresses, vip)
     return copies[0].ifname if copies else None
 
 

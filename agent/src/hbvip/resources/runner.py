@@ -27,7 +27,7 @@ from hbvip.config import NATIVE_RESOURCES, Resource, ResourceGroup, VipSpec, res
 from hbvip.net.garp import send_garp
 from hbvip.net.ifaddr import IfAddr, all_addresses
 from hbvip.net.ndisc import send_unsolicited_na
-from hbvip.net.vip import VipError, add_vip, del_vip, placed_on, vip_present
+from hbvip.net.vip import VipError, add_vip, del_vip, placed_in, vip_present
 from hbvip.resources.scripts import SCRIPT_PATH, ScriptCall, run_script, says_running
 
 if TYPE_CHECKING:
@@ -152,17 +152,13 @@ class ResourceRunner:
                 self._log("vip.stale_remove_failed", {"group": group.key, "ip": vip.address, "error": str(exc)})
         return removed
 
-    async def adopt(self, group: ResourceGroup) -> list[str]:
-        """A group the previous agent held (a restart in place): note where each VIP is, so refreshes and
-        announcements go there as after an acquire. Returns the VIPs that are not here (nothing else is
-        checked: the scripts' processes were never stopped)."""
+    def adopt(self, group: ResourceGroup, addresses: list[IfAddr]) -> list[str]:
+        """A group the previous agent held (a restart in place): note where each VIP is in `addresses`, so
+        refreshes and announcements go there as after an acquire. Returns the VIPs that are not there
+        (nothing else is checked: the scripts' processes were never stopped)."""
         missing = []
-        view = _AddressView()
         for vip in filter(None, map(_native_vip, group.resources)):
-            try:
-                iface = await placed_on(vip, await view.get())
-            except OSError:
-                iface = None
+            iface = placed_in(vip, addresses)
             if iface is None:
                 missing.append(vip.address)
             else:
