@@ -234,6 +234,31 @@ def test_systemctl_on_the_holder_costs_at_most_50_ms(sd_pair: AnsibleLab, action
         assert "event=config.reload" in journal(s1, "-n", "20") or "reload" in journal(s1, "-n", "20").lower()
 
 
+def test_restart_in_place_keeps_the_main_pid_the_vip_and_the_scripts_service(sd_pair: AnsibleLab) -> None:
+    """`hbvip restart-in-place` under hbvip.service: the new agent runs in the same process (exec inside the
+    sandbox), so systemd sees no stop; the service the resource script started is not stopped or started."""
+    lab = sd_pair.lab
+    s1, s2 = hosts(sd_pair)
+    pid, restarts = show(s1, "MainPID"), int(show(s1, "NRestarts"))
+    demo_since = show(s1, "ActiveEnterTimestampMonotonic", "hbvip-demo")
+    generation = agent_status(s1)["generation"]
+    probe = lab.probe()
+    try:
+        probe.wait_for("server1", timeout=10)
+        done = s1.run(["/opt/hbvip/venv/bin/hbvip", "restart-in-place", "--timeout", "20"], check=False)
+        time.sleep(0.5)
+    finally:
+        result = probe.stop()
+    print(done.stdout, done.stderr, journal(s1, "-n", "12"), sep="\n")
+    print(f"restart in place: longest client gap {result.longest_gap() * 1000:.1f} ms, holders {result.holders()}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (show(s1, "MainPID"), int(show(s1, "NRestarts")), show(s1, "ActiveState")) == (pid, restarts, "active")
+    assert show(s1, "ActiveEnterTimestampMonotonic", "hbvip-demo") == demo_since
+    assert result.holders() == ["server1"] and result.longest_gap() <= 0.05, result.gaps()
+    assert agent_status(s1)["generation"] == generation and "event=restart.resumed" in journal(s1, "-n", "30")
+    assert holds_vip(lab, s1) and not holds_vip(lab, s2)
+
+
 def test_power_off_journal_shows_heartbeats_classic_lines_and_logfile_keeps_them(sd_pair: AnsibleLab) -> None:
     lab = sd_pair.lab
     s1, s2 = hosts(sd_pair)

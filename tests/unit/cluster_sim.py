@@ -14,6 +14,8 @@ from hbvip.cluster import (
     Acquire, Announce, Command, Connectivity, Eligibility, Exit, Failover, Hold, Incoming, Log, Membership, Release, Reply,
     ResourcesDone, Retransmit, Send, Tick,
 )
+from hbvip.cluster.grace import grace_fields
+from hbvip.cluster.inplace import RestartRecord, restart_record, resumed_peer
 
 KEEPALIVE, WARNTIME, DEADTIME, INITDEAD = 1.0, 3.0, 5.0, 10.0
 
@@ -35,25 +37,35 @@ class SimNode:
     ping: bool = False            # ha.cf has `ping` lines: the machine waits for Connectivity
     reaches_ping: bool = True     # what this node's ping probes would say (the sim's network)
     health: bool = False          # hbvip.cf has health checks: the machine reports its eligibility
+    grants_grace: bool = True     # its heartbeats carry hbvip's grace field (False: like Heartbeat 3.0.6)
+    kept: RestartRecord | None = None   # restarting in place: silent, but its VIPs stay
 
     def __post_init__(self) -> None:
         self.boot(self.now)
 
-    def boot(self, now: float) -> None:
-        self.hg += 1
-        self.seq = 0
+    def boot(self, now: float, record: RestartRecord | None = None) -> list:
+        """A start of the agent: afresh, or continuing `record` (a restart in place); returns its actions."""
+        self.hg = record.generation if record else self.hg + 1
+        self.seq = record.seq if record else 0
         self.alive = True
         self.exited = False
+        self.kept = None
         self.membership = Membership(self.name, self.peer, deadtime=DEADTIME, warntime=WARNTIME,
                                      initdead=INITDEAD, now=now)
         self.failover = Failover(me=self.name, peer=self.peer, auto_failback=self.auto_failback,
                                  settle_timeout=DEADTIME, handshake_timeout=10.0, now=now, ping=self.ping,
                                  heal_grace=2 * KEEPALIVE, health=self.health)
         self.next_status = now
+        if record is None:
+            return []
+        self.membership.peer = resumed_peer(record, now)
+        return self.failover.resume(record, now)
 
     @property
     def holds_vip(self) -> bool:
         cat = Hold.LOCAL if self.home_of_vip else Hold.FOREIGN
+        if self.kept is not None:
+            return bool(self.kept.held & cat)
         return bool(self.failover.held & cat) and (self.failover.busy is None or not self.failover.busy[1] & cat)
 
 
@@ -96,8 +108,7 @@ class Sim:
             self.t = max(self.t, nxt)
             for n in self.nodes.values():
                 if n.alive and not n.exited and n.next_status <= self.t:
-                    body = (("st", n.failover.status_word), ("dt", f"{int(DEADTIME * 1000):x}"), ("protocol", "1"))
-                    self._send(n, "status", body)
+                    self._send(n, "status", self._status_body(n))
                     n.next_status = self.t + KEEPALIVE
             for n in self.nodes.values():
                 if n.alive and not n.exited and self._deadline(n) <= self.t:
@@ -105,6 +116,11 @@ class Sim:
             while self.queue and self.queue[0][0] <= self.t:
                 _unused, _unused, kind, (node, payload) = heapq.heappop(self.queue)
                 self._event(kind, self.nodes[node], payload)
+
+    @staticmethod
+    def _status_body(n: SimNode, restarting: bool = False) -> tuple:
+        body = (("st", n.failover.status_word), ("dt", f"{int(DEADTIME * 1000):x}"), ("protocol", "1"))
+        return body + grace_fields(DEADTIME, restarting=restarting) if n.grants_grace else body
 
     def _deadline(self, n: SimNode) -> float:
         return min(n.membership.next_deadline(), n.failover.next_deadline())
@@ -153,7 +169,7 @@ class Sim:
 
     def _event(self, kind: str, n: SimNode, payload: object) -> None:
         if kind == "boot":
-            n.boot(self.t)
+            self._apply(n, n.boot(self.t, payload))      # type: ignore[arg-type]
             self._probe_ping(n.name, self.t)
             return
         if not n.alive or n.exited:
@@ -182,6 +198,23 @@ class Sim:
         self.queue = [q for q in self.queue if q[3][0] != name]
         heapq.heapify(self.queue)
 
+    def restart_in_place(self, name: str, t: float, downtime: float | None) -> str | None:
+        """At `t`, `name` restarts in place as the daemon does (two hinted heartbeats, the record, silence)
+        and its successor starts `downtime` later (None: never). Returns the refusal, if any."""
+        self.run_until(t)
+        n = self.nodes[name]
+        why = n.failover.restart_refusal(n.membership.peer.grants_grace)
+        if why is not None:
+            return why
+        for _unused in range(2):
+            self._send(n, "status", self._status_body(n, restarting=True))
+        n.kept = restart_record(n.failover, n.membership.peer, generation=n.hg, seq=n.seq, now=t, groups=(),
+                                version="test")
+        n.exited = True
+        if downtime is not None:
+            self.at(t + downtime, "boot", name, n.kept)
+        return None
+
     def ping_reach(self, name: str, t: float, reachable: bool) -> None:
         """From `t` on, `name` does (not) reach its ping node; the daemon would report it like this."""
         self.nodes[name].reaches_ping = reachable
@@ -203,7 +236,7 @@ class Sim:
         self.at(t, "command", name, cmd)
 
     def vip_holders(self) -> list[str]:
-        return [n.name for n in self.nodes.values() if n.alive and not n.exited and n.holds_vip]
+        return [n.name for n in self.nodes.values() if n.alive and (not n.exited or n.kept) and n.holds_vip]
 
     def first_time_holder(self, name: str, after: float, step: float = 0.01, until: float = 60.0) -> float | None:
         while self.t < until:

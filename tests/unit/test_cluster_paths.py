@@ -36,6 +36,14 @@ def test_both_paths_silent_die_and_the_last_one_says_no_other_path_is_up() -> No
     assert w.next_deadline() == float("inf")
 
 
+def test_a_peer_restarting_in_place_keeps_its_paths_up_for_its_grace() -> None:
+    w = watch()
+    w.heard("eth0", 0.0)
+    assert w.next_deadline(grace=10.0) == 10.0
+    assert w.check(5.0, grace=10.0) == []                                 # the planned silence is no dead path
+    assert w.check(10.0, grace=10.0) == [PathChange("server2", "eth0", False, False)]
+
+
 def test_duplicate_copies_count_for_their_path_only_and_unknown_interfaces_for_none() -> None:
     """The same heartbeat on both paths: each path sees its copy (the membership keeps one)."""
     w = watch()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .clock import SYSTEM_CLOCK
@@ -27,7 +28,10 @@ from .link import Link, status_body, transport_for
 from .log import EventLog
 from .net.transport import TransportError
 from .wire import Signer
-from .wire.identity import increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
+from .wire.identity import current_generation, increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
+
+if TYPE_CHECKING:
+    from .cluster.inplace import RestartRecord
 
 
 class Inbox:
@@ -57,6 +61,13 @@ class Booted:
     up_at: float = 0.0
     """When the `up` heartbeat went out: the keepalive grid starts there."""
     failed: bool = False
+    record: RestartRecord | None = None
+    """The agent restarted in place that this start continues (hbvip.cluster.inplace), or None."""
+
+    @property
+    def word(self) -> str:
+        """What our heartbeats say until the node runs: `up`, or `active` when continuing a running agent."""
+        return "up" if self.record is None else "active"
 
 
 def boot(config: Config, paths: Paths, *, log_stderr: bool = False) -> Booted:
@@ -69,8 +80,9 @@ def boot(config: Config, paths: Paths, *, log_stderr: bool = False) -> Booted:
     log("info", "start", f"Configuration validated. Starting hbvip {__version__}",
         {"node": config.node_name, "peer": config.peers[0], "version": __version__})
     link = Link(config.node_name, Signer.from_authkeys(config.authkeys), clock)
-    _identity(config, paths, log, link)
-    booted = Booted(config, paths, log, link, Inbox(), started)
+    record = _record_to_continue(config, paths, log) if paths.restart_record.exists() else None
+    _identity(config, paths, log, link, record)
+    booted = Booted(config, paths, log, link, Inbox(), started, record=record)
     link.transport = transport_for(config, booted.inbox)
     try:
         link.transport.open()
@@ -80,8 +92,8 @@ def boot(config: Config, paths: Paths, *, log_stderr: bool = False) -> Booted:
         booted.failed = True
         return booted
     log("info", "transport.up", None, {"port": hacf.udpport, "peers": ",".join(link.peer_addresses)})
-    link.send("status", status_body(config, "init"))
-    link.send("status", status_body(config, "up"))
+    for word in ("init", "up") if record is None else ("active",):
+        link.send("status", status_body(config, word))
     booted.up_at = clock.monotonic()
     return booted
 
@@ -114,11 +126,40 @@ class Beating:
         booted = self.booted
         clock, keepalive = booted.link.clock, booted.config.hacf.timers.keepalive
         while not self._stop.wait(max(0.0, booted.up_at + keepalive - clock.monotonic())):
-            booted.link.send("status", status_body(booted.config, "up"))
+            booted.link.send("status", status_body(booted.config, booted.word))
             booted.up_at = clock.monotonic()
 
 
-def _identity(config: Config, paths: Paths, log: EventLog, link: Link) -> None:
+def _record_to_continue(config: Config, paths: Paths, log: EventLog) -> RestartRecord | None:
+    """The record of a restart in place this start continues, or None (then it starts as always). A
+    record is continued only when fresh, meant for this node and generation, and every VIP of the groups
+    it held is still here. Only a start that finds the file imports what reading it needs."""
+    # pylint: disable=import-outside-toplevel
+    from .cluster.groups import groups_of
+    from .cluster.inplace import stale_because
+    from .inplace import take_record
+    from .net.ifaddr import addresses_now
+    from .net.vip import placed_in
+    record, why = take_record(paths.restart_record)
+    if record is not None:
+        why = stale_because(record, node=config.node_name, peer=config.peers[0], now=SYSTEM_CLOCK.wall(),
+                            generation=current_generation(paths.state_dir))
+    if record is not None and why is None:
+        try:
+            here = addresses_now()
+        except OSError:
+            here = []
+        missing = [vip.address for g in groups_of(config.groups, config.node_name, record.held) for vip in g.vips
+                   if placed_in(vip, here) is None]
+        why = f"VIP {', '.join(missing)} is no longer on this host" if missing else None
+    if why is None:
+        return record
+    log("warning", "restart.not_resumed", f"Not continuing the agent restarted in place: {why}; starting as "
+        "after a stop", {"reason": why})
+    return None
+
+
+def _identity(config: Config, paths: Paths, log: EventLog, link: Link, record: RestartRecord | None) -> None:
     """Our hb_uuid (made once per state dir) and this start's generation, as Heartbeat keeps them."""
     state_dir = paths.state_dir
     link.uuid, created = load_or_create_uuid(state_dir)
@@ -133,5 +174,8 @@ def _identity(config: Config, paths: Paths, log: EventLog, link: Link) -> None:
             {"made_under": made_under, "node": config.node_name})
     elif not made_under:
         record_uuid_host(state_dir, config.node_name)
-    link.generation = increment_generation(state_dir)
+    if record is not None:        # the agent before us, restarted in place: same generation, next seq
+        link.generation, link.seq = record.generation, record.seq
+    else:
+        link.generation = increment_generation(state_dir)
     log("info", "generation", f"Heartbeat generation: {link.generation}", {"hg": link.generation})

@@ -55,9 +55,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             from . import node  # pylint: disable=import-outside-toplevel,unused-import  # noqa: F401
             from .daemon import Agent  # pylint: disable=import-outside-toplevel
-        return asyncio.run(Agent(booted).run())
+        agent = Agent(booted)
+        code = asyncio.run(agent.run())
     except KeyboardInterrupt:
         return EXIT_OK
+    if agent.exec_next:          # `hbvip restart-in-place`: become the new agent (returns only on failure)
+        from .inplace import exec_agent  # pylint: disable=import-outside-toplevel
+        print(f"hbvip: restart in place failed: {exec_agent()}", file=sys.stderr)
+        return EXIT_RUNTIME
+    return code
 
 
 def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -123,6 +129,46 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return EXIT_OK if answer.get("ok") else EXIT_RUNTIME
 
 
+#: `hbvip restart-in-place`: the agent refused (the role then hands the groups over and restarts).
+EXIT_REFUSED = 3
+
+
+def cmd_restart_in_place(args: argparse.Namespace) -> int:
+    """Ask the agent to restart in place, then wait until its successor answers and say whether it kept
+    the groups (it continues the old generation) or had to start afresh."""
+    before = _call(args, {"cmd": "status"})
+    asked_at = time.monotonic()
+    answer = _call(args, {"cmd": "restart-in-place", "check": args.check}) if before is not None else None
+    if before is None or answer is None:
+        return EXIT_RUNTIME
+    message = answer.get("message") or answer.get("error")
+    if not answer.get("ok"):
+        print(f"hbvip restart-in-place: {message}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"hbvip restart-in-place: {message}")
+    if args.check:
+        return EXIT_OK
+    old = before["status"]
+    from .control import call
+    while time.monotonic() < asked_at + args.timeout:
+        time.sleep(0.05)
+        try:
+            new = call(Path(args.run_dir), {"cmd": "status"}, timeout=5).get("status")
+        except (OSError, ValueError):       # between the two agents: no socket, or nobody answering yet
+            continue
+        if not new or new["uptime_s"] > time.monotonic() - asked_at:
+            continue                        # still the old agent
+        if new["generation"] != old["generation"]:
+            print(f"hbvip restart-in-place: hbvip {new['version']} did not continue the old agent and started "
+                  "afresh (see `restart.not_resumed` in the log)", file=sys.stderr)
+            return EXIT_RUNTIME
+        print(f"hbvip restart-in-place: hbvip {new['version']} (was {old['version']}) runs, holding {new['hold']} "
+              "resources")
+        return EXIT_OK
+    print(f"hbvip restart-in-place: no new agent answered within {args.timeout:g} s", file=sys.stderr)
+    return EXIT_RUNTIME
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from .wire.decode_cli import describe
     data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
@@ -153,6 +199,16 @@ def _add_control_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="forget a group's monitor failures here (Pacemaker's crm_resource --cleanup)")
     cl.add_argument("group", help="the group's key: its first resource as written in haresources")
     cl.set_defaults(func=cmd_cleanup)
+
+    rp = sub.add_parser("restart-in-place", parents=[common],
+                        help="replace the running agent by the installed one without releasing its groups")
+    rp.description = ("The running agent hands its state to a new agent (the version installed now) in the same "
+                      "process: no group is released, no stop or start script runs, and the peer waits for it "
+                      "instead of taking over. Refused (exit 3) unless the pair is settled and the peer is an hbvip "
+                      "that grants a restarting node a grace; then hand the groups over (standby) and restart.")
+    rp.add_argument("--check", action="store_true", help="only say whether the agent would restart in place now")
+    rp.add_argument("--timeout", type=float, default=30.0, help="how long to wait for the new agent (seconds)")
+    rp.set_defaults(func=cmd_restart_in_place)
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -32,6 +32,8 @@ class Controlled(Protocol):
 
     def cleanup(self, group: str) -> tuple[bool, str]: ...
 
+    def restart_in_place(self, check: bool) -> tuple[bool, str]: ...
+
 
 class ControlServer:
     def __init__(self, agent: Controlled, run_dir: Path) -> None:
@@ -103,7 +105,11 @@ class ControlServer:
         if cmd == "cleanup":
             ok, message = self.agent.cleanup(str(req.get("group", "")))
             return {"ok": ok, "message": message}
-        return {"ok": False, "error": f"unknown command {cmd!r}: status, standby, takeover, reload, cleanup"}
+        if cmd == "restart-in-place":
+            ok, message = self.agent.restart_in_place(bool(req.get("check")))
+            return {"ok": ok, "message": message}
+        return {"ok": False, "error": f"unknown command {cmd!r}: status, standby, takeover, reload, cleanup, "
+                                      "restart-in-place"}
 
 
 async def _answer(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:

@@ -42,19 +42,24 @@ class Agent:
         self.log = booted.log
         self.clock = booted.link.clock
         self.started = booted.started
+        self.exec_next = False      # restarting in place: `hbvip run` execs the new agent once this returns
 
     async def run(self) -> int:
-        cfg, link = self.config, self.booted.link
-        # We hold nothing at start: any copy of a VIP here is stale (e.g. left by kill -9). Its removal
-        # starts first and overlaps with meeting the peer; an acquisition waits for it.
+        cfg, link, record = self.config, self.booted.link, self.booted.record
+        # We hold nothing at start (but what a restart in place kept): any copy of a VIP here is stale (e.g.
+        # left by kill -9). Its removal starts first and overlaps with meeting the peer; an acquisition
+        # waits for it.
         tasks = TaskSet()
         runner = runner_for(cfg, self.paths.init_dir, self.log)
-        cleanup = tasks.spawn(remove_stale_vips(runner, cfg.groups))
+        kept = self._kept(runner)
+        cleanup = tasks.spawn(remove_stale_vips(runner, [g for g in cfg.groups if g.key not in kept]))
         if self.booted.failed or link.transport is None:
             await cleanup
             self.log.close()
             return 1
         node = self._node(link, runner, tasks, cleanup)
+        if record is not None:
+            node.resume(record)
         node.next_status = self.booted.up_at + cfg.hacf.timers.keepalive
         self.booted.inbox.to = node.on_datagram
         link.transport.listen(asyncio.get_running_loop())
@@ -63,7 +68,7 @@ class Agent:
         await control.start()
         metrics = await self._start_metrics(node)
         self._install_signals(node)
-        self.log("info", "status.local", "Local status now set to: 'up'")
+        self.log("info", "status.local", f"Local status now set to: '{self.booted.word}'")
         sd_notify("READY=1\nSTATUS=waiting for peer")
         # Everything allocated so far (imports, pyroute2, the config) lives as long as the process: keep it
         # out of the collector's full passes, which would otherwise walk the whole heap again and again.
@@ -76,9 +81,36 @@ class Agent:
                 await metrics.stop()
             link.transport.close()
             node.tasks.cancel_all()
+            if node.restarting:
+                self._hand_over(node)
             self.log("info", "exit", None, {})
             self.log.close()
         return 0
+
+    def _kept(self, runner: ResourceRunner) -> set[str]:
+        """The groups a restart in place kept: their VIPs are ours, not stale; the runner notes where
+        they are (for GARP refreshes), as after an acquire."""
+        if self.booted.record is None:
+            return set()
+        from .cluster.groups import groups_of
+        from .net.ifaddr import addresses_now
+        here = addresses_now()
+        kept = groups_of(self.config.groups, self.config.node_name, self.booted.record.held)
+        for group in kept:
+            runner.adopt(group, here)
+        return {g.key for g in kept}
+
+    def _hand_over(self, node: Node) -> None:
+        """The node stopped to restart in place: leave the record for the new agent, which `hbvip run`
+        then execs (see `exec_next`)."""
+        from .inplace import write_record
+        try:
+            path = write_record(self.paths.restart_record, node.restart_record())
+        except OSError as exc:      # the peer's grace runs out and it takes over; our VIPs stay (as after kill -9)
+            self.log("error", "restart.record_failed", f"cannot write the handover record: {exc}", {})
+            return
+        self.exec_next = True
+        self.log("info", "restart.exec", f"Handover record written to {path}; starting the new agent", {})
 
     def _node(self, link: Link, runner: ResourceRunner, tasks: TaskSet, cleanup: asyncio.Task[None]) -> Node:
         """The node, built right after the first heartbeats: its import is most of the agent's."""

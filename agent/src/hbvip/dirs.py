@@ -13,3 +13,8 @@ class Paths:
     state_dir: Path = Path("/var/lib/heartbeat")
     run_dir: Path = Path("/run/hbvip")
     init_dir: Path = Path("/etc/init.d")
+
+    @property
+    def restart_record(self) -> Path:
+        """What an agent restarting in place leaves for the next one (hbvip.inplace)."""
+        return self.run_dir / "handover.json"

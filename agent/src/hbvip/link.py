@@ -28,9 +28,10 @@ MAX_DATAGRAM = 32768
 DIGEST_FIELD = "hbvip_digest"
 
 
-def status_body(config: Config, status: str) -> tuple[tuple[str, str], ...]:
-    """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest."""
-    return _status_body(status, config.hacf.timers.deadtime, config.digest)
+def status_body(config: Config, status: str, extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+    """The fields of our `status` message (the heartbeat): status word, dead time, protocol, config digest,
+    and `extra` ones (the node's grace for a restarting peer, see hbvip.cluster.grace)."""
+    return _status_body(status, config.hacf.timers.deadtime, config.digest) + extra
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from . import __version__
 from .clock import Clock
 from .cluster import (
     Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Incoming, Log, Membership, PeerDead,
     Release, Reply, ResourcesDone, Retransmit, Send, Tick,
 )
 from .cluster.deferral import DeathDeferral
+from .cluster.grace import grace_fields
+from .cluster.inplace import RestartRecord, restart_record, resumed_peer
 from .cluster.paths import PathChange, PathWatch, media_interfaces
 from .cluster.pingnodes import PingNodes
 from .config import Config
@@ -79,6 +82,7 @@ class Node:
         self.wake = Wake(self._turn)
         self.tasks = tasks or TaskSet()
         self.stopping = asyncio.Event()
+        self.restarting = False            # restarting in place: nothing is read, decided or sent any more
         self._crashed: BaseException | None = None
         self.requests: dict[int, asyncio.Future[tuple[bool, str]]] = {}
         self._next_request = 1
@@ -156,7 +160,7 @@ class Node:
         """One turn: signals, the keepalive, membership and failover timers. Returns when the next turn
         is due (the earliest deadline, so a dead peer is noticed at last_heard + deadtime, not on the
         next keepalive), or None once the agent stops."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or self.restarting:
             return None
         try:
             return self._turn_once()
@@ -190,7 +194,7 @@ class Node:
             self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
             if isinstance(e, PeerDead) and not e.graceful:
                 self.tasks.spawn(self._diagnose_silence())
-        self._log_paths(self.path_watch.check(now))
+        self._log_paths(self.path_watch.check(now, self.membership.peer.grace))
         self.feed(_TICK)
         if self.stopping.is_set():
             return None
@@ -198,10 +202,12 @@ class Node:
 
     def next_deadline(self) -> float:
         return min(self.next_status, self.membership.next_deadline(), self.failover.next_deadline(),
-                   self.path_watch.next_deadline())
+                   self.path_watch.next_deadline(self.membership.peer.grace))
 
     # ---- input ------------------------------------------------------------------------------------
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.restarting:
+            return
         incoming = read_datagram(data, self.link.signer)
         if isinstance(incoming, str):
             self.membership.drop(incoming)
@@ -246,7 +252,8 @@ class Node:
             self.next_status = now + keepalive
 
     def feed(self, event: Event) -> None:
-        self.apply(self.failover.handle(event, self.clock.monotonic()))
+        if not self.restarting:
+            self.apply(self.failover.handle(event, self.clock.monotonic()))
 
     def _feed_and_wake(self, event: Event) -> None:
         self.feed(event)
@@ -267,6 +274,8 @@ class Node:
 
     # ---- output -----------------------------------------------------------------------------------
     def apply(self, actions: list[Action]) -> None:
+        if self.restarting:
+            return        # restarting in place: the state as it is now goes to the successor, untouched
         for a in actions:
             if isinstance(a, Send):
                 self.link.send(a.type, a.body)
@@ -289,8 +298,9 @@ class Node:
                 self.stopping.set()
                 self.wake.set()
 
-    def send_status(self, st: str) -> None:
-        self.link.send("status", status_body(self.config, st))
+    def send_status(self, st: str, *, restarting: bool = False) -> None:
+        extra = grace_fields(self.config.hacf.timers.deadtime, restarting=restarting)
+        self.link.send("status", status_body(self.config, st, extra))
 
     async def _diagnose_silence(self) -> None:
         """The peer went silent: if it still answers ping, say that heartbeats are lost, not the peer."""
@@ -317,6 +327,35 @@ class Node:
         except asyncio.TimeoutError:
             self.requests.pop(rid, None)
             return False, f"timed out after {timeout:g} s; see `hbvip status`"
+
+    def restart_in_place(self, check: bool) -> tuple[bool, str]:
+        """`hbvip restart-in-place`: stop here without releasing anything; the daemon then writes the
+        record and execs the new agent (see cluster/inplace.py). `check`: only say whether it would."""
+        why = self.failover.restart_refusal(self.membership.peer.grants_grace)
+        if why is not None:
+            return False, f"refused: {why}"
+        held = self.failover.held.word
+        if check:
+            return True, f"would restart in place, keeping {held} resources"
+        for _unused in range(2):          # the peer's grace hangs on this word: one lost datagram must not cost it
+            self.send_status(self.failover.status_word, restarting=True)
+        self.restarting = True
+        self.log("info", "restart.in_place", f"Restarting in place: keeping {held} resources",
+                 {"hold": held, "peer_grants_ms": round(self.membership.peer.grants_grace * 1000)})
+        asyncio.get_running_loop().call_soon(self.stopping.set)   # after the control socket's answer left
+        return True, f"restarting in place, keeping {held} resources"
+
+    def restart_record(self) -> RestartRecord:
+        """The record for the successor of a node that is restarting in place (nothing is sent after this)."""
+        groups = tuple(g.key for g in self.groups.groups(self.failover.held))
+        return restart_record(self.failover, self.membership.peer, generation=self.link.generation, seq=self.link.seq,
+                              now=self.clock.wall(), groups=groups, version=__version__)
+
+    def resume(self, record: RestartRecord) -> None:
+        """Continue the agent that wrote `record`: its view of the peer and of who holds what."""
+        now = self.clock.monotonic()
+        self.membership.peer = resumed_peer(record, now)
+        self.apply(self.failover.resume(record, now))
 
     async def reload(self) -> tuple[bool, str]:
         """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept.

@@ -26,8 +26,9 @@ message vocabulary so a real Heartbeat peer can follow it:
   groups as unclaimed. When it reaches one again it acts as after any other return: it takes what nobody
   holds and, with auto_failback, asks for its own groups back (`hb_takeover`, Heartbeat's own request).
 
-The standby protocol and operator commands are in `moves.py`, the ping tiebreak in `reach.py`, the
-phases and the tables of allowed events and phase changes in `phases.py`; `Failover` mixes them in.
+The standby protocol and operator commands are in `moves.py`, the ping tiebreak in `reach.py`, a
+restart that keeps the groups in `inplace.py`, the phases and the tables of allowed events and phase
+changes in `phases.py`; `Failover` mixes them in.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .events import (
     PeerReturned, PeerUp, Release, Reply, ResourcesDone, Send, Tick,
 )
 from .eligibility import ELIGIBLE_FIELD, HealthEligibility
+from .inplace import InPlaceRestart
 from .moves import Handshake, StandbyMoves
 from .phases import PHASE_CHANGES, TRANSITIONS, Phase, PhaseError
 from .reach import PING_FIELD, PingReach
@@ -44,7 +46,7 @@ from .reach import PING_FIELD, PingReach
 __all__ = ["ELIGIBLE_FIELD", "PING_FIELD", "Failover", "Handshake", "Phase"]
 
 
-class Failover(StandbyMoves, PingReach, HealthEligibility):
+class Failover(StandbyMoves, PingReach, HealthEligibility, InPlaceRestart):
     """One node's failover decisions. Construct with the node's view of the configuration."""
 
     def __init__(self, *, me: str, peer: str, auto_failback: str, settle_timeout: float,

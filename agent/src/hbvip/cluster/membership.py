@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .events import Action, Event, Log, PeerDead, PeerMessage, PeerRestarted, PeerReturned, PeerUp, Retransmit, Send
+from .grace import read_grace
 
 #: Types that carry no `seq` (Heartbeat's "NS_" = no sequence).
 _NOSEQ_PREFIX = "NS_"
@@ -57,6 +58,9 @@ class PeerView:
     max_seq: int = 0
     missing: dict[int, list[float]] = field(default_factory=dict)   # seq -> [noticed, last_asked, tries]
     acked: dict[str, int] = field(default_factory=dict)   # NS_ackmsg dest -> highest ackseq taken
+    grants_grace: float = 0.0          # how long it waits for us to restart in place (0: it would not)
+    grace: float = 0.0                 # it is restarting in place: the silence it is given, seconds
+    resumed: bool = False              # we restarted in place: its next sequence number is the new base
 
 
 class Membership:
@@ -125,7 +129,8 @@ class Membership:
         fresh = first or restarted or m.seq > peer.max_seq
         if not fresh and m.seq not in peer.missing:
             return self._stale(m)
-        if fresh and not first and not restarted and peer.status != "dead" and m.seq > peer.max_seq + MAX_GAP:
+        if fresh and not first and not restarted and peer.status != "dead" and not peer.resumed \
+                and m.seq > peer.max_seq + MAX_GAP:
             return self._dropped("seq_jump"), [], []
 
         # ---- accepted ----
@@ -153,14 +158,14 @@ class Membership:
         if restarted:
             peer.missing.clear()
             peer.max_seq = 0
-            peer.dt = None
+            peer.dt, peer.grace = None, 0.0
             peer.last_status_at = None
             peer.acked.clear()
             actions.append(Log("info", "peer.restart", f"Heartbeat restart on node {peer.name}",
                                {"node": peer.name, "hg": m.hg}))
-        if healed:
-            # The messages sent during the partition are gone from the peer's history: nothing to ask for.
-            peer.max_seq = m.seq
+        if healed or peer.resumed:
+            # The messages sent during the partition (or our restart) are none of our business now.
+            peer.max_seq, peer.resumed = m.seq, False
         peer.hg = m.hg
         if m.srcuuid:
             peer.uuid = m.srcuuid
@@ -169,7 +174,7 @@ class Membership:
 
         if m.type == "status":
             actions += self._on_status(m, now)
-        if healed:
+        if healed or peer.resumed:
             actions.append(Log("warning", "peer.returned",
                                f"Cluster node {peer.name} returning after partition.", {"node": peer.name}))
             if peer.status == "dead":
@@ -252,14 +257,15 @@ class Membership:
     def _on_status(self, m: Incoming, now: float) -> list[Action]:
         peer = self.peer
         actions: list[Action] = []
-        if peer.last_status_at is not None:
-            interval = now - peer.last_status_at
-            if interval > self.warntime:
-                peer.late_heartbeats += 1
-                actions.append(Log("warning", "peer.late",
-                                   f"Late heartbeat: Node {peer.name}: interval {round(interval * 1000)} ms",
-                                   {"node": peer.name, "interval_ms": round(interval * 1000)}))
+        interval = now - (peer.last_status_at if peer.last_status_at is not None else now)
+        if interval > self.warntime and not peer.grace:
+            peer.late_heartbeats += 1
+            actions.append(Log("warning", "peer.late",
+                               f"Late heartbeat: Node {peer.name}: interval {round(interval * 1000)} ms",
+                               {"node": peer.name, "interval_ms": round(interval * 1000)}))
         peer.last_status_at = now
+        peer.grants_grace, peer.grace, notes = read_grace(peer.name, m.fields, peer.grace, self.dead_after(), interval)
+        actions += notes
         dt = m.fields.get("dt")
         if dt:
             try:
@@ -295,8 +301,8 @@ class Membership:
 
     # ---- timers ------------------------------------------------------------------------------
     def dead_after(self) -> float:
-        """Seconds of silence after which the peer is dead: its advertised dt, else ours."""
-        return self.peer.dt if self.peer.dt else self.deadtime
+        """Seconds of silence after which the peer is dead: its advertised dt, else ours (or its grace)."""
+        return max(self.peer.dt or self.deadtime, self.peer.grace)
 
     def check(self, now: float) -> tuple[list[Event], list[Action]]:
         peer = self.peer

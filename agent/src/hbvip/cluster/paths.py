@@ -54,18 +54,19 @@ class PathWatch:
         path.up = True
         return [self._change(path)]
 
-    def check(self, now: float) -> list[PathChange]:
-        """Paths silent for deadtime die, each once."""
+    def check(self, now: float, grace: float = 0.0) -> list[PathChange]:
+        """Paths silent for deadtime die, each once; for `grace` instead while the peer restarts in place
+        (cluster/grace.py): its silence then is planned, not a broken path."""
         changes = []
         for path in self.paths.values():
-            if path.up and path.last_heard is not None and now - path.last_heard >= self.deadtime:
+            if path.up and path.last_heard is not None and now - path.last_heard >= max(self.deadtime, grace):
                 path.up = False
                 changes.append(self._change(path))
         return changes
 
-    def next_deadline(self) -> float:
-        return min((p.last_heard + self.deadtime for p in self.paths.values() if p.up and p.last_heard is not None),
-                   default=float("inf"))
+    def next_deadline(self, grace: float = 0.0) -> float:
+        return min((p.last_heard + max(self.deadtime, grace) for p in self.paths.values()
+                    if p.up and p.last_heard is not None), default=float("inf"))
 
     def reconfigure(self, interfaces: Iterable[str], deadtime: float) -> None:
         """A reload's paths: kept ones keep their state, new ones start down (up at their first datagram),

@@ -41,6 +41,12 @@ async def vip_present(vip: VipSpec, addresses: list[IfAddr] | None = None) -> bo
     return bool(_copies(await _snapshot(addresses), vip))
 
 
+def placed_in(vip: VipSpec, addresses: list[IfAddr]) -> str | None:
+    """The interface the VIP is configured on in `addresses`, or None when it is not there."""
+    copies = _copies(addresses, vip)
+    return copies[0].ifname if copies else None
+
+
 async def add_vip(vip: VipSpec, addresses: list[IfAddr] | None = None) -> tuple[str, bool]:
     """Configure the VIP; return (label, was_already_present).
 

@@ -27,7 +27,7 @@ from hbvip.config import NATIVE_RESOURCES, Resource, ResourceGroup, VipSpec, res
 from hbvip.net.garp import send_garp
 from hbvip.net.ifaddr import IfAddr, all_addresses
 from hbvip.net.ndisc import send_unsolicited_na
-from hbvip.net.vip import VipError, add_vip, del_vip, vip_present
+from hbvip.net.vip import VipError, add_vip, del_vip, placed_in, vip_present
 from hbvip.resources.scripts import SCRIPT_PATH, ScriptCall, run_script, says_running
 
 if TYPE_CHECKING:
@@ -151,6 +151,19 @@ class ResourceRunner:
             except (VipError, OSError) as exc:
                 self._log("vip.stale_remove_failed", {"group": group.key, "ip": vip.address, "error": str(exc)})
         return removed
+
+    def adopt(self, group: ResourceGroup, addresses: list[IfAddr]) -> list[str]:
+        """A group the previous agent held (a restart in place): note where each VIP is in `addresses`, so
+        refreshes and announcements go there as after an acquire. Returns the VIPs that are not there
+        (nothing else is checked: the scripts' processes were never stopped)."""
+        missing = []
+        for vip in filter(None, map(_native_vip, group.resources)):
+            iface = placed_in(vip, addresses)
+            if iface is None:
+                missing.append(vip.address)
+            else:
+                self._placed[vip.address] = iface
+        return missing
 
     async def _release(self, key: str, resources: tuple[Resource, ...]) -> ReleaseResult:
         result = ReleaseResult(key, ok=True)

@@ -89,6 +89,15 @@ def increment_generation(state_dir: Path, now: float | None = None) -> int:
     return generation
 
 
+def current_generation(state_dir: Path) -> int | None:
+    """The generation this node's running (or last) agent uses, or None when the file is missing or bad."""
+    try:
+        match = _GENERATION.fullmatch((Path(state_dir) / GENERATION_FILE).read_bytes())
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
 def record_uuid_host(state_dir: Path, hostname: str) -> None:
     """Remember the hostname ``hb_uuid`` belongs to (Heartbeat never reads this file)."""
     _write_durably(Path(state_dir) / UUID_HOST_FILE, hostname.encode() + b"\n")
