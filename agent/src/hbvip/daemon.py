@@ -59,7 +59,8 @@ class Agent:
             return 1
         node = self._node(link, runner, tasks, cleanup)
         if record is not None:
-            node.resume(record)
+            from .inplace import resume
+            resume(node, record)
         node.next_status = self.booted.up_at + cfg.hacf.timers.keepalive
         self.booted.inbox.to = node.on_datagram
         link.transport.listen(asyncio.get_running_loop())
@@ -103,9 +104,9 @@ class Agent:
     def _hand_over(self, node: Node) -> None:
         """The node stopped to restart in place: leave the record for the new agent, which `hbvip run`
         then execs (see `exec_next`)."""
-        from .inplace import write_record
+        from .inplace import record_of, write_record
         try:
-            path = write_record(self.paths.restart_record, node.restart_record())
+            path = write_record(self.paths.restart_record, record_of(node))
         except OSError as exc:      # the peer's grace runs out and it takes over; our VIPs stay (as after kill -9)
             self.log("error", "restart.record_failed", f"cannot write the handover record: {exc}", {})
             return

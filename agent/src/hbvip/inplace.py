@@ -10,8 +10,27 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .cluster.inplace import RestartRecord
+from . import __version__
+from .cluster.inplace import RestartRecord, restart_record, resumed_peer
+
+if TYPE_CHECKING:
+    from .node import Node
+
+
+def record_of(node: Node) -> RestartRecord:
+    """The record for the successor of a node that is restarting in place (nothing is sent after this)."""
+    groups = tuple(g.key for g in node.groups.groups(node.failover.held))
+    return restart_record(node.failover, node.membership.peer, generation=node.link.generation, seq=node.link.seq,
+                          now=node.clock.wall(), groups=groups, version=__version__)
+
+
+def resume(node: Node, record: RestartRecord) -> None:
+    """Continue the agent that wrote `record`: its view of the peer and of who holds what."""
+    now = node.clock.monotonic()
+    node.membership.peer = resumed_peer(record, now)
+    node.apply(node.failover.resume(record, now))
 
 
 def write_record(path: Path, record: RestartRecord) -> Path:

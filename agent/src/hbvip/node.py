@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from . import __version__
 from .clock import Clock
 from .cluster import (
     Acquire, Action, Announce, Command, CommandKind, Event, Exit, Failover, Hold, Incoming, Log, Membership, PeerDead,
@@ -20,7 +19,6 @@ from .cluster import (
 )
 from .cluster.deferral import DeathDeferral
 from .cluster.grace import grace_fields
-from .cluster.inplace import RestartRecord, restart_record, resumed_peer
 from .cluster.paths import PathChange, PathWatch, media_interfaces
 from .cluster.pingnodes import PingNodes
 from .config import Config
@@ -128,12 +126,11 @@ class Node:
         """A reload's health part (`plan.probes`, `plan.health`): the watch starts, follows the new lines
         or stops; the heartbeats carry eligibility while there is health to report."""
         self.failover.health = plan.health
-        if not plan.health:
-            if self.health is not None:
-                self.health.stop()
-                self.health = None
+        if self.health is not None and not plan.health:
+            self.health.stop()
+            self.health = None
         elif self.health is None:
-            self.start_health_watch()
+            self.start_health_watch()       # the new config's lines; none: nothing starts
         else:
             await self.health.reconfigure(plan.probes.renew)
 
@@ -298,10 +295,6 @@ class Node:
                 self.stopping.set()
                 self.wake.set()
 
-    def send_status(self, st: str, *, restarting: bool = False) -> None:
-        extra = grace_fields(self.config.hacf.timers.deadtime, restarting=restarting)
-        self.link.send("status", status_body(self.config, st, extra))
-
     async def _diagnose_silence(self) -> None:
         """The peer went silent: if it still answers ping, say that heartbeats are lost, not the peer."""
         from .diagnosis import explain_silence
@@ -313,6 +306,10 @@ class Node:
         if why is not None and self.membership.peer.status == "dead":
             self.diagnosis = why
             self.log("warning", "peer.alive_no_heartbeats", why, {"node": self.peer})
+
+    def send_status(self, st: str, *, restarting: bool = False) -> None:
+        extra = grace_fields(self.config.hacf.timers.deadtime, restarting=restarting)
+        self.link.send("status", status_body(self.config, st, extra))
 
     # ---- what the control socket asks -------------------------------------------------------------
     async def request(self, kind: str, which: str, timeout: float) -> tuple[bool, str]:
@@ -344,18 +341,6 @@ class Node:
                  {"hold": held, "peer_grants_ms": round(self.membership.peer.grants_grace * 1000)})
         asyncio.get_running_loop().call_soon(self.stopping.set)   # after the control socket's answer left
         return True, f"restarting in place, keeping {held} resources"
-
-    def restart_record(self) -> RestartRecord:
-        """The record for the successor of a node that is restarting in place (nothing is sent after this)."""
-        groups = tuple(g.key for g in self.groups.groups(self.failover.held))
-        return restart_record(self.failover, self.membership.peer, generation=self.link.generation, seq=self.link.seq,
-                              now=self.clock.wall(), groups=groups, version=__version__)
-
-    def resume(self, record: RestartRecord) -> None:
-        """Continue the agent that wrote `record`: its view of the peer and of who holds what."""
-        now = self.clock.monotonic()
-        self.membership.peer = resumed_peer(record, now)
-        self.apply(self.failover.resume(record, now))
 
     async def reload(self) -> tuple[bool, str]:
         """SIGHUP or `hbvip reload`: load the files again; a broken config is refused, the running one kept.
