@@ -240,16 +240,16 @@ def bumped_collection(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("auto_failback", [False, True], ids=["auto_failback_off", "auto_failback_on"])
-def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_moves_only_as_planned(
-        ansible_lab: AnsibleLab, tmp_path: Path, auto_failback: bool) -> None:
+def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_never_moves(
+        ansible_lab: AnsibleLab, tmp_path: Path) -> None:
+    """auto_failback is on (the lab's default): before restarts in place, the holder's standby and the
+    failback after its restart cost two handoffs per group. With auto_failback off the holder restarts
+    in place the same way (restart_node.yml does not look at it), so one setting is tested."""
     lab = ansible_lab.lab
-    setting = ("-e", json.dumps({"heartbeat_vip_auto_failback": auto_failback}))
     upgrade = bumped_collection(tmp_path)
     upgrade_env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "upgrade")}
     try:
-        assert_ok(ansible_lab.playbook(*setting))
-        check = ansible_lab.playbook("--check", "--diff", *setting, play=upgrade / "site.yml", env=upgrade_env)
+        check = ansible_lab.playbook("--check", "--diff", play=upgrade / "site.yml", env=upgrade_env)
         assert_ok(check)
         predicted = changed_tasks(check)
         probe = lab.probe(PORT, 0.01)
@@ -257,7 +257,7 @@ def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_moves_only_as_
         try:
             probe.wait_for("server1", timeout=15)
             started = lab.now()
-            real = ansible_lab.playbook(*setting, play=upgrade / "site.yml", env=upgrade_env)
+            real = ansible_lab.playbook(play=upgrade / "site.yml", env=upgrade_env)
             assert_ok(real)
             end = lab.now()
             time.sleep(0.5)
@@ -276,10 +276,10 @@ def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_moves_only_as_
             st = agent_status(host)
             assert st["version"].endswith(".post1") and st["peer"]["state"] == "active"
         window = ProbeResult([(t, h) for t, h in result.samples if started <= t <= end])
-        print(f"agent upgrade, auto_failback {auto_failback}: {handoffs(window)} handoffs, longest gap "
+        print(f"agent upgrade: {handoffs(window)} handoffs, longest gap "
               f"{window.longest_gap() * 1000:.0f} ms, gaps {[(round(a - started, 2), round((b - a) * 1000)) for a, b in window.gaps()]}")
         # server1 keeps its group through its own restart, so no client ever moves (issue 14 allows one
-        # planned handoff per group; a restart in place needs none, with auto_failback on or off).
+        # planned handoff per group; a restart in place needs none).
         assert handoffs(window) == 0, window.gaps()
         assert window.longest_gap() <= 0.05, window.gaps()
         assert result.holder_at(end) == "server1"
