@@ -105,3 +105,10 @@ def test_no_test_module_imports_another() -> None:
                 [a.name for a in node.names] if isinstance(node, ast.Import) else []
             found |= {(path.stem, n) for n in names if n.split(".")[-1].startswith("test_")}
     assert found <= KNOWN_TEST_IMPORTS, sorted(found - KNOWN_TEST_IMPORTS)
+
+
+def test_every_test_module_has_a_basename_of_its_own() -> None:
+    """pytest imports test modules by basename (no packages under tests/): a second test_x.py in another
+    directory is a collection error of the whole run, which a run of one directory does not show."""
+    names = sorted(p.name for p in (REPO / "tests").rglob("test_*.py"))
+    assert not {n for n in names if names.count(n) > 1}
