@@ -356,7 +356,9 @@ def test_jitter_delays_udp_to_one_port_uniformly_and_only_once(lab: Lab) -> None
     print(f"jitter RTT ms: min {rtts[0]:.1f} p10 {rtts[10]:.1f} median {rtts[50]:.1f} p90 {rtts[90]:.1f} "
           f"max {rtts[-1]:.1f}; baseline median {sorted(baseline)[10]:.1f}; held {len(held)} frames")
     assert len(held) == 101                     # the handshake datagram + 100 requests, each re-sent once
-    assert all(0 <= d <= 50 + 25 for d in held)  # 25 ms of slack for scheduling on a loaded box
+    # 50 ms of slack for scheduling: CI runs 4 workers' labs on 2 cores (load ~8), where a frame was held
+    # ~90 ms once; the spread and the mean below keep the test about uniform 0-50 ms.
+    assert all(0 <= d <= 50 + 50 for d in held), sorted(held)[-5:]
     assert rtts[10] < 15 and rtts[90] > 35, rtts  # spread over the range, not a constant delay
     assert 15 < sum(rtts) / len(rtts) < 40, rtts   # uniform on [0, 50]: mean 25
     assert sorted(other)[10] < 10 and sorted(after)[10] < 10, (other, after)

@@ -14,8 +14,8 @@ from hbvip.cluster.reload import plan_reload, probe_changes
 from hbvip.config import load_config, parse_extensions, parse_haresources
 
 CHECK, MONITOR, LINK = ProbeKind.CHECK, ProbeKind.MONITOR, ProbeKind.LINK
-GROUPS, _ = parse_haresources("server1 IPaddr::10.99.0.100/24/eth0 failback.sh\n"
-                              "server2 IPaddr::10.99.0.101/24/eth1 other.sh\n", "haresources")
+GROUPS, _unused = parse_haresources("server1 IPaddr::10.99.0.100/24/eth0 failback.sh\n"
+                                    "server2 IPaddr::10.99.0.101/24/eth1 other.sh\n", "haresources")
 VIP1, VIP2 = (g.key for g in GROUPS)
 IFACES = {VIP1: frozenset({"eth0"}), VIP2: frozenset({"eth1"})}
 
@@ -38,7 +38,7 @@ def reload(h: Health, old: str, new: str, now: float) -> None:
 
 def fail(h: Health, name: str, times: int, t: float) -> float:
     """`name` fails `times` runs in a row (the other checks due with it succeed)."""
-    for _ in range(times):
+    for _unused in range(times):
         due = h.due(t, [VIP1])
         assert name in [p.name for p in due]
         for p in due:
