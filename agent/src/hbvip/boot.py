@@ -99,7 +99,7 @@ def boot(config: Config, paths: Paths, *, log_stderr: bool = False) -> Booted:
 
 
 class Beating:
-    """`with Beating(booted):` load the rest of the agent while a thread sends `up` every keepalive.
+    """`with Beating(booted):` load the rest of the agent while a thread sends `booted.word` every keepalive.
 
     The link is the thread's alone meanwhile: the main thread only imports. Leaving the block stops
     the thread before anything else may send; `booted.up_at` is then the last beat, where the node's
