@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .clock import SYSTEM_CLOCK
@@ -30,6 +29,7 @@ from .net.transport import TransportError
 from .wire import Signer
 from .wire.identity import current_generation, increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
 if TYPE_CHECKING:
     from .cluster.inplace import RestartRecord
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
 
 from . import __version__
-from .cli_config import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, config_tools
+from .cli_config import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from .config import ConfigError, format_problems, load_config
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (10 M instructions at every start)
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 # The daemon (and with it asyncio) is imported by the commands that need it, `run` after its first heartbeats, not by `hbvip status`:
 # a command's import cost is its start-up time, and the daemon's is its resident memory for life.
-# Likewise the status table is imported by `hbvip status` only.
+# Likewise the status table is imported by `hbvip status` only, json by the commands that print it, and
+# argparse by every command but a plain `hbvip run` (see `_run_args`).
+# pylint: disable=import-outside-toplevel
 
 
 def _without_openssl() -> None:
@@ -36,7 +41,7 @@ def _without_openssl() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _without_openssl()
-    from .boot import Beating, Paths, boot  # pylint: disable=import-outside-toplevel
+    from .boot import Beating, Paths, boot
 
     paths = Paths(Path(args.config_dir), Path(args.state_dir), Path(args.run_dir), Path(args.init_dir))
     try:
@@ -51,16 +56,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         booted = boot(config, paths, log_stderr=args.log_stderr)   # the first heartbeats are out
         # The event loop and the rest of the agent are imported after them, beating on (see hbvip.boot).
         with Beating(booted):
-            import asyncio  # pylint: disable=import-outside-toplevel
+            import asyncio
 
-            from . import node  # pylint: disable=import-outside-toplevel,unused-import  # noqa: F401
-            from .daemon import Agent  # pylint: disable=import-outside-toplevel
+            from . import node  # pylint: disable=unused-import  # noqa: F401
+            from .daemon import Agent
         agent = Agent(booted)
         code = asyncio.run(agent.run())
     except KeyboardInterrupt:
         return EXIT_OK
     if agent.exec_next:          # `hbvip restart-in-place`: become the new agent (returns only on failure)
-        from .inplace import exec_agent  # pylint: disable=import-outside-toplevel
+        from .inplace import exec_agent
         print(f"hbvip: restart in place failed: {exec_agent()}", file=sys.stderr)
         return EXIT_RUNTIME
     return code
@@ -82,7 +87,9 @@ def _call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] |
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status_table import render_status  # pylint: disable=import-outside-toplevel
+    import json
+
+    from .status_table import render_status
 
     while True:
         answer = _call(args, {"cmd": "status"})
@@ -103,6 +110,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_move(args: argparse.Namespace) -> int:
+    import json
+
     answer = _call(args, {"cmd": args.command, "which": args.which, "timeout": args.timeout})
     if answer is None:
         return EXIT_RUNTIME
@@ -211,20 +220,33 @@ def _add_control_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     rp.set_defaults(func=cmd_restart_in_place)
 
 
+#: The options every command takes (Heartbeat's locations by default), as attribute: default.
+COMMON_DEFAULTS: dict[str, str | None] = {"config_dir": "/etc/ha.d", "state_dir": "/var/lib/heartbeat",
+                                          "run_dir": "/run/hbvip", "init_dir": "/etc/init.d", "node_name": None}
+
+
 def _common_options() -> argparse.ArgumentParser:
     """The paths and node name every command takes (Heartbeat's locations by default)."""
+    import argparse
+
+    default = COMMON_DEFAULTS
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config-dir", default="/etc/ha.d",
+    common.add_argument("--config-dir", default=default["config_dir"],
                         help="ha.cf, haresources, authkeys (default %(default)s)")
-    common.add_argument("--state-dir", default="/var/lib/heartbeat",
+    common.add_argument("--state-dir", default=default["state_dir"],
                         help="hb_uuid, hb_generation (default %(default)s)")
-    common.add_argument("--run-dir", default="/run/hbvip", help="control socket and pid file (default %(default)s)")
-    common.add_argument("--init-dir", default="/etc/init.d", help=argparse.SUPPRESS)
-    common.add_argument("--node-name", default=None, help="this node's name (default: uname -n)")
+    common.add_argument("--run-dir", default=default["run_dir"],
+                        help="control socket and pid file (default %(default)s)")
+    common.add_argument("--init-dir", default=default["init_dir"], help=argparse.SUPPRESS)
+    common.add_argument("--node-name", default=default["node_name"], help="this node's name (default: uname -n)")
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from .cli_config import config_tools
+
     common = _common_options()
     p = argparse.ArgumentParser(prog="hbvip", description="Heartbeat-compatible two-node virtual IP agent")
     p.add_argument("--version", action="version", version=f"hbvip {__version__}")
@@ -244,8 +266,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_args(argv: list[str]) -> argparse.Namespace | None:
+    """`hbvip run` with only its own options, each spelled out (`--run-dir DIR`, `--run-dir=DIR`,
+    `--log-stderr`): the namespace argparse would make of it, without argparse. Importing argparse and
+    building every command's parser is a third of the time to the daemon's first heartbeat. Anything
+    else (help, abbreviations, a value that looks like an option, a mistake) is None: argparse parses it."""
+    if argv[:1] != ["run"]:
+        return None
+    values: dict[str, object] = {**COMMON_DEFAULTS, "log_stderr": False}
+    rest = argv[1:]
+    while rest:
+        option, has_value, value = rest.pop(0).partition("=")
+        name = option[2:].replace("-", "_") if option.startswith("--") and "_" not in option else ""
+        if name == "log_stderr" and not has_value:
+            values[name] = True
+        elif name in COMMON_DEFAULTS and (has_value or (rest and not rest[0].startswith("-"))):
+            values[name] = value if has_value else rest.pop(0)
+        else:
+            return None
+    return SimpleNamespace(command="run", func=cmd_run, **values)  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _run_args(argv) or build_parser().parse_args(argv)
     return int(args.func(args))
 
 

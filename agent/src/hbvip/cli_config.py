@@ -6,15 +6,18 @@ and the rename read and edit the files with these rather than parse them a secon
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
+
+TYPE_CHECKING = False   # as in hbvip.cli: `hbvip run` imports this module, and neither typing nor argparse
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+# json is imported by the commands that print it. pylint: disable=import-outside-toplevel
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
@@ -86,6 +89,8 @@ def _check_alone(overrides: dict[str, str | None], as_json: bool) -> int:
 
 
 def _report(problems: list[Any], notes: list[str], as_json: bool, what: str) -> int:
+    import json
+
     ok = not any(p.is_error for p in problems)
     if as_json:
         print(json.dumps({"ok": ok, "problems": [
@@ -104,7 +109,9 @@ def _report(problems: list[Any], notes: list[str], as_json: bool, what: str) -> 
 def cmd_plan_config(args: argparse.Namespace) -> int:
     """The new haresources (the tool's groups replaced, every other line kept) and the problems of
     the whole new set, from a JSON request on stdin; see hbvip.config.plan. Writes nothing."""
-    from .config.plan import check_set, merge_extensions, merge_haresources  # pylint: disable=import-outside-toplevel
+    import json
+
+    from .config.plan import check_set, merge_extensions, merge_haresources
 
     request = json.load(sys.stdin)
     config_dir = request.get("config_dir", args.config_dir)
@@ -130,6 +137,8 @@ def cmd_haresources(args: argparse.Namespace) -> int:
     Tools that edit one group in place (the Ansible module hb_vip) keep every other line and
     comment of the file; they take the grammar from here rather than parse it a second time.
     """
+    import json
+
     path = Path(args.file) if args.file else Path(args.config_dir) / "haresources"
     try:
         text = path.read_text(encoding="utf-8")
@@ -155,6 +164,8 @@ def cmd_extensions(args: argparse.Namespace) -> int:
     hb_vip edits the `check` lines of the group it manages and keeps every other line; it reads
     what each line means from here (the agent's parse) instead of parsing hbvip.cf itself.
     """
+    import json
+
     from .config.extensions import parse_extensions  # pylint: disable=import-outside-toplevel
     from .views import extensions_view  # pylint: disable=import-outside-toplevel
 
@@ -178,7 +189,9 @@ def cmd_extensions(args: argparse.Namespace) -> int:
 
 def cmd_rename_node(args: argparse.Namespace) -> int:
     """Rename nodes in ha.cf and haresources through the agent's grammar (see config/rename.py)."""
-    from .config import rename  # pylint: disable=import-outside-toplevel
+    import json
+
+    from .config import rename
 
     renames = dict(pair.split("=", 1) for pair in args.renames)
     try:
@@ -211,6 +224,7 @@ def cmd_rename_node(args: argparse.Namespace) -> int:
 
 def _rename_pair(text: str) -> str:
     if text.count("=") != 1 or not all(text.split("=")):
+        import argparse
         raise argparse.ArgumentTypeError(f"{text!r} is not OLD=NEW")
     return text
 

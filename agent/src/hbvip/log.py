@@ -16,7 +16,9 @@ import os
 import sys
 import syslog
 import time
-from typing import IO
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
+if TYPE_CHECKING:
+    from typing import IO
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 _WORD = {"debug": "debug", "info": "info", "warning": "WARN", "error": "ERROR"}

@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
+if TYPE_CHECKING:
+    from typing import Any
 
 _CRC_POLY = 0x04C11DB7
 
