@@ -57,14 +57,42 @@ def test_mistakes_still_get_argparse_s_message(argv: list[str], capsys: pytest.C
     assert "usage: hbvip" in out.out + out.err
 
 
-def test_run_imports_neither_argparse_typing_nor_json_before_its_first_heartbeat() -> None:
-    """What `hbvip run` has imported when `boot()` sends: the console script's import, the command line,
-    hbvip.boot and the config. (The modules the test itself needs are imported before, and excluded.)"""
+def _imported_at_first_heartbeat(names: set[str]) -> set[str]:
+    """Which of `names` `hbvip run` has imported when `boot()` sends, and `inspect` if it really ran: the
+    console script's import, the command line, cmd_run's deferrals, hbvip.boot and the config."""
     code = ("import sys\n"
             "from hbvip import cli\n"
             "args = cli._run_args(['run', '--log-stderr'])\n"
+            "cli._without_openssl()\n"
+            "cli.defer('inspect')\n"
             "import hbvip.boot, hbvip.config\n"
-            "print(' '.join(sorted({'argparse', 'typing', 'json', 'shutil', 'locale', 'gettext'} & set(sys.modules))))\n")
+            f"print(' '.join(sorted(n for n in {sorted(names)!r} if n in sys.modules)))\n"
+            "print('inspect ran' if 'signature' in vars(sys.modules['inspect']) else 'inspect deferred')\n")
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True,
-                         env=None, cwd="/").stdout
-    assert out.split() == []
+                         cwd="/").stdout.splitlines()
+    return set(out[0].split()) | ({"inspect"} if out[1] == "inspect ran" else set())
+
+
+def test_run_imports_neither_argparse_typing_json_nor_inspect_before_its_first_heartbeat() -> None:
+    heavy = {"argparse", "typing", "json", "shutil", "locale", "gettext", "ast", "dis", "tokenize"}
+    assert _imported_at_first_heartbeat(heavy | {"dataclasses"}) == {"dataclasses"}
+
+
+def test_a_deferred_module_is_the_real_one_once_used() -> None:
+    code = ("import sys\n"
+            "from hbvip.deferred import defer, load_deferred\n"
+            "defer('inspect'); defer('sys')\n"
+            "import inspect, dataclasses\n"
+            "assert 'dis' not in sys.modules and 'signature' not in vars(inspect)\n"
+            "@dataclasses.dataclass\n"
+            "class NoDoc:\n"
+            "    x: int\n"
+            "assert NoDoc.__doc__ == 'NoDoc(x: int)', NoDoc.__doc__\n"   # dataclasses used inspect.signature
+            "assert sys.modules['inspect'] is inspect and type(inspect) is type(sys)\n"
+            "assert inspect.__file__.endswith('inspect.py') and inspect.__spec__.name == 'inspect'\n"
+            "load_deferred()\n"
+            "import asyncio\n"
+            "assert asyncio.iscoroutinefunction(asyncio.sleep)\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.stdout == "ok\n", out.stderr

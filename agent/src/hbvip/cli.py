@@ -7,19 +7,18 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import __version__
-from .cli_config import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
-from .config import ConfigError, format_problems, load_config
+from . import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, __version__
+from .deferred import defer, load_deferred
 
 TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (10 M instructions at every start)
 if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-# The daemon (and with it asyncio) is imported by the commands that need it, `run` after its first heartbeats, not by `hbvip status`:
-# a command's import cost is its start-up time, and the daemon's is its resident memory for life.
-# Likewise the status table is imported by `hbvip status` only, json by the commands that print it, and
-# argparse by every command but a plain `hbvip run` (see `_run_args`).
+# Each command imports what it needs, when it needs it: a command's import cost is its start-up time, and
+# the daemon's is its resident memory for life. `run` imports the config and hbvip.boot, and the daemon
+# (asyncio with it) after its first heartbeats; the status table is `hbvip status`'s, json is imported by
+# the commands that print it, and argparse by every command line but a plain `hbvip run` (`_run_args`).
 # pylint: disable=import-outside-toplevel
 
 
@@ -41,7 +40,9 @@ def _without_openssl() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _without_openssl()
+    defer("inspect")            # until the first heartbeats are out (see hbvip.deferred)
     from .boot import Beating, Paths, boot
+    from .config import ConfigError, format_problems, load_config
 
     paths = Paths(Path(args.config_dir), Path(args.state_dir), Path(args.run_dir), Path(args.init_dir))
     try:
@@ -56,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         booted = boot(config, paths, log_stderr=args.log_stderr)   # the first heartbeats are out
         # The event loop and the rest of the agent are imported after them, beating on (see hbvip.boot).
         with Beating(booted):
+            load_deferred()
             import asyncio
 
             from . import node  # pylint: disable=unused-import  # noqa: F401

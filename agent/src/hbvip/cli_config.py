@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
 
 TYPE_CHECKING = False   # as in hbvip.cli: `hbvip run` imports this module, and neither typing nor argparse
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 # json is imported by the commands that print it. pylint: disable=import-outside-toplevel
 
-EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RUNTIME", "config_tools"]
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
