@@ -123,7 +123,8 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
     init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
     in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
-    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
+    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that), except the last
+    two tests of test_role_agent.py, its only user (see there). The
     provisioning run is `ansible_lab.first` (assert it succeeded where it matters), the `--check --diff`
     run just before it on the fresh hosts `ansible_lab.fresh_check`.
     """
