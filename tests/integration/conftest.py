@@ -35,7 +35,8 @@ def lab_unavailable() -> str | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses a lab fixture is a `lab` test, so `-m "not lab"` leaves them out; the long
-    modules go first (see _LONG_MODULES).
+    modules go first (see _LONG_MODULES; `make test` passes --no-loadscope-reorder, without which
+    pytest-xdist would reorder the modules by their number of tests).
 
     `make test` runs `pytest -n N --dist loadfile`: all tests of one module run in one worker, so a
     module-scoped lab is built once, and each session lab (`ansible_lab`, `switch_lab`) has exactly one
@@ -50,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 #: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
 #: them up at the end while the others sit idle. Within a module the order stays as written.
 _LONG_MODULES = ("test_role_agent", "test_role", "test_role_dual_stack", "test_rename", "test_systemd", "test_demo",
-                 "test_bench_smoke")
+                 "test_bench_smoke", "test_static_checks")
 
 
 def _start_early(item: pytest.Item) -> int:
