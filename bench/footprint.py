@@ -5,10 +5,15 @@ settled. CPU comes from the scheduler's own accounting (/proc/PID/task/TID/sched
 a CPU and the number of times the thread was switched in), summed over every thread of every process:
 exact, where utime + stime are 10 ms ticks. A switch-in is a wake-up (a timer, a datagram), so
 CPU ÷ switch-ins is the cost of one wake-up, the unit an idle daemon's cost is made of.
+
+`python -m bench.footprint [SECONDS] [--timers NAME,...] [--contenders NAME,...]` measures just this, on a
+lab of its own (root), every contender in the same run: the repeatable check of an agent's idle cost.
 """
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -88,3 +93,37 @@ def measure(lab: Lab, contender: Contender, timers: TimerSet, window_s: float) -
         return out
     finally:
         reset(lab, contender)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.contenders import ALL  # pylint: disable=import-outside-toplevel
+    from bench.timers import FOOTPRINT_SETS  # pylint: disable=import-outside-toplevel
+
+    sets = {t.name: t for t in FOOTPRINT_SETS}
+    p = argparse.ArgumentParser(prog="python -m bench.footprint", description="idle CPU, wake-ups and RSS per contender")
+    p.add_argument("seconds", nargs="?", type=float, default=60.0, help="measuring window per cell (default 60)")
+    p.add_argument("--timers", default="100ms/300ms,1s/3s", help=f"comma-separated, of: {', '.join(sets)}")
+    p.add_argument("--contenders", default="hbvip,keepalived", help="comma-separated, of: "
+                   + ", ".join(c.name for c in ALL))
+    p.add_argument("--prefix", default="fp", help="lab namespace prefix (the pid is appended)")
+    args = p.parse_args(argv)
+    wanted = args.contenders.split(",")
+    print(f"{'timers':<12} {'contender':<11} {'host':<8} {'cpu %':>7} {'wakeups/s':>10} {'µs/wakeup':>10} {'rss MB':>7}")
+    with Lab(prefix=f"{args.prefix}{os.getpid()}", net=None) as lab:
+        contenders = [c(lab) for c in ALL if c.name in wanted]
+        for name in args.timers.split(","):
+            for c in contenders:
+                if not c.supports(sets[name]):
+                    continue
+                out = measure(lab, c, sets[name], args.seconds)
+                for host in ("server1", "server2"):
+                    fp = out[host]
+                    assert isinstance(fp, dict)
+                    us = fp["us_per_wakeup"]
+                    print(f"{name:<12} {c.name:<11} {host:<8} {fp['cpu_pct']:>7.3f} {fp['wakeups_per_s']:>10.1f} "
+                          f"{us if us is None else f'{us:.0f}':>10} {fp['rss_mb'] or 0:>7.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
