@@ -89,7 +89,7 @@ class Message:
         field = self._first.get(name)
         if field is None or field[0] != FT_STRING:
             return None
-        return field[2].decode("utf-8", errors="replace")
+        return self.texts[name]        # the first field of that name is a string: its text is the one kept
 
     def get_bytes(self, name: str) -> bytes | None:
         """Raw value of the first field called ``name``, whatever its type."""
@@ -294,10 +294,19 @@ def auth_field_problem(message: Message, signer: Signer) -> str | None:
 
 
 def _check_control_fields(message: Message) -> None:
+    """Parse the control numbers a message has (`Message.get_hex`/`get_int` then only read them); one
+    that does not parse makes the message malformed. Written out, not via `_number`: every datagram
+    comes through here."""
     present = message._first  # pylint: disable=protected-access  # the codec's own message
-    for name in _HEX_FIELDS:
-        if name in present and message.get_hex(name) is None:
-            raise WireError("malformed", f"{name} is not hex")
-    for name in _DEC_FIELDS:
-        if name in present and message.get_int(name) is None:
-            raise WireError("malformed", f"{name} is not decimal")
+    numbers = message._numbers  # pylint: disable=protected-access
+    for names, pattern, base, kind in _CONTROL_NUMBERS:
+        for name in names:
+            field = present.get(name)
+            if field is None:
+                continue
+            if field[0] != FT_STRING or not pattern.fullmatch(field[2]):
+                raise WireError("malformed", f"{name} is not {kind}")
+            numbers[name, base] = int(field[2], base)
+
+
+_CONTROL_NUMBERS = ((_HEX_FIELDS, _HEX, 16, "hex"), (_DEC_FIELDS, _DEC, 10, "decimal"))
