@@ -13,16 +13,17 @@ deps:
 ## The whole suite (what CI runs): unit tests, lab integration tests, lint (tests/lint runs scripts/lint.sh
 ## as one test, so it fills a worker freed near the end). TEST_WORKERS pytest processes (pytest-xdist)
 ## share the machine: the tests of a module (and so its provisioned lab) stay in one worker
-## (tests/integration/conftest.py); the slowest 25 are printed.
+## (tests/integration/conftest.py), the modules that take minutes handed out first (xdist would otherwise
+## hand out the modules with the most tests first, which are the quick ones); the slowest 25 are printed.
 TEST_WORKERS ?= 4
 test: deps
-	$(PYTEST) tests/unit tests/integration tests/lint -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PYTEST) tests/unit tests/integration tests/lint -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 unit: deps
 	$(PYTEST) tests/unit
 
 integration: deps
-	$(PYTEST) tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST) tests/integration -m "not slow and not soak" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## Long runs (not in CI): the whole fault suite, soak scenarios, >= 10^6 fuzz inputs of the wire codec.
 ## atheris is installed here only (it is not in requirements-dev.txt: CI must not depend on its wheel).

@@ -35,7 +35,8 @@ def lab_unavailable() -> str | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses a lab fixture is a `lab` test, so `-m "not lab"` leaves them out; the long
-    modules go first (see _LONG_MODULES).
+    modules go first (see _LONG_MODULES; `make test` passes --no-loadscope-reorder, without which
+    pytest-xdist would reorder the modules by their number of tests).
 
     `make test` runs `pytest -n N --dist loadfile`: all tests of one module run in one worker, so a
     module-scoped lab is built once, and each session lab (`ansible_lab`, `switch_lab`) has exactly one
@@ -50,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 #: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
 #: them up at the end while the others sit idle. Within a module the order stays as written.
 _LONG_MODULES = ("test_role_agent", "test_role", "test_role_dual_stack", "test_rename", "test_systemd", "test_demo",
-                 "test_bench_smoke")
+                 "test_bench_smoke", "test_static_checks")
 
 
 def _start_early(item: pytest.Item) -> int:
@@ -123,7 +124,8 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
     init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
     in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
-    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
+    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that), except the last
+    two tests of test_role_agent.py, its only user (see there). The
     provisioning run is `ansible_lab.first` (assert it succeeded where it matters), the `--check --diff`
     run just before it on the fresh hosts `ansible_lab.fresh_check`.
     """

@@ -4,36 +4,23 @@ The lab refuses pkill/killall/systemctl (reboot) inside its hosts, which Heartbe
 would otherwise run against the real machine. The session's `switch_lab` pair (engine agent, provisioned
 like `ansible_lab`) is switched to engine heartbeat once for this module and switched back at its end; the tests run in
 order on it: the switch, rerun, --check --diff, a refused bad value (refused by the agent's parser
-run on the controller: heartbeat hosts have no agent), then the primary's power loss. The two-pair
-run gets its own four-host lab.
+run on the controller: heartbeat hosts have no agent), then the primary's power loss. Two pairs in one
+run: test_rename.py, whose lab has them.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from ansible_lab import (
-    CONFIG_FILES, SECRET, AnsibleLab, assert_ok, config_bytes, heartbeat_pids, pair_vars, playbook, recap,
-)
-from lab import Lab
+from ansible_lab import CONFIG_FILES, SECRET, AnsibleLab, assert_ok, config_bytes, heartbeat_pids, recap
 
 pytestmark = pytest.mark.timeout(900)
 
 HEARTBEAT = ("-e", "heartbeat_vip_engine=heartbeat")
-
-
-def nest_under_hbvip_pairs(inventory: Path) -> None:
-    """site.yml targets the group hbvip_pairs; make the lab's pair groups its children."""
-    data = json.loads(inventory.read_text())
-    data["all"]["children"] = {"hbvip_pairs": {"children": data["all"]["children"]}}
-    inventory.write_text(json.dumps(data, indent=2))
 
 
 class Switched:
@@ -128,23 +115,3 @@ def test_primary_power_loss_moves_the_vip_to_the_backup(pair: Switched) -> None:
         probe.stop()
         s1.power_on()
     assert moved - lost < 5
-
-
-def test_two_pairs_in_one_run_each_serve_their_own_vip(lab_support: None) -> None:
-    names = ("server1", "server2", "server3", "server4")
-    with Lab(prefix=f"rl{os.getpid()}q", net=None, hosts=names, ssh=True) as lab:
-        vips: Mapping[str, str] = {"pair_a": lab.vip, "pair_b": lab.addr(101)}
-        inventory = lab.write_inventory(
-            lab.dir / "inventory.yml",
-            groups={"pair_a": ["server1", "server2"], "pair_b": ["server3", "server4"]},
-            group_vars={g: pair_vars(lab, vip=v, heartbeat_vip_auth_secret=f"{SECRET}-{g}") for g, v in vips.items()},
-        )
-        nest_under_hbvip_pairs(inventory)
-        result = playbook(lab, inventory)
-        assert_ok(result)
-        assert f"{vips['pair_a']}/24" in lab.hosts["server1"].addresses()
-        assert f"{vips['pair_b']}/24" in lab.hosts["server3"].addresses()
-        assert not {f"{v}/24" for v in vips.values()} & set(lab.hosts["server2"].addresses() + lab.hosts["server4"].addresses())
-        assert lab.client is not None
-        for vip in vips.values():
-            lab.client.run(["ping", "-c", "1", "-W", "2", vip])

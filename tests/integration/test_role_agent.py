@@ -2,8 +2,11 @@
 
 The controller builds the agent's wheel and ships it with pyroute2's; the hosts install them offline
 into /opt/hbvip/venv and run `hbvip run` under the role's sysv init script (the lab has no systemd).
-The pair is the session's `ansible_lab` (conftest.py), provisioned once; every test leaves it as it
-found it. The client probes the VIP every 10 ms wherever it could blink.
+The pair is the session's `ansible_lab` (conftest.py), provisioned once and used by this module only.
+Every test leaves it as it found it, except the last two, which run in this order and change it for
+good instead of paying a full site.yml run each to undo it: the agent upgrade leaves the upgraded agent
+running, and the power loss leaves server1 off. The client probes the VIP every 10 ms wherever it
+could blink.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import CONFIG_FILES, HBVIP, REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, config_bytes, recap
+from ansible_lab import CONFIG_FILES, REPO, SITE, AnsibleLab, agent_status, assert_ok, changed_tasks, config_bytes, recap
 from lab import Host, Lab
 from lab.probe import Probe, ProbeResult, agent_cmd, wait_ready
 
@@ -144,12 +147,10 @@ def test_a_converged_rerun_and_check_change_nothing_and_keep_the_group_hb_vip_ad
         assert lost == 0, [(round(a - served_from, 3), round(b - a, 3)) for a, b in served.gaps()]
         assert served.holder_at(end) == "server2"
 
-        exclusive = ("-e", "heartbeat_vip_haresources_exclusive=true")
-        check = ansible_lab.playbook("--check", "--diff", *exclusive)
-        assert_ok(check)
-        assert re.search(rf"^-server2 IPaddr::{re.escape(vip2)}/24/eth0 failback\.sh$", check.stdout, re.M), \
-            check.stdout[-3000:]
-        assert_ok(ansible_lab.playbook(*exclusive))
+        exclusive = ansible_lab.playbook("--diff", "-e", "heartbeat_vip_haresources_exclusive=true")
+        assert_ok(exclusive)
+        assert re.search(rf"^-server2 IPaddr::{re.escape(vip2)}/24/eth0 failback\.sh$", exclusive.stdout, re.M), \
+            exclusive.stdout[-3000:]
         for host in lab.hosts.values():
             assert vip2 not in host.read("/etc/ha.d/haresources")
             assert [g["vips"] for g in agent_status(host)["groups"]] == [[lab.vip]]
@@ -193,25 +194,24 @@ def converged_reruns_with_a_second_group(al: AnsibleLab, collections: Path, vip2
     return served_from, end, served
 
 
-def test_check_mode_predicts_a_timer_change_then_an_added_resource_and_a_moved_vip(ansible_lab: AnsibleLab) -> None:
-    """Each real change is predicted exactly by --check --diff. The timer: warntime 200 ms = keepalive,
-    which the agent loads with a warning; the role, which keeps only what the agent cannot know, no
-    longer refuses it. The moved VIP replaces the role's old group (no leftover group), and the rerun
-    with the lab's own variables brings the old one back."""
+def test_check_mode_predicts_a_timer_change_an_added_resource_and_a_moved_vip(ansible_lab: AnsibleLab) -> None:
+    """A real change of each kind in one run, predicted exactly by --check --diff. The timer: warntime
+    200 ms = keepalive, which the agent loads with a warning; the role, which keeps only what the agent
+    cannot know, no longer refuses it. The moved VIP replaces the role's old group (no leftover group),
+    and the rerun with the lab's own variables brings the old one back."""
     lab = ansible_lab.lab
     moved = lab.addr(103)
-    timer = ("-e", "heartbeat_vip_warntime_ms=200")
-    resource_and_vip = ("-e", json.dumps({"heartbeat_vip_resources": ["failback.sh::extra"],
-                                          "heartbeat_vip_vip": {"address": moved, "prefix": 24}}))
+    change = ("-e", json.dumps({"heartbeat_vip_warntime_ms": 200, "heartbeat_vip_resources": ["failback.sh::extra"],
+                                "heartbeat_vip_vip": {"address": moved, "prefix": 24}}))
     try:
-        done = assert_predicted(ansible_lab, *timer)
+        done = assert_predicted(ansible_lab, *change)
         assert set(done) == {"server1", "server2"}
+        for tasks in done.values():
+            assert any("Write the pair's config files (ha.cf)" in t for t in tasks), done
+            assert any("Write the pair's config files (haresources)" in t for t in tasks), done
         for host in lab.hosts.values():
             assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
-        assert all(any("Write the pair's config files (ha.cf)" in t for t in tasks) for tasks in done.values()), done
-        done = assert_predicted(ansible_lab, *timer, *resource_and_vip)
-        assert all(any("(haresources)" in t for t in tasks) for tasks in done.values()), done
-        for host in lab.hosts.values():
+            assert f"IPaddr::{moved}/24/eth0 failback.sh failback.sh::extra" in host.read("/etc/ha.d/haresources")
             groups = agent_status(host)["groups"]
             assert [g["vips"] for g in groups] == [[moved]], groups
     finally:
@@ -248,59 +248,51 @@ def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_never_moves(
     lab = ansible_lab.lab
     upgrade = bumped_collection(tmp_path)
     upgrade_env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "upgrade")}
+    check = ansible_lab.playbook("--check", "--diff", play=upgrade / "site.yml", env=upgrade_env)
+    assert_ok(check)
+    predicted = changed_tasks(check)
+    probe = lab.probe(PORT, 0.01)
+    log_from = len(lab.hosts["server1"].read("/var/log/ha-log"))
     try:
-        check = ansible_lab.playbook("--check", "--diff", play=upgrade / "site.yml", env=upgrade_env)
-        assert_ok(check)
-        predicted = changed_tasks(check)
-        probe = lab.probe(PORT, 0.01)
-        log_from = len(lab.hosts["server1"].read("/var/log/ha-log"))
-        try:
-            probe.wait_for("server1", timeout=15)
-            started = lab.now()
-            real = ansible_lab.playbook(play=upgrade / "site.yml", env=upgrade_env)
-            assert_ok(real)
-            end = lab.now()
-            time.sleep(0.5)
-        finally:
-            result = probe.stop()
-        assert predicted == changed_tasks(real), f"check mode predicted {predicted}\nthe run changed {changed_tasks(real)}"
-        # server2, holding nothing, restarts first; server1 then restarts in place (its agent replaced in
-        # its own process): no standby, no service restart, and check mode said so.
-        restarts = [(host, task.split(" : ")[-1]) for host, tasks in changed_tasks(real).items() for task in tasks
-                    if "Restart the" in task]
-        assert sorted(restarts) == [("server1", "Restart the agent in place, keeping its groups"),
-                                    ("server2", "Restart the engine (sysv)")], predicted
-        order = re.findall(r"^changed: \[(server\d)\]", real.stdout.split("Restart the engine (sysv)", 1)[1], re.M)
-        assert order[:2] == ["server2", "server1"], real.stdout[-5000:]
-        for host in lab.hosts.values():
-            st = agent_status(host)
-            assert st["version"].endswith(".post1") and st["peer"]["state"] == "active"
-        window = ProbeResult([(t, h) for t, h in result.samples if started <= t <= end])
-        print(f"agent upgrade: {handoffs(window)} handoffs, longest gap "
-              f"{window.longest_gap() * 1000:.0f} ms, gaps {[(round(a - started, 2), round((b - a) * 1000)) for a, b in window.gaps()]}")
-        # server1 keeps its group through its own restart, so no client ever moves (issue 14 allows one
-        # planned handoff per group; a restart in place needs none).
-        assert handoffs(window) == 0, window.gaps()
-        assert window.longest_gap() <= 0.05, window.gaps()
-        assert result.holder_at(end) == "server1"
-        assert "event=group.release" not in lab.hosts["server1"].read("/var/log/ha-log")[log_from:]
+        probe.wait_for("server1", timeout=15)
+        started = lab.now()
+        real = ansible_lab.playbook(play=upgrade / "site.yml", env=upgrade_env)
+        assert_ok(real)
+        end = lab.now()
+        time.sleep(0.5)
     finally:
-        ansible_lab.heal()
-        # Back on auto_failback on, a group left on server2 stays there until asked: send it home.
-        lab.hosts["server2"].run([HBVIP, "standby", "all", "--timeout", "10"], check=False)
-        assert {g["holder"] for g in agent_status(lab.hosts["server1"])["groups"]} == {"server1"}
+        result = probe.stop()
+    assert predicted == changed_tasks(real), f"check mode predicted {predicted}\nthe run changed {changed_tasks(real)}"
+    # server2, holding nothing, restarts first; server1 then restarts in place (its agent replaced in
+    # its own process): no standby, no service restart, and check mode said so.
+    restarts = [(host, task.split(" : ")[-1]) for host, tasks in changed_tasks(real).items() for task in tasks
+                if "Restart the" in task]
+    assert sorted(restarts) == [("server1", "Restart the agent in place, keeping its groups"),
+                                ("server2", "Restart the engine (sysv)")], predicted
+    order = re.findall(r"^changed: \[(server\d)\]", real.stdout.split("Restart the engine (sysv)", 1)[1], re.M)
+    assert order[:2] == ["server2", "server1"], real.stdout[-5000:]
+    for host in lab.hosts.values():
+        st = agent_status(host)
+        assert st["version"].endswith(".post1") and st["peer"]["state"] == "active"
+    window = ProbeResult([(t, h) for t, h in result.samples if started <= t <= end])
+    print(f"agent upgrade: {handoffs(window)} handoffs, longest gap "
+          f"{window.longest_gap() * 1000:.0f} ms, gaps {[(round(a - started, 2), round((b - a) * 1000)) for a, b in window.gaps()]}")
+    # server1 keeps its group through its own restart, so no client ever moves (issue 14 allows one
+    # planned handoff per group; a restart in place needs none).
+    assert handoffs(window) == 0, window.gaps()
+    assert window.longest_gap() <= 0.05, window.gaps()
+    assert result.holder_at(end) == "server1"
+    assert "event=group.release" not in lab.hosts["server1"].read("/var/log/ha-log")[log_from:]
 
 
 def test_agent_primary_power_loss_moves_the_vip_to_the_backup(ansible_lab: AnsibleLab, probe: Probe) -> None:
+    """The module's last test (see the module's docstring): server1 stays powered off."""
     lab = ansible_lab.lab
     s1 = lab.hosts["server1"]
-    try:
-        lost = lab.now()
-        s1.power_loss([agent_pid(s1)])
-        moved = probe.wait_for("server2", timeout=10, after=lost)
-        assert moved - lost < 5
-        st = agent_status(lab.hosts["server2"])
-        assert st["peer"]["state"] == "dead"
-        assert {g["holder"] for g in st["groups"]} == {"server2"}
-    finally:
-        ansible_lab.heal()
+    lost = lab.now()
+    s1.power_loss([agent_pid(s1)])
+    moved = probe.wait_for("server2", timeout=10, after=lost)
+    assert moved - lost < 5
+    st = agent_status(lab.hosts["server2"])
+    assert st["peer"]["state"] == "dead"
+    assert {g["holder"] for g in st["groups"]} == {"server2"}
