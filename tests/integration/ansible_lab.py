@@ -98,6 +98,11 @@ def config_bytes(host: Host) -> dict[str, bytes]:
     return {name: host.path(f"/etc/ha.d/{name}").read_bytes() for name in CONFIG_FILES}
 
 
+def agent_pid(host: Host) -> int:
+    """The pid of the agent the role's init script started (its pidfile)."""
+    return int(host.read("/run/hbvip.pid").strip())
+
+
 def agent_status(host: Host) -> dict:
     """`hbvip status --json` on a provisioned host (the role's venv)."""
     result = host.run([HBVIP, "status", "--json"], check=False)

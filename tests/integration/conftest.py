@@ -16,7 +16,7 @@ from ansible_lab import wheelhouse  # noqa: F401 pylint: disable=unused-import  
 from lab import Lab
 from pair import Pair
 
-_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab", "switch_lab"}
+_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab", "changes_lab", "switch_lab"}
 _counter = itertools.count()
 
 
@@ -50,8 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 #: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
 #: them up at the end while the others sit idle. Within a module the order stays as written.
-_LONG_MODULES = ("test_role_agent", "test_role", "test_role_dual_stack", "test_rename", "test_systemd", "test_demo",
-                 "test_bench_smoke", "test_static_checks")
+_LONG_MODULES = ("test_role_agent", "test_role_changes", "test_role", "test_role_dual_stack", "test_rename",
+                 "test_systemd", "test_demo", "test_bench_smoke", "test_static_checks")
 
 
 def _start_early(item: pytest.Item) -> int:
@@ -124,12 +124,19 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
     init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
     in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
-    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that), except the last
-    two tests of test_role_agent.py, its only user (see there). The
+    provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
     provisioning run is `ansible_lab.first` (assert it succeeded where it matters), the `--check --diff`
     run just before it on the fresh hosts `ansible_lab.fresh_check`.
     """
     yield from _provisioned_lab("al", wheelhouse, check_first=True)
+
+
+@pytest.fixture(scope="session")
+def changes_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
+    """A lab provisioned like `ansible_lab` (without the --check before), for test_role_changes.py, its
+    only user: the changes it makes take minutes of Ansible and run beside test_role_agent.py on
+    another worker. Its last tests leave the pair changed (see there)."""
+    yield from _provisioned_lab("ch", wheelhouse)
 
 
 @pytest.fixture(scope="session")

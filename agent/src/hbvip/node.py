@@ -58,11 +58,7 @@ def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
         return "malformed"
     if msg.type is None or msg.src is None:
         return "malformed"
-    fields = {}
-    for ftype, name, value in msg.fields:
-        if ftype == 0 and name not in fields:
-            fields[name] = value.decode("utf-8", "replace")
-    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, fields, msg.get_bytes("srcuuid"), msg.dest)
+    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, msg.texts, msg.get_bytes("srcuuid"), msg.dest)
 
 
 class Node:

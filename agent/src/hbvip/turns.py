@@ -15,6 +15,9 @@ class Wake:
         self._turn = turn
         self._timer: asyncio.TimerHandle | None = None
         self._soon: asyncio.Handle | None = None
+        #: The loop of the last `set()`: every timer comes after one. Kept rather than asked for per turn,
+        #: because `asyncio.get_running_loop()` costs a getpid() system call each time.
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: When the next turn runs by itself (monotonic; -inf while none is armed: before the loop
         #: starts and after it ended there is nobody to wake early).
         self.at = float("-inf")
@@ -26,7 +29,8 @@ class Wake:
 
     def set(self) -> None:
         if self._soon is None:
-            self._soon = asyncio.get_running_loop().call_soon(self._run)
+            self._loop = asyncio.get_running_loop()
+            self._soon = self._loop.call_soon(self._run)
 
     def reschedule(self, when: float) -> None:
         """Move the next turn to `when` (a deadline changed outside a turn). Nothing to do while no turn
@@ -35,7 +39,8 @@ class Wake:
             return
         self._timer.cancel()
         self.at = when
-        self._timer = asyncio.get_running_loop().call_at(when, self._run)
+        assert self._loop is not None
+        self._timer = self._loop.call_at(when, self._run)
 
     def cancel(self) -> None:
         for handle in (self._timer, self._soon):
@@ -50,7 +55,8 @@ class Wake:
         if when is not None:
             self.at = when
             # The loop's clock is time.monotonic() (the agent's Clock), so the deadline is used as it is.
-            self._timer = asyncio.get_running_loop().call_at(when, self._run)
+            assert self._loop is not None
+            self._timer = self._loop.call_at(when, self._run)
 
 
 class TaskSet:

@@ -17,13 +17,15 @@ from hbvip.wire.codec import (
     classic_rendering,
     decode,
     encode,
+    encode_parts,
     hex_field,
+    seal,
     trailer_problem,
 )
-from hbvip.wire.messages import build, control_fields
+from hbvip.wire.messages import build, build_head, control_fields, sequence_fields
 
 __all__ = [
     "FT_BINARY", "FT_STRING", "REASONS", "Field", "Message", "Signer", "WireError",
-    "auth_field_problem", "build", "classic_rendering", "control_fields", "decode", "encode", "hex_field",
-    "trailer_problem",
+    "auth_field_problem", "build", "build_head", "classic_rendering", "control_fields", "decode", "encode",
+    "encode_parts", "hex_field", "seal", "sequence_fields", "trailer_problem",
 ]

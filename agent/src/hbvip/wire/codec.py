@@ -33,11 +33,12 @@ _NAME = re.compile(r"[!-<>-~]+")  # printable ASCII without "=" or space
 # malformed, so nothing past decode() has to re-check them.
 _HEX_FIELDS = ("seq", "hg", "ts")
 _DEC_FIELDS = ("ttl",)
-#: Parsed fields kept by their netstring body. Most fields of a heartbeat (type, sender, uuid, generation,
-#: dead time...) repeat byte for byte in every datagram; parsing each once saves most of decode's work.
-#: Bounded (emptied when full) so that a flood of distinct fields cannot grow it.
+#: Parsed fields kept by their netstring body, each with its value as text (None for a non-string field).
+#: Most fields of a heartbeat (type, sender, uuid, generation, dead time...) repeat byte for byte in every
+#: datagram; parsing and decoding each once saves most of decode's work. Bounded (emptied when full) so
+#: that a flood of distinct fields cannot grow it.
 _FIELD_CACHE_SIZE = 1024
-_parsed_fields: dict[bytes, Field] = {}
+_parsed_fields: dict[bytes, tuple[Field, str | None]] = {}
 
 REASONS = ("malformed", "oversized", "bad_auth", "unknown_key")
 
@@ -63,18 +64,24 @@ def hex_field(n: int) -> str:
 class Message:
     """A decoded (or about to be sent) message: its fields in wire order plus the raw datagram."""
 
-    __slots__ = ("fields", "raw", "trailer", "signed_len", "_first", "_numbers")
+    __slots__ = ("fields", "raw", "trailer", "signed_len", "texts", "_first", "_numbers")
 
     def __init__(self, fields: list[Field], raw: bytes, trailer: bytes = b"",
-                 signed_len: int = 0) -> None:
+                 signed_len: int = 0, *, texts: dict[str, str] | None = None,
+                 first: dict[str, Field] | None = None) -> None:
         self.fields = fields
         self.raw = raw
         self.trailer = trailer        # the trailer netstring's content, "N <digest>"
         self.signed_len = signed_len  # raw[:signed_len] is what the trailer covers
-        first: dict[str, Field] = {}
-        for field in fields:
-            first.setdefault(field[1], field)
+        if first is None or texts is None:     # decode() passes both, made in its one pass over the fields
+            first, texts = {}, {}
+            for field in fields:
+                first.setdefault(field[1], field)
+                if field[0] == FT_STRING:
+                    texts.setdefault(field[1], field[2].decode("utf-8", errors="replace"))
         self._first = first
+        self.texts = texts
+        """The first string field of each name, as text (undecodable bytes replaced)."""
         self._numbers: dict[tuple[str, int], int | None] = {}   # parsed seq, hg, ts...: decode checks them, readers read them
 
     def get(self, name: str) -> str | None:
@@ -82,7 +89,7 @@ class Message:
         field = self._first.get(name)
         if field is None or field[0] != FT_STRING:
             return None
-        return field[2].decode("utf-8", errors="replace")
+        return self.texts[name]        # the first field of that name is a string: its text is the one kept
 
     def get_bytes(self, name: str) -> bytes | None:
         """Raw value of the first field called ``name``, whatever its type."""
@@ -169,16 +176,25 @@ def encode(fields: Sequence[Field], signer: Signer) -> bytes:
     ``fields`` must not contain ``auth``; it is computed here (over the classic rendering) and
     appended last, as ``add_control_msg_fields()`` does.
     """
-    parts = [START]
+    return seal(*encode_parts(fields), signer)
+
+
+def encode_parts(fields: Sequence[Field]) -> tuple[bytes, bytes]:
+    """``fields`` as (their netstrings, their classic rendering): a run of fields in the middle of a
+    datagram, so that a sender can keep the parts that repeat (see `seal`)."""
+    netstrings = []
     classic = []
     for ftype, name, value in fields:
         netstring, line = _sendable(ftype, name, bytes(value))
-        parts.append(netstring)
+        netstrings.append(netstring)
         classic.append(line)
-    auth = signer.sign(b"".join(classic)).encode()
-    parts.append(_netstring(b"(0)auth=" + auth))
-    parts.append(END)
-    signed = b"".join(parts)
+    return b"".join(netstrings), b"".join(classic)
+
+
+def seal(netstrings: bytes, classic: bytes, signer: Signer) -> bytes:
+    """The datagram of the fields whose `encode_parts` are ``netstrings`` and ``classic``: ``auth=`` over
+    the classic rendering, ``%%%`` and the trailer over everything before it."""
+    signed = b"".join((START, netstrings, _netstring(b"(0)auth=" + signer.sign(classic).encode()), END))
     return signed + _netstring(signer.sign(signed).encode())
 
 
@@ -219,6 +235,8 @@ def decode(datagram: bytes, signer: Signer | None, *, max_size: int = DEFAULT_MA
     if not datagram.startswith(START):
         raise WireError("malformed", "does not start with ###")
     fields: list[Field] = []
+    first: dict[str, Field] = {}
+    texts: dict[str, str] = {}
     pos = len(START)
     cache = _parsed_fields
     size = len(datagram)
@@ -229,20 +247,27 @@ def decode(datagram: bytes, signer: Signer | None, *, max_size: int = DEFAULT_MA
         end = colon + 1 + int(digits) if colon > pos and digits.isdigit() else size
         if end >= size or datagram[end] != 0x2C:
             _read_netstring(datagram, pos)    # raises the WireError that says what is wrong
-        body, nxt = datagram[colon + 1:end], end + 1
-        field = cache.get(body)
-        if field is None:
+        body = datagram[colon + 1:end]
+        parsed = cache.get(body)
+        if parsed is None:
             field = _parse_field(body, pos)
+            parsed = field, field[2].decode("utf-8", errors="replace") if field[0] == FT_STRING else None
             if len(cache) >= _FIELD_CACHE_SIZE:
                 cache.clear()
-            cache[body] = field
+            cache[body] = parsed
+        field, text = parsed
         fields.append(field)
-        pos = nxt
+        name = field[1]
+        if name not in first:
+            first[name] = field
+        if text is not None and name not in texts:
+            texts[name] = text
+        pos = end + 1
     signed_end = pos + len(END)
     trailer, end = _read_netstring(datagram, signed_end)
     if end != len(datagram):
         raise WireError("malformed", f"{len(datagram) - end} bytes after the trailer")
-    message = Message(fields, datagram, trailer, signed_end)
+    message = Message(fields, datagram, trailer, signed_end, texts=texts, first=first)
     _check_control_fields(message)
     if signer is not None:
         reason = trailer_problem(message, signer)
@@ -269,10 +294,19 @@ def auth_field_problem(message: Message, signer: Signer) -> str | None:
 
 
 def _check_control_fields(message: Message) -> None:
+    """Parse the control numbers a message has (`Message.get_hex`/`get_int` then only read them); one
+    that does not parse makes the message malformed. Written out, not via `_number`: every datagram
+    comes through here."""
     present = message._first  # pylint: disable=protected-access  # the codec's own message
-    for name in _HEX_FIELDS:
-        if name in present and message.get_hex(name) is None:
-            raise WireError("malformed", f"{name} is not hex")
-    for name in _DEC_FIELDS:
-        if name in present and message.get_int(name) is None:
-            raise WireError("malformed", f"{name} is not decimal")
+    numbers = message._numbers  # pylint: disable=protected-access
+    for names, pattern, base, kind in _CONTROL_NUMBERS:
+        for name in names:
+            field = present.get(name)
+            if field is None:
+                continue
+            if field[0] != FT_STRING or not pattern.fullmatch(field[2]):
+                raise WireError("malformed", f"{name} is not {kind}")
+            numbers[name, base] = int(field[2], base)
+
+
+_CONTROL_NUMBERS = ((_HEX_FIELDS, _HEX, 16, "hex"), (_DEC_FIELDS, _DEC, 10, "decimal"))

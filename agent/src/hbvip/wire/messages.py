@@ -37,6 +37,13 @@ def control_fields(*, src: str, srcuuid: bytes, seq: int | None, hg: int, ts: in
     if destuuid is not None:
         fields.append((FT_BINARY, "destuuid", bytes(destuuid)))
     fields += [_string("src", src), (FT_BINARY, "srcuuid", bytes(srcuuid))]
+    return fields + sequence_fields(seq=seq, hg=hg, ts=ts, ld=ld, ttl=ttl)
+
+
+def sequence_fields(*, seq: int | None, hg: int, ts: int, ld: str | None, ttl: int = 3) -> list[Field]:
+    """The control fields after ``srcuuid``, the only ones that change from one heartbeat to the next:
+    ``seq``, ``hg``, ``ts``, ``ld``, ``ttl`` (``seq`` and ``ld`` left out when None)."""
+    fields: list[Field] = []
     if seq is not None:
         fields.append(_string("seq", hex_field(seq)))
     fields += [_string("hg", hex_field(hg)), _string("ts", hex_field(ts))]
@@ -55,6 +62,13 @@ def build(msgtype: str, body: Sequence[tuple[str, str | bytes]], *, src: str, sr
     values binary ones). ``dest``/``destuuid`` address the message to one node and are placed
     as Heartbeat places them for ``msgtype``.
     """
+    return (build_head(msgtype, body, src=src, srcuuid=srcuuid, dest=dest, destuuid=destuuid)
+            + sequence_fields(seq=seq, hg=hg, ts=ts, ld=ld, ttl=ttl))
+
+
+def build_head(msgtype: str, body: Sequence[tuple[str, str | bytes]], *, src: str, srcuuid: bytes,
+               dest: str | None = None, destuuid: bytes | None = None) -> list[Field]:
+    """The fields of :func:`build` up to ``srcuuid``: the same in every message of one type and body."""
     specific: list[Field] = []
     for name, value in body:
         if name in _RESERVED:
@@ -71,5 +85,4 @@ def build(msgtype: str, body: Sequence[tuple[str, str | bytes]], *, src: str, sr
             head.append(_string("dest", dest))
     if destuuid is not None:
         specific.append((FT_BINARY, "destuuid", bytes(destuuid)))
-    return head + specific + control_fields(src=src, srcuuid=srcuuid, seq=seq, hg=hg, ts=ts,
-                                            ld=ld, ttl=ttl)
+    return head + specific + [_string("src", src), (FT_BINARY, "srcuuid", bytes(srcuuid))]
