@@ -12,12 +12,14 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from lab import Host, Lab
+from lab.probe import Probe
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "site.yml"
@@ -96,6 +98,17 @@ def heartbeat_pids(host: Host) -> list[int]:
 
 def config_bytes(host: Host) -> dict[str, bytes]:
     return {name: host.path(f"/etc/ha.d/{name}").read_bytes() for name in CONFIG_FILES}
+
+
+@contextmanager
+def serving_probe(lab: Lab, port: int = 5405) -> Iterator[Probe]:
+    """The client probing the lab's VIP every 10 ms, already answered by server1; stopped at the end."""
+    probe = lab.probe(port, 0.01)
+    try:
+        probe.wait_for("server1", timeout=15)
+        yield probe
+    finally:
+        probe.stop()
 
 
 def agent_pid(host: Host) -> int:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import CONFIG_FILES, AnsibleLab, agent_pid, agent_status, assert_ok, changed_tasks, config_bytes, recap
+from ansible_lab import (
+    CONFIG_FILES, AnsibleLab, agent_pid, agent_status, assert_ok, changed_tasks, config_bytes, recap, serving_probe,
+)
 from lab import Lab
 from lab.probe import Probe, ProbeResult, agent_cmd, wait_ready
 
@@ -56,13 +58,8 @@ def hb_vip(al: AnsibleLab, collections: Path, args: str) -> subprocess.Completed
 
 @pytest.fixture
 def probe(ansible_lab: AnsibleLab) -> Iterator[Probe]:
-    """The client probing the pair's VIP every 10 ms, already answered by server1."""
-    p = ansible_lab.lab.probe(PORT, 0.01)
-    try:
-        p.wait_for("server1", timeout=15)
+    with serving_probe(ansible_lab.lab, PORT) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def test_fresh_agent_pair_forms_and_serves_the_vip_from_server1(ansible_lab: AnsibleLab) -> None:

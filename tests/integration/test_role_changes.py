@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_lab import REPO, SITE, AnsibleLab, agent_pid, agent_status, assert_ok, changed_tasks
+from ansible_lab import REPO, SITE, AnsibleLab, agent_pid, agent_status, assert_ok, changed_tasks, serving_probe
 from lab.probe import Probe, ProbeResult
 
 pytestmark = pytest.mark.timeout(900)
@@ -34,13 +34,8 @@ def handoffs(result: ProbeResult) -> int:
 
 @pytest.fixture
 def probe(changes_lab: AnsibleLab) -> Iterator[Probe]:
-    """The client probing the pair's VIP every 10 ms, already answered by server1."""
-    p = changes_lab.lab.probe(PORT, 0.01)
-    try:
-        p.wait_for("server1", timeout=15)
+    with serving_probe(changes_lab.lab, PORT) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def assert_predicted(al: AnsibleLab, *args: str, site: Path = SITE) -> dict[str, list[str]]:
