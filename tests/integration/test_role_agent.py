@@ -42,12 +42,6 @@ def second_prober(lab: Lab, address: str, interval: float = 0.01) -> Probe:
     return Probe(out, proc, [])
 
 
-def lost_while_served(result: ProbeResult, until: float) -> int:
-    """Probes lost between the first answer and `until`."""
-    first = next(ts for ts, host in result.samples if host is not None)
-    return sum(1 for ts, host in result.samples if host is None and first <= ts <= until)
-
-
 def hb_vip(al: AnsibleLab, collections: Path, args: str) -> subprocess.CompletedProcess:
     """`ansible hbvip_pairs -m hbvip.heartbeat.hb_vip -a ARGS` against the pair, from this checkout."""
     return al.lab.run_controller(
