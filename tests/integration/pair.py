@@ -5,6 +5,7 @@ in which script order. Tests get a `Pair` from the `pair` fixture (conftest.py),
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from hbvip import control
 from lab import Lab
 from lab.node import Host
 from lab.probe import Probe
@@ -125,11 +125,7 @@ class Agent:
         return self.host.run(AGENT + list(args), check=check, timeout=timeout)
 
     def status(self) -> dict:
-        """What `hbvip status --json` prints, asked over the control socket with the client the CLI uses
-        (`hbvip.control.call`): tests poll it, and a CLI process per poll cost ~0.1 s of CPU each."""
-        answer = control.call(self.host.path("/run/hbvip"), {"cmd": "status"}, timeout=30)
-        assert answer.get("ok"), f"hbvip status on {self.host.name}: {answer.get('error')}"
-        return answer["status"]
+        return json.loads(self.cli("status", "--json").stdout)
 
     def ha_log(self) -> str:
         p = self.host.path("/var/log/ha-log")
