@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     pytest-xdist would reorder the modules by their number of tests).
 
     `make test` runs `pytest -n N --dist loadfile`: all tests of one module run in one worker, so a
-    module-scoped lab is built once, and each session lab (`ansible_lab`, `switch_lab`) has exactly one
+    module-scoped lab is built once, and each session lab (`ansible_lab`, `changes_lab`, `switch_lab`) has exactly one
     module using it. (`--dist loadgroup` would group across modules, but pytest-xdist 3.8 cannot rename
     the node ids of pytest 9, so its groups silently do nothing.)"""
     items.sort(key=_start_early)
