@@ -6,7 +6,6 @@ it and the tests use: the base variables, `playbook()`, the recap and the per-ta
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 
 from lab import Host, Lab
 from lab.probe import Probe
+from pair import status_of
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "site.yml"
@@ -101,9 +101,10 @@ def config_bytes(host: Host) -> dict[str, bytes]:
 
 
 @contextmanager
-def serving_probe(lab: Lab, port: int = 5405) -> Iterator[Probe]:
-    """The client probing the lab's VIP every 10 ms, already answered by server1; stopped at the end."""
-    probe = lab.probe(port, 0.01)
+def serving_probe(lab: Lab, port: int = 5405, target: str | None = None) -> Iterator[Probe]:
+    """The client probing the lab's VIP (or `target`) every 10 ms, already answered by server1; stopped
+    at the end."""
+    probe = lab.probe(port, 0.01, target)
     try:
         probe.wait_for("server1", timeout=15)
         yield probe
@@ -117,10 +118,8 @@ def agent_pid(host: Host) -> int:
 
 
 def agent_status(host: Host) -> dict:
-    """`hbvip status --json` on a provisioned host (the role's venv)."""
-    result = host.run([HBVIP, "status", "--json"], check=False)
-    assert result.returncode == 0, (host.name, result.stdout, result.stderr)
-    return json.loads(result.stdout)
+    """`hbvip status --json` of the agent the role started on a provisioned host (pair.status_of)."""
+    return status_of(host)
 
 
 def assert_ok(result: subprocess.CompletedProcess) -> None:

@@ -5,7 +5,6 @@ in which script order. Tests get a `Pair` from the `pair` fixture (conftest.py),
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from hbvip import control
 from lab import Lab
 from lab.node import Host
 from lab.probe import Probe
@@ -125,7 +125,7 @@ class Agent:
         return self.host.run(AGENT + list(args), check=check, timeout=timeout)
 
     def status(self) -> dict:
-        return json.loads(self.cli("status", "--json").stdout)
+        return status_of(self.host)
 
     def ha_log(self) -> str:
         p = self.host.path("/var/log/ha-log")
@@ -137,11 +137,11 @@ def peer_of(name: str) -> str:
 
 
 def has_vip(lab: Lab, name: str) -> bool:
-    return any(a.startswith(lab.vip + "/") for a in lab.hosts[name].addresses())
+    return lab.hosts[name].has_address(lab.vip)
 
 
 def has_vip6(lab: Lab, name: str) -> bool:
-    return any(a.startswith(lab.vip6 + "/") for a in lab.hosts[name].addresses(6))
+    return lab.hosts[name].has_address(lab.vip6)
 
 
 def calls(lab: Lab) -> list[tuple[float, str, str]]:
@@ -158,6 +158,15 @@ def calls(lab: Lab) -> list[tuple[float, str, str]]:
 
 
 T = TypeVar("T")
+
+
+def status_of(host: Host, run_dir: str = "/run/hbvip") -> dict:
+    """What `hbvip status --json` prints on `host`, asked over the agent's control socket with the client
+    the CLI uses (`hbvip.control.call`). Tests poll it: a CLI process per poll cost ~0.1 CPU-s, so a
+    20 ms wait loop kept a core busy. The CLI itself is tested where its output is the point."""
+    answer = control.call(host.path(run_dir), {"cmd": "status"}, timeout=30)
+    assert answer.get("ok"), f"hbvip status on {host.name}: {answer.get('error')}"
+    return answer["status"]
 
 
 def wait_until(pred: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:

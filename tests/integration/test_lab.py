@@ -98,6 +98,28 @@ def test_probe_follows_a_moved_vip_and_arpwatch_sees_the_gratuitous_arp(lab: Lab
     assert lab.client_neigh(lab.vip) == s2.mac
 
 
+def test_has_address_sees_what_ip_shows_in_both_families(lab_factory: Callable[..., Lab]) -> None:
+    """The procfs answer the holder watches poll agrees with `ip addr` as an address comes and goes, on
+    the host that has it only (a prefix of it, 10.99.x.10 for .1, is not it)."""
+    lab = lab_factory(ipv6=True)
+    s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
+    near = lab.vip.rsplit(".", 1)[0] + ".10"
+
+    def seen() -> list[tuple[bool, ...]]:
+        return [(h.has_address(lab.vip), h.has_address(lab.vip6), h.has_address(near),
+                 any(a.startswith(lab.vip + "/") for a in h.addresses()),
+                 any(a.startswith(lab.vip6 + "/") for a in h.addresses(6))) for h in (s1, s2)]
+
+    assert s1.has_address(s1.address) and s1.has_address(s1.address6) and not s1.has_address(s2.address)
+    assert seen() == [(False, False, False, False, False)] * 2
+    s1.run(["ip", "addr", "add", f"{lab.vip}/24", "dev", "eth0"])
+    s1.run(["ip", "addr", "add", f"{lab.vip6}/64", "dev", "eth0", "nodad"])
+    assert seen() == [(True, True, False, True, True), (False, False, False, False, False)]
+    s1.run(["ip", "addr", "del", f"{lab.vip}/24", "dev", "eth0"])
+    s1.run(["ip", "addr", "del", f"{lab.vip6}/64", "dev", "eth0"])
+    assert seen() == [(False, False, False, False, False)] * 2
+
+
 def test_power_loss_silences_the_host_and_power_on_brings_back_only_the_fixed_address(lab: Lab) -> None:
     s1 = lab.hosts["server1"]
     s1.run(["ip", "addr", "add", f"{lab.vip}/24", "dev", "eth0"])

@@ -26,8 +26,10 @@ def test_mcast_only_pair_forms_shows_the_path_and_fails_over(pair: Pair) -> None
     for name in ("server1", "server2"):
         assert GROUP in lab.hosts[name].run(["ip", "-4", "maddr", "show", "dev", "eth0"]).stdout
     for agent, peer in ((a1, "server2"), (a2, "server1")):
-        status = agent.status()
-        assert status["peer"]["state"] == "active" and status["peer"]["addresses"] == []   # no ucast target
+        # "stable" is the node's own state; the peer turns from up to active a turn later.
+        status = wait_until(lambda a=agent: (s := a.status())["peer"]["state"] == "active" and s, 5,
+                            f"{agent.host.name} to see its peer active")
+        assert status["peer"]["addresses"] == []   # no ucast target
         assert [(p["interface"], p["up"], p["media"]) for p in status["paths"]] == [
             ("eth0", True, [f"mcast eth0 {GROUP}:694"])]
         assert status["paths"][0]["datagrams"] > 0

@@ -24,14 +24,13 @@ import pytest
 
 from lab import Host, Lab
 from ansible_lab import (
-    REPO, SECRET, agent_status, assert_ok, config_bytes, heartbeat_pids, pair_vars, playbook as site, recap,
+    HBVIP, REPO, SECRET, agent_status, assert_ok, config_bytes, heartbeat_pids, pair_vars, playbook as site, recap,
 )
 
 pytestmark = pytest.mark.timeout(1200)
 
 RENAME = REPO / "playbooks" / "rename_node.yml"
 NEW_NAMES = {"server1": "db1", "server2": "db2", "server3": "db3", "server4": "db4"}
-HBVIP = "/opt/hbvip/venv/bin/hbvip"
 
 
 @dataclass

@@ -97,6 +97,17 @@ def dropped(status: dict) -> dict[str, int]:
     return status["counters"]["dropped"]
 
 
+def replayed(status: dict) -> int:
+    """Datagrams dropped as replays or duplicates: what a resent recording is counted as."""
+    return sum(dropped(status).get(k, 0) for k in ("replay", "duplicate"))
+
+
+def counted_all(status: dict, before: dict, sent: int) -> dict | None:
+    """`status` once it counts at least `sent` more replays than `before` (the last resent datagram
+    may still be on its way when the resender returns), else None."""
+    return status if replayed(status) - replayed(before) >= sent else None
+
+
 @pytest.mark.parametrize("between", [
     "nothing", "survivor_restarted", "survivor_reloaded", "node_restarted",
     pytest.param("minutes", marks=pytest.mark.slow),     # `make soak`: the recording is 2 minutes old
@@ -143,7 +154,8 @@ def test_replayed_recording_after_power_loss_neither_delays_takeover_nor_revives
             watcher.start()
             sent = resend(lab, recording, s1, s2, tmp_path)
             watcher.join(10)
-            after = a2.status()
+            after = wait_until(lambda: counted_all(a2.status(), before, sent), 5,
+                               f"server2 to count the {sent} resent datagrams")
         finally:
             s1.power_on()
         log = a2.ha_log()[log_before:]

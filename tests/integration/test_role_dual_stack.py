@@ -158,7 +158,7 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, 
         assert all(line in h.read("/etc/ha.d/hbvip.cf").splitlines() for h in lab.hosts.values())
         assert all(f"server2 IPv6addr::{full6(vip6)}/64/eth0 failback.sh" in h.read("/etc/ha.d/haresources")
                    for h in lab.hosts.values())
-        wait_until(lambda: any(a.startswith(vip6 + "/") for a in lab.hosts["server2"].addresses(6)), 10,
+        wait_until(lambda: lab.hosts["server2"].has_address(vip6), 10,
                    "server2 to serve the IPv6 VIP hb_vip added")
         again = hb_vip()
         assert again.returncode == 0 and "CHANGED" not in again.stdout, again.stdout
@@ -175,7 +175,7 @@ def test_a_check_hb_vip_declared_for_its_group_survives_the_role(dual: DualLab, 
         gone = hb_vip(state="absent")
         assert gone.returncode == 0, gone.stdout
     assert all(not re.search(r"^check db ", h.read("/etc/ha.d/hbvip.cf"), re.M) for h in lab.hosts.values())
-    wait_until(lambda: not any(a.startswith(vip6 + "/") for a in lab.hosts["server2"].addresses(6)), 10,
+    wait_until(lambda: not lab.hosts["server2"].has_address(vip6), 10,
                "server2 to drop the IPv6 VIP")
 
 
