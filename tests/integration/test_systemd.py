@@ -321,7 +321,7 @@ SERVICE_ONLY = """- name: The role's service tasks only
         name: heartbeat_vip
         tasks_from: service
       vars:
-        # what main.yml's one `find` would have read; the systemd stop does not depend on it
+        # what main.yml's look would have read; the systemd stop does not depend on it
         __heartbeat_vip_on_host: {}
 """
 
