@@ -2,10 +2,10 @@
 
 A pair of its own (`changes_lab`, conftest.py), provisioned by site.yml like `ansible_lab`, so these
 minutes of Ansible run beside test_role_agent.py on another worker. In this order: a changed timer,
-resource and VIP in one run, then back; an agent upgrade, which leaves the upgraded agent running; then
-the primary's power loss, which leaves server1 off. The last two change the pair for good instead of
-paying a site.yml run each to undo it: nothing runs after them. The client probes the VIP every 10 ms
-where it could blink.
+resource and VIP in one run, which the pair then keeps (`changed_vars`); an agent upgrade with those
+variables; then the primary's power loss, which leaves server1 off. Each test builds on the one before
+instead of paying a site.yml run to undo it: nothing runs after them. The client probes the VIP every
+10 ms where it could blink.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ansible_lab import REPO, SITE, AnsibleLab, agent_pid, agent_status, assert_ok, changed_tasks, serving_probe
-from lab.probe import Probe, ProbeResult
+from lab import Lab
+from lab.probe import ProbeResult
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -32,10 +32,16 @@ def handoffs(result: ProbeResult) -> int:
     return sum(1 for a, b in zip(answers, answers[1:]) if a != b)
 
 
-@pytest.fixture
-def probe(changes_lab: AnsibleLab) -> Iterator[Probe]:
-    with serving_probe(changes_lab.lab, PORT) as p:
-        yield p
+def moved_vip(lab: Lab) -> str:
+    return lab.addr(103)
+
+
+def changed_vars(lab: Lab) -> tuple[str, str]:
+    """The operator's change the first test applies and the later ones keep: warntime 200 ms (=
+    keepalive, which the agent loads with a warning; the role, which keeps only what the agent cannot
+    know, no longer refuses it), a second resource, and the VIP moved to `moved_vip`."""
+    return ("-e", json.dumps({"heartbeat_vip_warntime_ms": 200, "heartbeat_vip_resources": ["failback.sh::extra"],
+                              "heartbeat_vip_vip": {"address": moved_vip(lab), "prefix": 24}}))
 
 
 def assert_predicted(al: AnsibleLab, *args: str, site: Path = SITE) -> dict[str, list[str]]:
@@ -50,29 +56,21 @@ def assert_predicted(al: AnsibleLab, *args: str, site: Path = SITE) -> dict[str,
 
 
 def test_check_mode_predicts_a_timer_change_an_added_resource_and_a_moved_vip(changes_lab: AnsibleLab) -> None:
-    """A real change of each kind in one run, predicted exactly by --check --diff. The timer: warntime
-    200 ms = keepalive, which the agent loads with a warning; the role, which keeps only what the agent
-    cannot know, no longer refuses it. The moved VIP replaces the role's old group (no leftover group),
-    and the rerun with the lab's own variables brings the old one back."""
+    """A real change of each kind in one run (`changed_vars`), predicted exactly by --check --diff. The
+    moved VIP replaces the role's old group: no leftover group, on either node."""
     lab = changes_lab.lab
-    moved = lab.addr(103)
-    change = ("-e", json.dumps({"heartbeat_vip_warntime_ms": 200, "heartbeat_vip_resources": ["failback.sh::extra"],
-                                "heartbeat_vip_vip": {"address": moved, "prefix": 24}}))
-    try:
-        done = assert_predicted(changes_lab, *change)
-        assert set(done) == {"server1", "server2"}
-        for tasks in done.values():
-            assert any("Write the pair's config files (ha.cf)" in t for t in tasks), done
-            assert any("Write the pair's config files (haresources)" in t for t in tasks), done
-        for host in lab.hosts.values():
-            assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
-            assert f"IPaddr::{moved}/24/eth0 failback.sh failback.sh::extra" in host.read("/etc/ha.d/haresources")
-            groups = agent_status(host)["groups"]
-            assert [g["vips"] for g in groups] == [[moved]], groups
-    finally:
-        assert_ok(changes_lab.playbook())
+    moved = moved_vip(lab)
+    done = assert_predicted(changes_lab, *changed_vars(lab))
+    assert set(done) == {"server1", "server2"}
+    for tasks in done.values():
+        assert any("Write the pair's config files (ha.cf)" in t for t in tasks), done
+        assert any("Write the pair's config files (haresources)" in t for t in tasks), done
     for host in lab.hosts.values():
-        assert [g["vips"] for g in agent_status(host)["groups"]] == [[lab.vip]]
+        assert "warntime 200ms" in host.read("/etc/ha.d/ha.cf")
+        assert f"IPaddr::{moved}/24/eth0 failback.sh failback.sh::extra" in host.read("/etc/ha.d/haresources")
+        groups = agent_status(host)["groups"]
+        assert [g["vips"] for g in groups] == [[moved]], groups
+    assert not any(h.has_address(lab.vip) for h in lab.hosts.values())
 
 
 def bumped_collection(tmp_path: Path) -> Path:
@@ -97,21 +95,22 @@ def bumped_collection(tmp_path: Path) -> Path:
 
 def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_never_moves(
         changes_lab: AnsibleLab, tmp_path: Path) -> None:
-    """auto_failback is on (the lab's default): before restarts in place, the holder's standby and the
+    """The upgraded collection is run with the variables the pair has now (`changed_vars`), so only the
+    agent changes. auto_failback is on (the lab's default): before restarts in place, the holder's standby and the
     failback after its restart cost two handoffs per group. With auto_failback off the holder restarts
     in place the same way (restart_node.yml does not look at it), so one setting is tested."""
     lab = changes_lab.lab
     upgrade = bumped_collection(tmp_path)
     upgrade_env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "upgrade")}
-    check = changes_lab.playbook("--check", "--diff", play=upgrade / "site.yml", env=upgrade_env)
+    check = changes_lab.playbook("--check", "--diff", *changed_vars(lab), play=upgrade / "site.yml", env=upgrade_env)
     assert_ok(check)
     predicted = changed_tasks(check)
-    probe = lab.probe(PORT, 0.01)
+    probe = lab.probe(PORT, 0.01, moved_vip(lab))
     log_from = len(lab.hosts["server1"].read("/var/log/ha-log"))
     try:
         probe.wait_for("server1", timeout=15)
         started = lab.now()
-        real = changes_lab.playbook(play=upgrade / "site.yml", env=upgrade_env)
+        real = changes_lab.playbook(*changed_vars(lab), play=upgrade / "site.yml", env=upgrade_env)
         assert_ok(real)
         end = lab.now()
         time.sleep(0.5)
@@ -140,13 +139,14 @@ def test_an_agent_upgrade_restarts_one_node_at_a_time_and_the_vip_never_moves(
     assert "event=group.release" not in lab.hosts["server1"].read("/var/log/ha-log")[log_from:]
 
 
-def test_agent_primary_power_loss_moves_the_vip_to_the_backup(changes_lab: AnsibleLab, probe: Probe) -> None:
+def test_agent_primary_power_loss_moves_the_vip_to_the_backup(changes_lab: AnsibleLab) -> None:
     """The module's last test (see the module's docstring): server1 stays powered off."""
     lab = changes_lab.lab
     s1 = lab.hosts["server1"]
-    lost = lab.now()
-    s1.power_loss([agent_pid(s1)])
-    moved = probe.wait_for("server2", timeout=10, after=lost)
+    with serving_probe(lab, PORT, moved_vip(lab)) as probe:
+        lost = lab.now()
+        s1.power_loss([agent_pid(s1)])
+        moved = probe.wait_for("server2", timeout=10, after=lost)
     assert moved - lost < 5
     st = agent_status(lab.hosts["server2"])
     assert st["peer"]["state"] == "dead"
