@@ -195,7 +195,9 @@ def test_mixed_pair_a_failed_check_on_hbvip_hands_the_group_to_real_heartbeat(la
                                                            ("server2", "start")]
         assert not has_vip(lab, "server1")
         assert 'reason="check failed: web"' in a1.ha_log()
-        assert "Other node completed standby takeover of local resources." in a1.ha_log()
+        # Heartbeat tells the agent once its own start script has returned.
+        wait_until(lambda: "Other node completed standby takeover of local resources." in a1.ha_log(), 5,
+                   "Heartbeat's word that it completed the takeover")
         assert hb2.bad_lines("server1") == []
     finally:
         services.stop_all()

@@ -145,13 +145,15 @@ def test_heartbeat_primary_agent_backup_with_lossy_link(pair: MixedPair) -> None
     assert a2.status()["peer"]["deadtime_s"] > 0
     assert not has_vip(lab, "server2")
 
-    # 6. 10 % loss both ways for 30 s (~150 datagrams each way at keepalive 200 ms): no failover, every
-    #    gap repaired by NS_rexmit, nothing logged as an error by Heartbeat.
+    # 6. 5 % loss both ways for 30 s (~150 datagrams each way at keepalive 200 ms): no failover, every
+    #    gap repaired by NS_rexmit, nothing logged as an error by Heartbeat. Not 10 %: deadtime is five
+    #    keepalives, and four heartbeats in a row are lost in about one 30 s run of seventy at 10 %; then
+    #    Heartbeat rightly declares the agent dead (seen once in CI). At 5 % that is one in ~1000.
     mark = hb1.log_size()
     before = a2.status()["counters"]
     t = time.monotonic()
-    lossy(lab.hosts["server1"], 10)
-    lossy(lab.hosts["server2"], 10)
+    lossy(lab.hosts["server1"], 5)
+    lossy(lab.hosts["server2"], 5)
     holds_for(lambda: has_vip(lab, "server1") and not has_vip(lab, "server2"), 30, "server1 alone serving",
               interval=0.2)
     lost = dropped(lab.hosts["server1"]) + dropped(lab.hosts["server2"])
@@ -160,7 +162,7 @@ def test_heartbeat_primary_agent_backup_with_lossy_link(pair: MixedPair) -> None
     print(f"loss: {lost} datagrams dropped; agent retransmitted {after['retransmitted'] - before['retransmitted']}")
     assert lost > 0
     assert pair.probe.snapshot().holders()[-1] == "server1" and gap(pair, t) < 0.2, (
-        f"the VIP moved under 10 % loss; agent log:\n{a2.ha_log()[-4000:]}\nHeartbeat log:\n{hb1.ha_log()[mark:][-4000:]}")
+        f"the VIP moved under 5 % loss; agent log:\n{a2.ha_log()[-4000:]}\nHeartbeat log:\n{hb1.ha_log()[mark:][-4000:]}")
     assert not has_vip(lab, "server2")
     assert after["retransmitted"] > before["retransmitted"]     # Heartbeat asked, we answered
     assert hb1.errors(mark) == []
