@@ -1,8 +1,9 @@
 """The role's one look at a host (roles/heartbeat_vip/files/look.sh), run on a scratch tree.
 
-tasks/main.yml indexes its lines into __heartbeat_vip_on_host (path -> mode, owner, group, sha1), the
-texts of haresources and hbvip.cf, the active firewall and the live nft table; the role's integration
-tests run it on lab hosts over ssh. Here: every line kind from files the test controls.
+tasks/main.yml indexes its lines into what the node names resolve to, __heartbeat_vip_on_host (path ->
+mode, owner, group, sha1), the texts of haresources and hbvip.cf, the active firewall and the live nft
+table; the role's integration tests run it on lab hosts over ssh. Here: every line kind from files the
+test controls.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ LOOK = Path(__file__).resolve().parents[2] / "roles" / "heartbeat_vip" / "files"
 
 def look(tmp_path: Path, *paths: Path) -> list[list[str]]:
     config, rc = tmp_path / "ha.d", tmp_path / "rc2.d"
-    out = subprocess.run(["sh", str(LOOK), str(config), str(tmp_path / "hbvip.nft"), "hbvip-test-absent", str(rc),
-                          "hbvip heartbeat", *map(str, paths)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(["sh", str(LOOK), "all", "ahostsv4", "localhost", str(config),
+                          str(tmp_path / "hbvip.nft"), "hbvip-test-absent", str(rc), "hbvip heartbeat", *map(str, paths)],
+                         check=True, capture_output=True, text=True).stdout
     return [line.split(" ") for line in out.splitlines()]
 
 
@@ -59,3 +61,13 @@ def test_a_path_with_spaces_and_the_nft_line_keep_their_fields(tmp_path: Path) -
     for f in lines:
         if f[0] == "N":                          # only where nft is installed
             assert len(f) == 4 and f[1].isdigit() and f[1] != "0" and f[2] == "0"
+
+
+def test_names_resolve_in_both_modes(tmp_path: Path) -> None:
+    """localhost only: any other name could mean a DNS query (the lab's tests resolve the node names)."""
+    (tmp_path / "ha.d").mkdir()
+    names = [f[1:] for f in look(tmp_path) if f[0] == "R"]
+    assert names == [["localhost", "127.0.0.1", "-"]]
+    only = subprocess.run(["sh", str(LOOK), "names", "ahostsv4", "localhost"], check=True, capture_output=True,
+                          text=True).stdout
+    assert only == "R localhost 127.0.0.1 -\n"

@@ -1,8 +1,12 @@
 #!/bin/sh
-# What the heartbeat_vip role needs to know about a host, read in one round trip (tasks/main.yml runs
-# it with `sh -c`; it changes nothing). Arguments: the config dir, the hbvip nft file and table name,
-# the sysv rc dir, the engines' service names (one word, space-separated), then the managed paths.
+# What the heartbeat_vip role needs to know about a host, read in one round trip (the role runs it with
+# `sh -c`; it changes nothing).
+#   look.sh names DB NAME...       only the R lines (etc_hosts.yml, after it changed /etc/hosts)
+#   look.sh all DB NAMES CONFIG_DIR NFT_FILE NFT_TABLE RC_DIR SERVICES PATH...
+#                                  everything (tasks/main.yml); NAMES and SERVICES are space-separated
 # One line per fact, fields separated by single spaces:
+#   R NAME ADDRESS... -              what NAME resolves to in getent's DB (ahostsv4 or ahostsv6), each
+#                                    address once, in the resolver's order
 #   F MODE OWNER GROUP SHA1|- PATH   each managed path and engine rc link that exists (lstat; SHA1 of
 #                                    regular files only)
 #   C NAME BASE64                    haresources and hbvip.cf of the config dir, where they exist
@@ -10,8 +14,24 @@
 #   N RC INCLUDED BASE64             `nft list table inet TABLE`'s exit code and output, and whether
 #                                    /etc/nftables.conf includes the hbvip file (1/0); only with nft
 set -u
-config_dir=$1 nft_file=$2 nft_table=$3 rc_dir=$4 services=$5
-shift 5
+
+resolve() {
+    db=$1
+    shift
+    for name in "$@"; do
+        printf 'R %s %s-\n' "$name" "$(getent "$db" "$name" | awk '!seen[$1]++ {printf "%s ", $1}')"
+    done
+}
+
+if [ "$1" = names ]; then
+    shift
+    resolve "$@"
+    exit 0
+fi
+# shellcheck disable=SC2086 # NAMES is a list of words
+resolve "$2" $3
+config_dir=$4 nft_file=$5 nft_table=$6 rc_dir=$7 services=$8
+shift 8
 
 seen() {
     [ -e "$1" ] || [ -L "$1" ] || return 0
