@@ -100,7 +100,7 @@ def test_probe_follows_a_moved_vip_and_arpwatch_sees_the_gratuitous_arp(lab: Lab
 
 def test_has_address_sees_what_ip_shows_in_both_families(lab_factory: Callable[..., Lab]) -> None:
     """The procfs answer the holder watches poll agrees with `ip addr` as an address comes and goes, on
-    the host that has it only (a prefix of it, 10.99.x.10 for .1, is not it)."""
+    the host that has it only; 10.99.x.10, whose text begins the VIP's 10.99.x.100, is not it."""
     lab = lab_factory(ipv6=True)
     s1, s2 = lab.hosts["server1"], lab.hosts["server2"]
     near = lab.vip.rsplit(".", 1)[0] + ".10"
