@@ -89,8 +89,9 @@ def test_ipv6_only_pair_heartbeats_and_fails_over(pair6: Pair, medium: str) -> N
     try:
         probe6.wait_for("server1", timeout=15)
         pair6.stable()
-        status = a2.status()
-        assert status["peer"]["state"] == "active"
+        # "stable" is the node's own state; the peer turns from up to active a turn later.
+        status = wait_until(lambda: (s := a2.status())["peer"]["state"] == "active" and s, 5,
+                            "server2 to see its peer active")
         assert [(p["interface"], p["up"]) for p in status["paths"]] == [("eth0", True)]
         assert status["groups"][0]["holder"] == "server1" and not has_vip6(lab, "server2")
 
