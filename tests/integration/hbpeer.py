@@ -82,10 +82,11 @@ class HeartbeatPeer:
         found = []
         for pid in map(int, out.split()):
             try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                stat = Path(f"/proc/{pid}/stat").read_text()
             except OSError:
                 continue
-            if comm == "heartbeat":
+            comm, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+            if comm == "heartbeat" and state != "Z":     # a zombie has died, only its reaping is left
                 found.append(pid)
         return found
 
@@ -93,12 +94,17 @@ class HeartbeatPeer:
         return bool(self.pids())
 
     def kill_all(self) -> None:
-        for pid in self.pids():
-            try:
-                self.host.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        wait_until(lambda: not self.pids(), 5, f"heartbeat on {self.host.name} to die")
+        """SIGKILL every Heartbeat process until none is left: a child the master forked a moment before
+        its death (a resource run, still named `heartbeat`) is not in the first list."""
+        def killed() -> bool:
+            pids = self.pids()
+            for pid in pids:
+                try:
+                    self.host.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            return not pids
+        wait_until(killed, 5, f"heartbeat on {self.host.name} to die")
 
     def power_loss(self) -> None:
         """The machine dies: heartbeat SIGKILLed, link down, the VIP gone (as after a reboot)."""

@@ -172,3 +172,30 @@ def test_genuine_first_contact_and_restart_still_bring_the_peer_up():
     assert reason is None and kinds(events) == ["PeerUp"]
     reason, events, _unused = m.receive(status(1, hg=GEN + 5), 0.2)
     assert reason is None and kinds(events) == ["PeerRestarted", "PeerUp"]
+
+
+def test_after_our_restart_recorded_acks_and_requests_for_our_old_numbers_are_replays():
+    """survivor_restarted: the peer lives on in its generation, we restarted and count from 1 again, so a
+    recording's acks of our old numbers carry the peer's current generation; only our own count shows
+    they name messages this generation has not sent."""
+    before = make()
+    recording, last = run_live(before, range(1, 41))            # acks of our old numbers 10..40
+    m = make()                                                   # our restart: a fresh membership
+    t = last + 1
+    assert m.receive(status(45), t, sent_seq=1)[0] is None      # the peer, still in its generation
+    for datagram in (d for d in recording if d.type == "NS_ackmsg"):
+        assert m.receive(datagram, t + 0.01, sent_seq=5) == ("replay", [], [])
+    rexmit = Incoming("NS_rexmit", "server1", GEN, None, {"firstseq": "20", "lastseq": "21"}, dest="server2")
+    assert m.receive(rexmit, t + 0.02, sent_seq=5) == ("replay", [], [])
+    assert m.dropped["replay"] == 5 and m.received == 1
+    assert m.receive(ack(10), t + 0.1, sent_seq=12)[0] is None   # once we did send 10, its ack is taken
+    assert m.receive(Incoming("NS_rexmit", "server1", GEN, None, {"firstseq": "11", "lastseq": "12"},
+                              dest="server2"), t + 0.2, sent_seq=12)[1:] == ([], [Retransmit(11, 12)])
+
+
+
+def test_a_heartbeat_peers_ack_of_its_own_message_is_taken_even_before_the_message():
+    """Heartbeat acks its own numbers too; on a lossy link the ack may be all that arrives of seq 9."""
+    m = make()
+    m.receive(status(5), 0.1)
+    assert m.receive(ack(9, dest="server1"), 0.2, sent_seq=1)[0] is None

@@ -208,7 +208,7 @@ class Node:
                 self.log("debug", "packet.dropped", None, {"reason": incoming, "from": addr[0]})
             return
         now = self.clock.monotonic()
-        reason, events, actions = self.membership.receive(incoming, now)
+        reason, events, actions = self.membership.receive(incoming, now, sent_seq=self.link.seq)
         if reason in (None, "duplicate") and incoming.src == self.peer.lower() and self.link.transport:
             self._log_paths(self.path_watch.heard(self.link.transport.arrival_interface, now))
         if reason is not None:

@@ -99,8 +99,10 @@ class Membership:
         """Count a datagram dropped before it reached us (bad HMAC, malformed...)."""
         self.dropped[reason] += 1
 
-    def receive(self, m: Incoming, now: float) -> tuple[str | None, list[Event], list[Action]]:
+    def receive(self, m: Incoming, now: float, *, sent_seq: int | None = None
+                ) -> tuple[str | None, list[Event], list[Action]]:
         """Filter one datagram. Returns (drop reason or None, events for failover, actions).
+        `sent_seq`: our highest sequence number sent in this generation (None: not known).
 
         Only a datagram that is provably new is a sign of life: a higher generation (the peer
         restarted), or the same generation with a sequence number above every one accepted so far.
@@ -123,7 +125,7 @@ class Membership:
                 "warning", "packet.replay", f"attempted replay attack [{m.src}]? [gen = {m.hg:x}, curgen = {peer.hg:x}]",
                 {"src": m.src, "hg": m.hg, "known_hg": peer.hg})]
         if m.seq is None:
-            return self._unsequenced(m)
+            return self._unsequenced(m, sent_seq)
         restarted = peer.hg is not None and m.hg > peer.hg
         first = peer.hg is None
         fresh = first or restarted or m.seq > peer.max_seq
@@ -206,10 +208,10 @@ class Membership:
             return [PeerMessage(m.type, m.fields)]
         return []
 
-    def _unsequenced(self, m: Incoming) -> tuple[str | None, list[Event], list[Action]]:
-        """A seq-less `NS_` datagram (ack, retransmission request). It proves nothing about when it
-        was sent, so it is never a sign of life; it is acted on only while the peer is alive in this
-        very generation, and an ack is taken once."""
+    def _unsequenced(self, m: Incoming, sent_seq: int | None) -> tuple[str | None, list[Event], list[Action]]:
+        """A seq-less `NS_` datagram (ack, retransmission request): never a sign of life, acted on only
+        while the peer is alive in this very generation, an ack once, neither for a number we have not
+        sent (after our restart a recording holds those of our previous generation)."""
         peer = self.peer
         if peer.status in ("unknown", "dead") or m.hg != peer.hg:
             return self._stale(m)
@@ -218,14 +220,18 @@ class Membership:
             target = m.dest or ""
             if ackseq is None or ackseq <= peer.acked.get(target, 0):
                 return self._dropped("duplicate"), [], []
+            if target == self.me and sent_seq is not None and ackseq > sent_seq:
+                return self._dropped("replay"), [], []
             peer.acked[target] = ackseq
-        self.received += 1
         actions: list[Action] = []
         if m.type == "NS_rexmit" and m.dest == self.me:
             first_seq = _int(m.fields.get("firstseq"))
             last_seq = _int(m.fields.get("lastseq"))
             if first_seq is not None and last_seq is not None and 0 < first_seq <= last_seq:
+                if sent_seq is not None and first_seq > sent_seq:
+                    return self._dropped("replay"), [], []
                 actions.append(Retransmit(first_seq, min(last_seq, first_seq + 50)))
+        self.received += 1
         return None, [], actions
 
     def _stale(self, m: Incoming) -> tuple[str, list[Event], list[Action]]:
