@@ -148,13 +148,16 @@ class HeartbeatPeer:
         p = self.host.path("/var/log/ha-log")
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def bad_lines(self, agent_node: str, since: int = 0) -> list[str]:
+    def bad_lines(self, agent_node: str, since: int = 0, *, explained: tuple[str, ...] = ()) -> list[str]:
         """Lines (from byte offset `since` of ha-log) that say the pair is not healthy. "lost packet" counts
         only about the agent's node: Heartbeat reorders its own child processes' messages (its FIFO) and
-        then logs a gap about itself or another Heartbeat that closes a moment later."""
+        then logs a gap about itself or another Heartbeat that closes a moment later. A line ending in one
+        of `explained` is the caller's to account for."""
         def bad(line: str) -> bool:
             if "lost packet" in line:
                 return f"for [{agent_node}]" in line
+            if line.endswith(explained) and explained:
+                return False
             return any(b in line for b in BAD_LOG_LINES) or self._unexplained_error(line)
         return [line for line in self.ha_log()[since:].splitlines() if bad(line)]
 
