@@ -16,7 +16,7 @@ from ansible_lab import wheelhouse  # noqa: F401 pylint: disable=unused-import  
 from lab import Lab
 from pair import Pair
 
-_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab", "changes_lab", "switch_lab"}
+_LAB_FIXTURES = {"lab", "lab_factory", "lab_support", "lab_prefix", "ansible_lab", "changes_lab"}
 _counter = itertools.count()
 
 
@@ -39,9 +39,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     pytest-xdist would reorder the modules by their number of tests).
 
     `make test` runs `pytest -n N --dist loadfile`: all tests of one module run in one worker, so a
-    module-scoped lab is built once, and each session lab (`ansible_lab`, `changes_lab`, `switch_lab`) has exactly one
-    module using it. (`--dist loadgroup` would group across modules, but pytest-xdist 3.8 cannot rename
-    the node ids of pytest 9, so its groups silently do nothing.)"""
+    module-scoped lab is built once. A session lab is built once per worker that uses it, so tests that
+    are to share one must live in one module: `ansible_lab` is test_role.py's (the role's agent engine,
+    then its switch to engine heartbeat and back), `changes_lab` test_role_changes.py's. (`--dist
+    loadgroup` would group across modules, but pytest-xdist 3.8 cannot rename the node ids of pytest 9,
+    so its groups silently do nothing.)"""
     items.sort(key=_start_early)
     for item in items:
         if _LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -50,8 +52,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 #: Modules that take minutes (Ansible runs, booted hosts): handed out first, so no worker picks one of
 #: them up at the end while the others sit idle. Within a module the order stays as written.
-_LONG_MODULES = ("test_role_agent", "test_role_changes", "test_role", "test_role_dual_stack", "test_rename",
-                 "test_systemd", "test_demo", "test_bench_smoke", "test_static_checks")
+_LONG_MODULES = ("test_role", "test_role_changes", "test_role_dual_stack", "test_rename", "test_systemd",
+                 "test_demo", "test_bench_smoke", "test_static_checks")
 
 
 def _start_early(item: pytest.Item) -> int:
@@ -117,13 +119,15 @@ def _provisioned_lab(name: str, wheelhouse: Path, *, check_first: bool = False) 
 
 @pytest.fixture(scope="session")
 def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
-    """One lab for the session whose pair site.yml provisioned once: the tests of the role's agent
-    engine, the modules after the role and the role after the modules share it instead of each building
-    and provisioning a lab of their own.
+    """One lab for the session whose pair site.yml provisioned once, for test_role.py, its only user:
+    the tests of the role's agent engine (the modules after the role and the role after the modules
+    among them), then the switch to engine heartbeat and back, share it instead of each building and
+    provisioning a lab of their own; they live in one module so that `--dist loadfile` builds it once.
 
     Hosts server1 (home of the VIP, `lab.vip`/24) and server2 with sshd, a client; engine agent (sysv
     init script: the lab has no systemd), FAST_TIMERS, secret SECRET; `ansible_lab.inventory` puts both
-    in group hbvip_pairs with `ansible_lab.vars`. Contract: a test leaves the pair as it found it,
+    in group hbvip_pairs with `ansible_lab.vars`. Contract: a test (or, at its teardown, a module-scoped
+    fixture such as test_role.py's switch to engine heartbeat) leaves the pair as it found it,
     provisioned with those variables, both hosts up (`ansible_lab.heal()` restores that). The
     provisioning run is `ansible_lab.first` (assert it succeeded where it matters), the `--check --diff`
     run just before it on the fresh hosts `ansible_lab.fresh_check`.
@@ -134,17 +138,9 @@ def ansible_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
 @pytest.fixture(scope="session")
 def changes_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
     """A lab provisioned like `ansible_lab` (without the --check before), for test_role_changes.py, its
-    only user: the changes it makes take minutes of Ansible and run beside test_role_agent.py on
+    only user: the changes it makes take minutes of Ansible and run beside test_role.py on
     another worker. Its last tests leave the pair changed (see there)."""
     yield from _provisioned_lab("ch", wheelhouse)
-
-
-@pytest.fixture(scope="session")
-def switch_lab(lab_support: None, wheelhouse: Path) -> Iterator[AnsibleLab]:
-    """A second lab provisioned exactly like `ansible_lab`, for the engine switches of test_role.py:
-    they take minutes of Ansible and run beside the agent tests on another worker instead of after
-    them on the same pair (make test runs tests in parallel, one worker per provisioned lab)."""
-    yield from _provisioned_lab("sw", wheelhouse)
 
 
 @pytest.fixture

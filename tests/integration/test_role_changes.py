@@ -1,7 +1,7 @@
 """Changes an operator makes to a provisioned agent pair, each predicted by --check (issue 14).
 
 A pair of its own (`changes_lab`, conftest.py), provisioned by site.yml like `ansible_lab`, so these
-minutes of Ansible run beside test_role_agent.py on another worker. In this order: a changed timer,
+minutes of Ansible run beside test_role.py on another worker. In this order: a changed timer,
 resource and VIP in one run, which the pair then keeps (`changed_vars`); an agent upgrade with those
 variables; then the primary's power loss, which leaves server1 off. Each test builds on the one before
 instead of paying a site.yml run to undo it: nothing runs after them. The client probes the VIP every
