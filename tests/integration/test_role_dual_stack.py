@@ -195,13 +195,14 @@ def test_a_changed_check_is_applied_by_reload_and_shows_in_status(dual: DualLab)
     probe = lab.probe(target=lab.vip6)
     try:
         probe.wait_for("server1", timeout=15)
-        predicted = playbook(lab, inventory, "--check", timeout=900)
+        predicted = playbook(lab, inventory, "--check", "--diff", timeout=900)
         assert_ok(predicted)
         result = playbook(lab, inventory, timeout=900)
         assert_ok(result)
         changed = changed_tasks(result)
         assert changed == changed_tasks(predicted), (changed, changed_tasks(predicted))   # check mode predicts it
-        assert all(any(t.endswith("Write the pair's config files (hbvip.cf)") for t in tasks)
+        assert re.findall(r"^\+\+\+ after: (\S+)$", predicted.stdout, re.M) == 2 * ["/etc/ha.d/hbvip.cf"]
+        assert all("Write the pair's other config files as one set" in tasks
                    and any("Reload the engine's config" in t for t in tasks)
                    and not any("Restart" in t for t in tasks) for tasks in changed.values()), changed
         for host in lab.hosts.values():

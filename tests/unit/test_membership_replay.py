@@ -193,7 +193,6 @@ def test_after_our_restart_recorded_acks_and_requests_for_our_old_numbers_are_re
                               dest="server2"), t + 0.2, sent_seq=12)[1:] == ([], [Retransmit(11, 12)])
 
 
-
 def test_a_heartbeat_peers_ack_of_its_own_message_is_taken_even_before_the_message():
     """Heartbeat acks its own numbers too; on a lossy link the ack may be all that arrives of seq 9."""
     m = make()
