@@ -18,7 +18,7 @@ description:
     never on a command line.
   - The new contents are staged beside their targets, checked together by O(validate), and only then
     renamed into place; when the check fails, no file of the set is written.
-  - The role M(hbvip.heartbeat.heartbeat_vip) writes the pair's config files with it, so a node never
+  - The role C(hbvip.heartbeat.heartbeat_vip) writes the pair's config files with it, so a node never
     holds a new C(ha.cf) beside an old C(haresources), and a changed set costs one round trip instead of
     a stat, a transfer and a copy per file (M(ansible.builtin.copy)).
   - Runs as an action plugin; the managed node needs C(sh), C(base64), C(sha1sum), C(stat), C(mktemp),
