@@ -174,7 +174,7 @@ def test_genuine_first_contact_and_restart_still_bring_the_peer_up():
     assert reason is None and kinds(events) == ["PeerRestarted", "PeerUp"]
 
 
-def test_after_our_restart_recorded_acks_and_requests_for_our_old_numbers_are_replays():
+def test_after_our_restart_recorded_acks_and_requests_for_our_old_numbers_are_dropped():
     """survivor_restarted: the peer lives on in its generation, we restarted and count from 1 again, so a
     recording's acks of our old numbers carry the peer's current generation; only our own count shows
     they name messages this generation has not sent."""
@@ -183,11 +183,11 @@ def test_after_our_restart_recorded_acks_and_requests_for_our_old_numbers_are_re
     m = make()                                                   # our restart: a fresh membership
     t = last + 1
     assert m.receive(status(45), t, sent_seq=1)[0] is None      # the peer, still in its generation
-    for datagram in (d for d in recording if d.type == "NS_ackmsg"):
-        assert m.receive(datagram, t + 0.01, sent_seq=5) == ("replay", [], [])
+    for datagram in (d for d in recording if d.type == "NS_ackmsg"):       # nothing new from a live peer
+        assert m.receive(datagram, t + 0.01, sent_seq=5)[:2] == ("duplicate", [])
     rexmit = Incoming("NS_rexmit", "server1", GEN, None, {"firstseq": "20", "lastseq": "21"}, dest="server2")
-    assert m.receive(rexmit, t + 0.02, sent_seq=5) == ("replay", [], [])
-    assert m.dropped["replay"] == 5 and m.received == 1
+    assert m.receive(rexmit, t + 0.02, sent_seq=5)[:2] == ("duplicate", [])
+    assert m.dropped["duplicate"] == 5 and m.received == 1
     assert m.receive(ack(10), t + 0.1, sent_seq=12)[0] is None   # once we did send 10, its ack is taken
     assert m.receive(Incoming("NS_rexmit", "server1", GEN, None, {"firstseq": "11", "lastseq": "12"},
                               dest="server2"), t + 0.2, sent_seq=12)[1:] == ([], [Retransmit(11, 12)])
@@ -198,3 +198,17 @@ def test_a_heartbeat_peers_ack_of_its_own_message_is_taken_even_before_the_messa
     m = make()
     m.receive(status(5), 0.1)
     assert m.receive(ack(9, dest="server1"), 0.2, sent_seq=1)[0] is None
+
+
+def test_after_our_restart_a_recorded_ack_of_a_number_we_did_send_again_is_dropped_by_its_send_time():
+    """The case the sequence rule leaves: our new run has sent seq 10 again when the peer dies, and the
+    recording holds the peer's ack of our old seq 10. Its `ts` (the peer's clock, seconds) is older than
+    the peer's newest sign of life, which a genuine ack never is."""
+    m = make()
+    status_now = Incoming("status", "server1", GEN, 45, {"st": "active", "ts": "6b140288"})
+    assert m.receive(status_now, 1.0, sent_seq=9)[0] is None
+    old_ack = Incoming("NS_ackmsg", "server1", GEN, None, {"ackseq": "a", "ts": "6b140285"}, dest="server2")
+    assert m.receive(old_ack, 1.1, sent_seq=13)[:2] == ("duplicate", [])
+    genuine = Incoming("NS_ackmsg", "server1", GEN, None, {"ackseq": "a", "ts": "6b140287"}, dest="server2")
+    assert m.receive(genuine, 1.2, sent_seq=13)[0] is None          # within the clock's 1 s steps
+    assert m.dropped["duplicate"] == 1 and m.peer.acked == {"server2": 10}

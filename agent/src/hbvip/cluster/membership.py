@@ -58,6 +58,7 @@ class PeerView:
     max_seq: int = 0
     missing: dict[int, list[float]] = field(default_factory=dict)   # seq -> [noticed, last_asked, tries]
     acked: dict[str, int] = field(default_factory=dict)   # NS_ackmsg dest -> highest ackseq taken
+    sent_at: int | None = None         # the `ts` (its wall clock, s) of its newest message that was a sign of life
     grants_grace: float = 0.0          # how long it waits for us to restart in place (0: it would not)
     grace: float = 0.0                 # it is restarting in place: the silence it is given, seconds
     resumed: bool = False              # we restarted in place: its next sequence number is the new base
@@ -72,9 +73,7 @@ class Membership:
         self.peer = PeerView(peer)
         #: ha.cf's `node` names in file order: what a Heartbeat peer's `reqnodes` is answered with.
         self.nodes = tuple(n.lower() for n in nodes) or (me, peer)
-        self.deadtime = deadtime
-        self.warntime = warntime
-        self.initdead = initdead
+        self.deadtime, self.warntime, self.initdead = deadtime, warntime, initdead
         self.started_at = now
         self.dropped: Counter[str] = Counter()
         self.received = 0
@@ -84,9 +83,8 @@ class Membership:
         self.deadtime, self.warntime, self.initdead = deadtime, warntime, initdead
 
     def rename_peer(self, name: str, now: float) -> None:
-        """The peer's node name changed (rolling rename): forget the old identity (uuid, generation,
-        sequence) so the renamed node's fresh hb_uuid is accepted. A dead peer stays dead; a live one
-        is given initdead from now to show up under its new name."""
+        """The peer was renamed (rolling rename): forget its old identity so the fresh hb_uuid is accepted.
+        A dead peer stays dead; a live one is given initdead from now to show up under its new name."""
         was_dead = self.peer.status == "dead"
         old = self.peer.name.lower()
         self.nodes = tuple(name.lower() if n == old else n for n in self.nodes)
@@ -168,7 +166,7 @@ class Membership:
         if healed or peer.resumed:
             # The messages sent during the partition (or our restart) are none of our business now.
             peer.max_seq, peer.resumed = m.seq, False
-        peer.hg = m.hg
+        peer.hg, peer.sent_at = m.hg, _int(m.fields.get("ts"), 16)
         if m.srcuuid:
             peer.uuid = m.srcuuid
         peer.last_heard = now
@@ -210,10 +208,13 @@ class Membership:
 
     def _unsequenced(self, m: Incoming, sent_seq: int | None) -> tuple[str | None, list[Event], list[Action]]:
         """A seq-less `NS_` datagram (ack, retransmission request): never a sign of life, acted on only
-        while the peer is alive in this very generation, an ack once, neither for a number we have not
-        sent (after our restart a recording holds those of our previous generation)."""
+        while the peer is alive in this very generation, an ack once. Stale if sent (`ts`, 1 s steps)
+        before the peer's newest sign of life or naming a number we have not sent: after our restart a
+        recording holds those of our previous generation, in the peer's current one."""
         peer = self.peer
         if peer.status in ("unknown", "dead") or m.hg != peer.hg:
+            return self._stale(m)
+        if (sent_at := _int(m.fields.get("ts"), 16)) is not None and sent_at < (peer.sent_at or 0) - 1:
             return self._stale(m)
         if m.type == "NS_ackmsg":
             ackseq = _int(m.fields.get("ackseq"), 16)
@@ -221,7 +222,7 @@ class Membership:
             if ackseq is None or ackseq <= peer.acked.get(target, 0):
                 return self._dropped("duplicate"), [], []
             if target == self.me and sent_seq is not None and ackseq > sent_seq:
-                return self._dropped("replay"), [], []
+                return self._stale(m)
             peer.acked[target] = ackseq
         actions: list[Action] = []
         if m.type == "NS_rexmit" and m.dest == self.me:
@@ -229,7 +230,7 @@ class Membership:
             last_seq = _int(m.fields.get("lastseq"))
             if first_seq is not None and last_seq is not None and 0 < first_seq <= last_seq:
                 if sent_seq is not None and first_seq > sent_seq:
-                    return self._dropped("replay"), [], []
+                    return self._stale(m)
                 actions.append(Retransmit(first_seq, min(last_seq, first_seq + 50)))
         self.received += 1
         return None, [], actions
