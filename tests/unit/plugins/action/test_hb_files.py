@@ -21,9 +21,6 @@ from ansible_collections.hbvip.heartbeat.plugins.action import hb_files
 class LocalShell:
     """The connection: runs the command the action sends with its stdin, here."""
 
-    become = None
-    _shell = None
-
     def __init__(self) -> None:
         self.commands: list[bytes] = []
 
@@ -33,7 +30,7 @@ class LocalShell:
         return {"rc": r.returncode, "stdout": r.stdout.decode(), "stderr": r.stderr.decode()}
 
 
-def run(tmp_path: Path, args: dict[str, Any], *, check: bool = False, diff: bool = True) -> tuple[dict, LocalShell]:
+def run(args: dict[str, Any], *, check: bool = False, diff: bool = True) -> tuple[dict, LocalShell]:
     task = Task()
     task.args = args
     task.check_mode = check
@@ -63,7 +60,7 @@ def me() -> dict[str, str]:
 def test_a_fresh_set_is_created_with_its_modes_in_one_command_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
     files = [spec(tmp_path, "ha.cf", "keepalive 1\n", **me()),
              spec(tmp_path, "authkeys", "auth 1\n1 sha1 k\n", "0600", secret=True, **me())]
-    result, shell = run(tmp_path, {"files": files, "directories": [str(tmp_path / "etc")]})
+    result, shell = run({"files": files, "directories": [str(tmp_path / "etc")]})
     assert result["changed"] and result["files"] == {f["path"]: "new" for f in files}
     assert result["directories_created"] == [str(tmp_path / "etc")]
     assert len(shell.commands) == 1
@@ -71,15 +68,15 @@ def test_a_fresh_set_is_created_with_its_modes_in_one_command_and_a_rerun_change
     assert stat.S_IMODE((tmp_path / "etc" / "authkeys").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "etc").stat().st_mode) == 0o755
     assert all("k\n" not in str(d) for d in result["diff"])        # the secret is never shown
-    again, _shell = run(tmp_path, {"files": files, "directories": [str(tmp_path / "etc")]})
+    again, _shell = run({"files": files, "directories": [str(tmp_path / "etc")]})
     assert not again["changed"] and set(again["files"].values()) == {"same"} and again["diff"] == []
 
 
 def test_check_mode_predicts_the_change_shows_the_diff_and_writes_nothing(tmp_path: Path) -> None:
     files = [spec(tmp_path, "ha.cf", "warntime 500ms\n", **me())]
-    run(tmp_path, {"files": files, "directories": [str(tmp_path / "etc")]})
+    run({"files": files, "directories": [str(tmp_path / "etc")]})
     changed = [dict(files[0], content="warntime 600ms\n")]
-    result, _shell = run(tmp_path, {"files": changed}, check=True)
+    result, _shell = run({"files": changed}, check=True)
     assert result["changed"] and result["files"] == {files[0]["path"]: "content"}
     assert result["diff"] == [{"before_header": files[0]["path"], "after_header": files[0]["path"],
                                "before": "warntime 500ms\n", "after": "warntime 600ms\n"}]
@@ -90,27 +87,27 @@ def test_check_mode_predicts_the_change_shows_the_diff_and_writes_nothing(tmp_pa
 def test_a_refused_set_writes_no_file_of_it_and_leaves_no_staged_copy(tmp_path: Path) -> None:
     files = [spec(tmp_path, "ha.cf", "a\n", validate_flag="--ha-cf", **me()),
              spec(tmp_path, "haresources", "b\n", validate_flag="--haresources", **me())]
-    run(tmp_path, {"files": files, "directories": [str(tmp_path / "etc")]})
+    run({"files": files, "directories": [str(tmp_path / "etc")]})
     validator = tmp_path / "check.sh"
     validator.write_text('#!/bin/sh\necho "checked $*"\ngrep -q bad "$4" && { echo "$4:1: bad line"; exit 2; }\nexit 0\n')
     validator.chmod(0o755)
     new = [dict(files[0], content="a2\n"), dict(files[1], content="bad\n")]
-    result, _shell = run(tmp_path, {"files": new, "validate": str(validator)})
+    result, _shell = run({"files": new, "validate": str(validator)})
     assert result["failed"] and result["rc"] == 2
     assert "bad line" in result["msg"] and "none was written" in result["msg"]
     assert [(tmp_path / "etc" / n).read_text() for n in ("ha.cf", "haresources")] == ["a\n", "b\n"]
     assert sorted(p.name for p in (tmp_path / "etc").iterdir()) == ["ha.cf", "haresources"]
     good = [dict(files[0], content="a2\n"), dict(files[1], content="b2\n")]
-    result, _shell = run(tmp_path, {"files": good, "validate": str(validator)})
+    result, _shell = run({"files": good, "validate": str(validator)})
     assert result["changed"] and not result.get("failed")
     assert [(tmp_path / "etc" / n).read_text() for n in ("ha.cf", "haresources")] == ["a2\n", "b2\n"]
 
 
 def test_only_the_mode_differs_then_only_the_mode_is_set(tmp_path: Path) -> None:
     files = [spec(tmp_path, "hbvip.cf", "check web\n", "0644", **me())]
-    run(tmp_path, {"files": files, "directories": [str(tmp_path / "etc")]})
+    run({"files": files, "directories": [str(tmp_path / "etc")]})
     inode = (tmp_path / "etc" / "hbvip.cf").stat().st_ino
-    result, _shell = run(tmp_path, {"files": [dict(files[0], mode="0600")]})
+    result, _shell = run({"files": [dict(files[0], mode="0600")]})
     assert result["files"] == {files[0]["path"]: "attrs"}
     assert result["diff"][0]["before"].startswith("644 ") and result["diff"][0]["after"].startswith("600 ")
     assert stat.S_IMODE((tmp_path / "etc" / "hbvip.cf").stat().st_mode) == 0o600
@@ -121,7 +118,7 @@ def test_contents_travel_on_stdin_never_on_a_command_line(tmp_path: Path) -> Non
     files = [spec(tmp_path, "authkeys", "auth 1\n1 sha1 s3cr3t\n", "0600", secret=True, **me())]
     script = hb_files.script(files, [], None, check=False, diff=True)
     assert "s3cr3t" not in script                                 # base64 only, and fed to `sh -s`
-    result, shell = run(tmp_path, {"files": files, "directories": [str(tmp_path / "etc")]})
+    result, shell = run({"files": files, "directories": [str(tmp_path / "etc")]})
     assert result["changed"] and b"s3cr3t" not in shell.commands[0]
 
 
