@@ -69,7 +69,7 @@ class NullTransport:
     def drain_quiet(self) -> None:
         pass
 
-    def steer(self, prefix: bytes) -> bool:
+    def steer(self, kind: str, prefix: bytes) -> bool:
         return False
 
 

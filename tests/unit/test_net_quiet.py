@@ -59,7 +59,7 @@ def _watched_is_readable(transport: Transport, timeout: float = 0.05) -> bool:
 
 def test_routine_heartbeats_wait_for_the_turn_and_keep_their_arrival_time(pair) -> None:
     transport, recorder, sender = pair
-    assert transport.steer(STABLE)
+    assert transport.steer("status", STABLE)
     time.sleep(0.05)    # the kernel turns arrival stamps on in a work item of its own, just after the first socket asks
     sent_at = time.monotonic()
     for seq in range(3):
@@ -75,7 +75,7 @@ def test_routine_heartbeats_wait_for_the_turn_and_keep_their_arrival_time(pair) 
 
 def test_anything_else_wakes_the_loop_after_what_waited(pair) -> None:
     transport, recorder, sender = pair
-    assert transport.steer(STABLE)
+    assert transport.steer("status", STABLE)
     changed = ROUTINE.replace(b"st=active", b"st=standb")    # a new status word: same length, other bytes
     sender.sendto(ROUTINE + b"x", ("127.0.0.1", transport.port))
     for other in (changed, b"###\n14:(0)t=NS_ackmsg,", ROUTINE[:20], b"garbage"):
@@ -95,7 +95,7 @@ def test_a_reload_that_opens_the_port_again_keeps_the_lanes_apart(pair) -> None:
     """A reload opens the new transport before the old one closes (both in one SO_REUSEPORT group): once
     the old one is gone, the new one steers with its own lane as the quiet one."""
     old, _recorder, sender = pair
-    assert old.steer(STABLE)
+    assert old.steer("status", STABLE)
     recorder = _Recorder()
     new = Transport(old.port, [("127.0.0.1", None)], recorder)
     recorder.transport = new
@@ -105,7 +105,7 @@ def test_a_reload_that_opens_the_port_again_keeps_the_lanes_apart(pair) -> None:
         sender.sendto(ROUTINE + b"before", ("127.0.0.1", new.port))
         assert _watched_is_readable(new), "with no quiet lane yet, everything is read at once"
         new._read_ready(new._receivers[0])  # pylint: disable=protected-access
-        assert new.steer(STABLE)
+        assert new.steer("status", STABLE)
         sender.sendto(ROUTINE + b"after", ("127.0.0.1", new.port))
         sender.sendto(b"###\nother", ("127.0.0.1", new.port))
         time.sleep(0.02)
@@ -119,13 +119,27 @@ def test_a_reload_that_opens_the_port_again_keeps_the_lanes_apart(pair) -> None:
 def test_broadcast_media_never_steer() -> None:
     """The kernel copies a broadcast datagram to every socket of the group: it would be read twice."""
     transport = Transport(_free_port(), [], lambda data, addr: None, broadcast_interfaces=["lo"])
-    assert not transport.steer(STABLE)
+    assert not transport.steer("status", STABLE)
 
 
 def test_the_program_compares_every_byte_of_the_prefix_and_no_more() -> None:
-    program = steering_program(b"###\n1")       # 4 + 1 bytes: two loads, two compares, two fails, one accept
+    program = steering_program([b"###\n1"])     # 4 + 1 bytes: two loads, two compares, two fails, one accept
     assert len(program) == 8 * 7
     with pytest.raises(ValueError):
-        steering_program(b"")
+        steering_program([b""])
     with pytest.raises(ValueError):
-        steering_program(b"x" * (MAX_PREFIX + 1))
+        steering_program([b"x" * (MAX_PREFIX + 1)])
+
+
+def test_the_peer_s_acks_wait_too_and_a_new_start_replaces_only_its_own_kind(pair) -> None:
+    transport, recorder, sender = pair
+    ack = b"###\n14:(0)t=NS_ackmsg,15:(0)dest=server2,"
+    assert transport.steer("status", STABLE) and transport.steer("NS_ackmsg", ack)
+    standby = STABLE.replace(b"st=active", b"st=standb")
+    assert transport.steer("status", standby)         # the heartbeat's new start: the ack's stays
+    for data in (standby + b"1", ack + b"2", STABLE + b"3", ack[:-3] + b"ZZ," + b"4"):
+        sender.sendto(data, ("127.0.0.1", transport.port))
+    time.sleep(0.02)
+    transport.drain_quiet()
+    assert [d for d, _at in recorder.got] == [standby + b"1", ack + b"2"]
+    assert _watched_is_readable(transport)               # the old start and another ack are read at once

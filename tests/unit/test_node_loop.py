@@ -47,7 +47,7 @@ class FakeTransport:
     def drain_quiet(self) -> None:
         pass
 
-    def steer(self, prefix: bytes) -> bool:
+    def steer(self, kind: str, prefix: bytes) -> bool:
         return False
 
     def heartbeats(self) -> list[float]:

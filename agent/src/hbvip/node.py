@@ -26,6 +26,7 @@ from .dirs import Paths
 from .droplog import DropLogLimiter
 from .link import DIGEST_FIELD, MAX_DATAGRAM, Link, status_body
 from .log import EventLog
+from .net.quiet import ROUTINE_TYPES
 from .resources.groups import GroupWork
 from .resources.runner import ResourceRunner, runner_for
 from .sdnotify import sd_notify
@@ -238,8 +239,8 @@ class Node:
         if incoming.type == "status":
             self.peer_digest = incoming.fields.get(DIGEST_FIELD)
             self._beat_along(now)
-            if from_peer and stable and arrived is None and transport:  # what it says again waits (net.quiet)
-                transport.steer(data[:stable])
+        if from_peer and stable and arrived is None and transport and incoming.type in ROUTINE_TYPES:
+            transport.steer(incoming.type, data[:stable])   # what it says again waits for our turn (net.quiet)
         if arrived is None:   # no turn for a datagram read at once: the timer moves to the earliest deadline
             self.wake.reschedule(self.next_deadline())
 

@@ -27,7 +27,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # <asm-generic/socket.h>; Python's socket module names neither.
 SO_ATTACH_REUSEPORT_CBPF = 51
@@ -39,32 +39,50 @@ IPV6_RECVPKTINFO, IPV6_PKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49), getatt
 #: 4 bytes stay far below the kernel's 4096-instruction limit.
 MAX_PREFIX = 1024
 _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(16)
-# <linux/filter.h>: BPF_LD|BPF_W|BPF_ABS (and H, B), BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K.
+# <linux/filter.h>: BPF_LD|BPF_W|BPF_ABS (and H, B), BPF_JMP|BPF_JEQ|BPF_K, BPF_JMP|BPF_JA, BPF_RET|BPF_K.
 _LOAD = {4: 0x20, 2: 0x28, 1: 0x30}
-_JEQ, _RET = 0x15, 0x06
+_JEQ, _JA, _RET = 0x15, 0x05, 0x06
 #: The group's sockets in the order they joined it: the BPF program returns one of these indexes.
 WATCHED, QUIET = 0, 1
+#: The peer's messages that may wait while their stable start stays the same: its heartbeat (`status`:
+#: what changes in it is numbers, time and load) and its acks (`NS_ackmsg`, which only let us forget
+#: what we sent). A retransmission request, a resource request or reply never waits.
+ROUTINE_TYPES = ("status", "NS_ackmsg")
 
 #: What a drained datagram is handed to: (data, sender, arrival interface index or None, arrival time
 #: on the monotonic clock).
 Deliver = Callable[[bytes, tuple, "int | None", float], None]
 
 
-def steering_program(prefix: bytes) -> bytes:
+def steering_program(prefixes: Sequence[bytes]) -> bytes:
     """The classic BPF program (packed `struct sock_filter`s) that returns QUIET for a UDP payload that
-    starts with `prefix`, else WATCHED. A load past the end of a shorter datagram ends the program with
-    0, WATCHED, too. Each comparison jumps only over the next instruction, so no offset exceeds 8 bits."""
-    if not prefix or len(prefix) > MAX_PREFIX:
-        raise ValueError(f"a steered prefix has 1..{MAX_PREFIX} bytes, not {len(prefix)}")
+    starts with one of `prefixes`, else WATCHED. A load past the end of a shorter datagram ends the
+    program with 0, WATCHED, too. A comparison that fails jumps to the next prefix's (JA takes 32 bits),
+    one that holds skips that jump: no conditional offset exceeds 8 bits."""
+    if not prefixes or any(not p or len(p) > MAX_PREFIX for p in prefixes):
+        raise ValueError(f"a steered prefix has 1..{MAX_PREFIX} bytes")
+    chains = [_chain(p) for p in prefixes]
     code = []
+    for i, chain in enumerate(chains):
+        last = i == len(chains) - 1
+        for n, (width, offset, value) in enumerate(chain):
+            # A mismatch: WATCHED after the last prefix, else on to the next one, past the rest of this
+            # chain (its remaining loads, compares and jumps, and its RET QUIET).
+            fail = (_RET, 0, 0, WATCHED) if last else (_JA, 0, 0, 3 * (len(chain) - n - 1) + 1)
+            code += [(_LOAD[width], 0, 0, offset), (_JEQ, 1, 0, value), fail]
+        code.append((_RET, 0, 0, QUIET))
+    return b"".join(struct.pack("HBBI", *ins) for ins in code)
+
+
+def _chain(prefix: bytes) -> list[tuple[int, int, int]]:
+    """(width, offset, value) of the loads that compare `prefix`: 4 bytes at a time, then 2, then 1."""
+    out = []
     offset = 0
     while offset < len(prefix):
         width = next(w for w in (4, 2, 1) if len(prefix) - offset >= w)
-        value = int.from_bytes(prefix[offset:offset + width], "big")
-        code += [(_LOAD[width], 0, 0, offset), (_JEQ, 1, 0, value), (_RET, 0, 0, WATCHED)]
+        out.append((width, offset, int.from_bytes(prefix[offset:offset + width], "big")))
         offset += width
-    code.append((_RET, 0, 0, QUIET))
-    return b"".join(struct.pack("HBBI", *ins) for ins in code)
+    return out
 
 
 def reuse_port(sock: socket.socket) -> None:
@@ -77,7 +95,7 @@ class QuietLane:
 
     def __init__(self, family: socket.AddressFamily, port: int) -> None:
         self.family = family
-        self.steered = b""
+        self.steered: tuple[bytes, ...] = ()
         self._buffer = bytearray(65536)
         self._view = memoryview(self._buffer)
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -96,13 +114,13 @@ class QuietLane:
             raise
         self.sock = sock
 
-    def steer(self, prefix: bytes) -> None:
-        """Send datagrams that start with `prefix` here from now on (the group's program is replaced)."""
-        program = array.array("B", steering_program(prefix))
+    def steer(self, prefixes: tuple[bytes, ...]) -> None:
+        """Send datagrams that start with one of `prefixes` here from now on (replaces the group's program)."""
+        program = array.array("B", steering_program(prefixes))
         address, size = program.buffer_info()
         fprog = struct.pack("HP", size // 8, address)     # struct sock_fprog: length, pointer to the code
         self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
-        self.steered = prefix
+        self.steered = prefixes
 
     def drain(self, deliver: Deliver, since: float) -> int:
         """Hand every queued datagram to `deliver`, oldest first; returns how many there were. `since`

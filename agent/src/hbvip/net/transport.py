@@ -121,6 +121,7 @@ class Transport:
         """When the datagram being delivered arrived (monotonic), if it waited in a quiet lane; None: now."""
         self._steerable: list[socket.socket] = []
         self._lanes: dict[int, QuietLane] = {}
+        self._routine: dict[str, bytes] = {}
         self._drained_at = float("-inf")
         self._names: dict[int, str] = {}
         self._loop: AbstractEventLoop | None = None
@@ -182,20 +183,23 @@ class Transport:
             except OSError:
                 self.counters["send_errors"] += 1
 
-    def steer(self, prefix: bytes) -> bool:
-        """Leave datagrams that start with `prefix` (the stable start of the peer's routine heartbeat) in
-        quiet lanes until `drain_quiet` (see hbvip.net.quiet). False: this transport cannot (broadcast or
-        multicast media, or the kernel refused), and every datagram wakes the loop as before."""
+    def steer(self, kind: str, prefix: bytes) -> bool:
+        """Leave the peer's datagrams of type `kind` that start with `prefix` (the stable start of its last
+        one) in quiet lanes until `drain_quiet`, as well as those of the other kinds steered so far (see
+        hbvip.net.quiet). False: this transport cannot (broadcast or multicast media, or the kernel
+        refused), and every datagram wakes the loop as before."""
         if not self._steerable:
             return False
+        self._routine[kind] = prefix
+        prefixes = tuple(self._routine.values())
         try:
             for sock in self._steerable:
                 lane = self._lanes.get(sock.fileno())
                 if lane is None:
                     lane = self._lanes[sock.fileno()] = QuietLane(sock.family, self.port)
                     self._drained_at = time.monotonic()
-                if lane.steered != prefix:
-                    lane.steer(prefix)
+                if lane.steered != prefixes:
+                    lane.steer(prefixes)
         except (OSError, ValueError):
             self._stop_steering()
             return False

@@ -227,13 +227,15 @@ def encode(fields: Sequence[Field], signer: Signer) -> bytes:
     return seal(*encode_parts(fields), signer)
 
 
-def encode_parts(fields: Sequence[Field]) -> tuple[bytes, bytes]:
+def encode_parts(fields: Sequence[Field], *, cache: bool = True) -> tuple[bytes, bytes]:
     """``fields`` as (their netstrings, their classic rendering): a run of fields in the middle of a
-    datagram, so that a sender can keep the parts that repeat (see `seal`)."""
+    datagram, so that a sender can keep the parts that repeat (see `seal`). ``cache=False`` for fields
+    that never repeat (a sequence number)."""
+    sendable = _sendable if cache else _sendable.__wrapped__
     netstrings = []
     classic = []
     for ftype, name, value in fields:
-        netstring, line = _sendable(ftype, name, bytes(value))
+        netstring, line = sendable(ftype, name, bytes(value))
         netstrings.append(netstring)
         classic.append(line)
     return b"".join(netstrings), b"".join(classic)
