@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hbvip.net.quiet import MAX_PREFIX, steering_program
+from hbvip.net.quiet import DRAIN_BATCH, MAX_PREFIX, steering_program
 from hbvip.net.transport import Transport
 
 ROUTINE = b"###\n11:(0)t=status,12:(0)st=active,14:(0)src=server1,"
@@ -143,3 +143,18 @@ def test_the_peer_s_acks_wait_too_and_a_new_start_replaces_only_its_own_kind(pai
     transport.drain_quiet()
     assert [d for d, _at in recorder.got] == [standby + b"1", ack + b"2"]
     assert _watched_is_readable(transport)               # the old start and another ack are read at once
+
+
+def test_a_flood_that_looks_routine_is_read_at_once_again(pair) -> None:
+    """A recording resent fast starts like the peer's heartbeat: read once per turn, it would push the
+    peer's own heartbeats out of the lane's buffer. A lane that holds a batch is closed for a while."""
+    transport, recorder, sender = pair
+    assert transport.steer("status", STABLE)
+    for n in range(DRAIN_BATCH + 10):
+        sender.sendto(ROUTINE + b"%d" % n, ("127.0.0.1", transport.port))
+    time.sleep(0.02)
+    transport.drain_quiet()
+    assert len(recorder.got) == DRAIN_BATCH          # one batch read, the rest left to the closed lane
+    assert not transport.steer("status", STABLE), "steered again right after a flood"
+    sender.sendto(ROUTINE + b"after", ("127.0.0.1", transport.port))
+    assert _watched_is_readable(transport)

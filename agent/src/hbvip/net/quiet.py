@@ -48,6 +48,13 @@ WATCHED, QUIET = 0, 1
 #: what changes in it is numbers, time and load) and its acks (`NS_ackmsg`, which only let us forget
 #: what we sent). A retransmission request, a resource request or reply never waits.
 ROUTINE_TYPES = ("status", "NS_ackmsg")
+#: Datagrams read from a lane per turn at most. The routine traffic of one keepalive is one or two; a lane
+#: that holds this many is flooded (a replayed recording starts like the peer's heartbeat), and a lane
+#: read only once per keepalive would let a flood push the peer's own heartbeats out of its buffer. So the
+#: transport then closes its lanes and reads everything at once again, as it copes with any flood, for
+#: FLOOD_HOLDOFF seconds.
+DRAIN_BATCH = 32
+FLOOD_HOLDOFF = 60.0
 
 #: What a drained datagram is handed to: (data, sender, arrival interface index or None, arrival time
 #: on the monotonic clock).
@@ -122,11 +129,11 @@ class QuietLane:
         self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
         self.steered = prefixes
 
-    def drain(self, deliver: Deliver, since: float) -> int:
-        """Hand every queued datagram to `deliver`, oldest first; returns how many there were. `since`
+    def drain(self, deliver: Deliver, since: float, limit: int = DRAIN_BATCH) -> int:
+        """Hand the queued datagrams to `deliver`, oldest first, `limit` at most; returns how many. `since`
         (monotonic) is when the lane was last drained: no datagram here arrived before it."""
         count = 0
-        while True:
+        while count < limit:
             try:
                 size, ancillary, _flags, addr = self.sock.recvmsg_into([self._buffer], _ANC_SIZE)
             except OSError:     # EAGAIN: drained; anything else: the watched socket reports it
@@ -134,6 +141,7 @@ class QuietLane:
             index, stamp = arrival_fields(ancillary)
             deliver(bytes(self._view[:size]), addr, index, _arrival(stamp, since))
             count += 1
+        return count
 
     def close(self) -> None:
         self.sock.close()

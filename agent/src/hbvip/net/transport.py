@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from hbvip.config.values import ipv4, ipv6
 from hbvip.net import multicast
 from hbvip.net.ifaddr import addresses_now, interface_index
-from hbvip.net.quiet import IP_PKTINFO, IPV6_RECVPKTINFO, QuietLane, arrival_fields, reuse_port
+from hbvip.net.quiet import (
+    DRAIN_BATCH, FLOOD_HOLDOFF, IP_PKTINFO, IPV6_RECVPKTINFO, QuietLane, arrival_fields, reuse_port,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
 if TYPE_CHECKING:
@@ -123,6 +125,7 @@ class Transport:
         self._lanes: dict[int, QuietLane] = {}
         self._routine: dict[str, bytes] = {}
         self._drained_at = float("-inf")
+        self._steer_after = float("-inf")      # a flooded lane closed: not before then again
         self._names: dict[int, str] = {}
         self._loop: AbstractEventLoop | None = None
 
@@ -186,9 +189,9 @@ class Transport:
     def steer(self, kind: str, prefix: bytes) -> bool:
         """Leave the peer's datagrams of type `kind` that start with `prefix` (the stable start of its last
         one) in quiet lanes until `drain_quiet`, as well as those of the other kinds steered so far (see
-        hbvip.net.quiet). False: this transport cannot (broadcast or multicast media, or the kernel
-        refused), and every datagram wakes the loop as before."""
-        if not self._steerable:
+        hbvip.net.quiet). False: this transport cannot (broadcast or multicast media, the kernel refused,
+        a flood a minute ago), and every datagram wakes the loop as before."""
+        if not self._steerable or time.monotonic() < self._steer_after:
             return False
         self._routine[kind] = prefix
         prefixes = tuple(self._routine.values())
@@ -201,7 +204,9 @@ class Transport:
                 if lane.steered != prefixes:
                     lane.steer(prefixes)
         except (OSError, ValueError):
-            self._stop_steering()
+            self.drain_quiet()
+            self._close_lanes()
+            self._steerable.clear()
             return False
         return True
 
@@ -210,8 +215,11 @@ class Transport:
         if not self._lanes:
             return
         since, self._drained_at = self._drained_at, time.monotonic()
-        for lane in self._lanes.values():
-            lane.drain(self._deliver_quiet, since)
+        for lane in list(self._lanes.values()):
+            if lane.drain(self._deliver_quiet, since) >= DRAIN_BATCH:    # flooded: see DRAIN_BATCH
+                self._close_lanes()
+                self._steer_after = self._drained_at + FLOOD_HOLDOFF
+                return
 
     def _deliver_quiet(self, data: bytes, addr: tuple, index: int | None, at: float) -> None:
         self.counters["received"] += 1
@@ -222,20 +230,16 @@ class Transport:
         finally:
             self.arrival_time = None
 
-    def _stop_steering(self) -> None:
-        """No quiet lane any more: a lane's queue is delivered first, the lanes closed (the group's program
-        then finds no second socket and the kernel gives every datagram to the watched one)."""
-        self.drain_quiet()
+    def _close_lanes(self) -> None:
+        """No quiet lane any more: the group's program then finds no second socket, and the kernel gives
+        every datagram to the watched one. What a closed lane still held is gone, as a full buffer's is."""
         for lane in self._lanes.values():
             lane.close()
         self._lanes.clear()
-        self._steerable.clear()
 
     def close(self) -> None:
         """Close every socket; safe to call twice."""
-        for lane in self._lanes.values():
-            lane.close()
-        self._lanes.clear()
+        self._close_lanes()
         for receiver in self._receivers:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(receiver)
