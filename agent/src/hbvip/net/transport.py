@@ -21,11 +21,11 @@ import socket
 import sys
 import termios
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from hbvip.config.values import ipv4, ipv6
 from hbvip.net import multicast
 from hbvip.net.ifaddr import addresses_now, interface_index
+from hbvip.records import dataclass
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
 if TYPE_CHECKING:
