@@ -54,6 +54,7 @@ class NullTransport:
 
     peer_addresses = ["10.99.0.2"]
     arrival_interface = "eth0"
+    arrival_time = None
     port = 694
 
     def __init__(self) -> None:
@@ -64,6 +65,12 @@ class NullTransport:
 
     def close(self) -> None:
         pass
+
+    def drain_quiet(self) -> None:
+        pass
+
+    def steer(self, kind: str, prefix: bytes) -> bool:
+        return False
 
 
 class _Resources:

@@ -33,6 +33,7 @@ class FakeTransport:
     peer_addresses: list[str] = []
     counters: dict[str, int] = {}
     arrival_interface: str | None = "eth0"
+    arrival_time: float | None = None
 
     def __init__(self) -> None:
         self.sent: list[tuple[float, bytes]] = []
@@ -42,6 +43,12 @@ class FakeTransport:
 
     def close(self) -> None:
         pass
+
+    def drain_quiet(self) -> None:
+        pass
+
+    def steer(self, kind: str, prefix: bytes) -> bool:
+        return False
 
     def heartbeats(self) -> list[float]:
         """When each `status` message (a heartbeat) left."""

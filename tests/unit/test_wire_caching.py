@@ -45,3 +45,31 @@ def test_a_malformed_field_is_refused_even_after_good_ones_were_cached() -> None
     with pytest.raises(WireError) as info:
         decode(bad, None)
     assert info.value.reason == "malformed"
+
+
+def test_a_known_start_decodes_to_the_same_fields_as_a_full_parse() -> None:
+    """The parsed start of a recent datagram is reused only for a datagram with those very bytes: what
+    follows (and any other start) is parsed from the bytes themselves."""
+    codec._prefixes.clear()
+    full = [decode(status(n), SIGNER).fields for n in (1, 2)]
+    codec._prefixes.clear()
+    decode(status(1), SIGNER)                          # the start is known from here on
+    assert len(codec._prefixes) == 1
+    assert decode(status(2), SIGNER).fields == full[1]
+    changed = decode(status(3, (("info", "x"),)), SIGNER)      # another start: parsed, then known too
+    assert changed.get("info") == "x" and changed.get("st") == "active" and changed.seq == 3
+    assert len(codec._prefixes) == 2
+
+
+def test_the_stable_start_ends_where_the_sequence_fields_begin() -> None:
+    data = status(7)
+    msg = decode(data, SIGNER)
+    assert data[msg.stable_len:].startswith(b"8:(0)seq=7,")
+    assert b"st=active" in data[:msg.stable_len] and b"srcuuid" in data[:msg.stable_len]
+    assert decode(data, SIGNER).stable_len == msg.stable_len          # the same from a known start
+
+
+def test_a_flood_of_distinct_starts_keeps_the_known_starts_bounded() -> None:
+    for n in range(50):
+        decode(status(n + 1, ((f"x{n}", "1"),)), SIGNER)
+    assert len(codec._prefixes) <= codec._PREFIXES

@@ -24,6 +24,8 @@ from .wire import Signer, build_head, encode_parts, seal, sequence_fields
 SEND_HISTORY = 200
 #: Encoded message heads kept (see `Link.send`); a node sends a handful of distinct ones, mostly its heartbeat.
 HEAD_CACHE = 64
+#: Encoded sequence fields after `seq` kept (see `Link._sequence_parts`): numbered and `NS_*` messages differ.
+TAIL_CACHE = 4
 #: Larger datagrams are dropped as `oversized` before parsing: a two-node haresources pair never sends
 #: more than a few KB, so this only bounds the work a hostile sender can make us do per datagram.
 MAX_DATAGRAM = 32768
@@ -68,6 +70,7 @@ class Link:
         self.received = 0
         self.retransmitted = 0
         self._heads: dict[tuple[str, tuple[tuple[str, str | bytes], ...], bytes], tuple[bytes, bytes]] = {}
+        self._tails: dict[tuple[int, int, str | None], tuple[bytes, bytes]] = {}
         self._loadavg = _LoadAvg(clock)
 
     @property
@@ -94,7 +97,7 @@ class Link:
             if len(self._heads) >= HEAD_CACHE:
                 self._heads.clear()
             self._heads[key] = head
-        netstrings, classic = encode_parts(sequence_fields(seq=seq, hg=self.generation, ts=int(self.clock.wall()), ld=ld))
+        netstrings, classic = self._sequence_parts(seq, ld)
         data = seal(head[0] + netstrings, head[1] + classic, self.signer)
         if seq is not None:
             self.history[seq] = data
@@ -102,6 +105,22 @@ class Link:
                 self.history.popitem(last=False)
         self.transport.send(data)
         self.sent += 1
+
+    def _sequence_parts(self, seq: int | None, ld: str | None) -> tuple[bytes, bytes]:
+        """`encode_parts` of the sequence fields: `seq`, new in every numbered message, encoded as it is
+        (uncached: it would only push useful entries out of the codec's cache), before the fields that
+        repeat from one message to the next (generation, time, load, ttl), encoded once per change."""
+        key = (self.generation, int(self.clock.wall()), ld)
+        tail = self._tails.get(key)
+        if tail is None:
+            if len(self._tails) >= TAIL_CACHE:
+                self._tails.clear()
+            tail = self._tails[key] = encode_parts(sequence_fields(seq=None, hg=key[0], ts=key[1], ld=ld))
+        if seq is None:
+            return tail
+        seq_field = sequence_fields(seq=seq, hg=0, ts=0, ld=None)[0]      # seq comes first
+        netstring, classic = encode_parts((seq_field,), cache=False)
+        return netstring + tail[0], classic + tail[1]
 
     def _encode_head(self, mtype: str, body: tuple[tuple[str, str | bytes], ...]) -> tuple[bytes, bytes]:
         """The `encode_parts` of a message's fields up to `srcuuid`; `dest` and `destuuid` in `body` address it."""

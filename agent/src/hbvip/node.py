@@ -26,6 +26,7 @@ from .dirs import Paths
 from .droplog import DropLogLimiter
 from .link import DIGEST_FIELD, MAX_DATAGRAM, Link, status_body
 from .log import EventLog
+from .net.quiet import ROUTINE_TYPES
 from .resources.groups import GroupWork
 from .resources.runner import ResourceRunner, runner_for
 from .sdnotify import sd_notify
@@ -48,8 +49,9 @@ HANDSHAKE_TIMEOUT = 30.0
 _TICK = Tick()
 
 
-def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
-    """A datagram as the membership machine reads it, or the reason it is dropped."""
+def read_datagram(data: bytes, signer: Signer) -> tuple[Incoming, int] | str:
+    """A datagram as the membership machine reads it, with the length of its sender's stable start
+    (`hbvip.wire.Message.stable_len`), or the reason it is dropped."""
     try:
         msg = decode(data, signer, max_size=MAX_DATAGRAM)
     except WireError as exc:
@@ -58,7 +60,16 @@ def read_datagram(data: bytes, signer: Signer) -> Incoming | str:
         return "malformed"
     if msg.type is None or msg.src is None:
         return "malformed"
-    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, msg.texts, msg.get_bytes("srcuuid"), msg.dest)
+    return Incoming(msg.type, msg.src.lower(), msg.hg, msg.seq, msg.texts, msg.get_bytes("srcuuid"), msg.dest), \
+        msg.stable_len
+
+
+def log_paths(log: EventLog, changes: list[PathChange]) -> None:
+    """Heartbeat's words for a path: `Link server2:eth1 dead.`; a warning, the peer may live on."""
+    for c in changes:
+        fields = {"node": c.peer, "interface": c.interface, "other_paths_up": c.others_up}
+        word = "up" if c.up else "dead"
+        log("info" if c.up else "warning", f"path.{word}", f"Link {c.peer}:{c.interface} {word}.", fields)
 
 
 class Node:
@@ -164,6 +175,8 @@ class Node:
 
     def _turn_once(self) -> float | None:
         keepalive = self.config.hacf.timers.keepalive   # read each turn: a reload may change it
+        if self.link.transport is not None:
+            self.link.transport.drain_quiet()     # the peer's heartbeats since the last turn, first
         now = self.clock.monotonic()
         while self._signals:
             name = self._signals.pop(0)
@@ -187,7 +200,7 @@ class Node:
             self.feed(e)      # first: the takeover's task is then scheduled before the diagnosis's ping
             if isinstance(e, PeerDead) and not e.graceful:
                 self.tasks.spawn(self._diagnose_silence())
-        self._log_paths(self.path_watch.check(now, self.membership.peer.grace))
+        log_paths(self.log, self.path_watch.check(now, self.membership.peer.grace))
         self.feed(_TICK)
         if self.stopping.is_set():
             return None
@@ -201,16 +214,20 @@ class Node:
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.restarting:
             return
-        incoming = read_datagram(data, self.link.signer)
-        if isinstance(incoming, str):
-            self.membership.drop(incoming)
-            if incoming in ("bad_auth", "unknown_key"):
-                self.log("debug", "packet.dropped", None, {"reason": incoming, "from": addr[0]})
+        read = read_datagram(data, self.link.signer)
+        if isinstance(read, str):
+            self.membership.drop(read)
+            if read in ("bad_auth", "unknown_key"):
+                self.log("debug", "packet.dropped", None, {"reason": read, "from": addr[0]})
             return
-        now = self.clock.monotonic()
+        incoming, stable = read
+        transport = self.link.transport
+        arrived = transport and transport.arrival_time     # None: it arrived now (hbvip.net.quiet)
+        now = self.clock.monotonic() if arrived is None else arrived
         reason, events, actions = self.membership.receive(incoming, now, sent_seq=self.link.seq)
-        if reason in (None, "duplicate") and incoming.src == self.peer.lower() and self.link.transport:
-            self._log_paths(self.path_watch.heard(self.link.transport.arrival_interface, now))
+        from_peer = incoming.src == self.peer.lower()
+        if reason in (None, "duplicate") and from_peer and transport is not None:
+            log_paths(self.log, self.path_watch.heard(transport.arrival_interface, now))
         if reason is not None:
             self.apply(self.drop_log.filter(reason, actions, now))
             return
@@ -222,23 +239,16 @@ class Node:
         if incoming.type == "status":
             self.peer_digest = incoming.fields.get(DIGEST_FIELD)
             self._beat_along(now)
-        # No turn for a datagram: the timer moves to the (possibly new) earliest deadline instead.
-        self.wake.reschedule(self.next_deadline())
-
-    def _log_paths(self, changes: list[PathChange]) -> None:
-        """Heartbeat's words for a path: `Link server2:eth1 dead.`; a warning, the peer may live on."""
-        for c in changes:
-            fields = {"node": c.peer, "interface": c.interface, "other_paths_up": c.others_up}
-            word = "up" if c.up else "dead"
-            self.log("info" if c.up else "warning", f"path.{word}", f"Link {c.peer}:{c.interface} {word}.", fields)
+        if from_peer and stable and arrived is None and transport and incoming.type in ROUTINE_TYPES:
+            transport.steer(incoming.type, data[:stable])   # what it says again waits for our turn (net.quiet)
+        if arrived is None:   # no turn for a datagram read at once: the timer moves to the earliest deadline
+            self.wake.reschedule(self.next_deadline())
 
     def _beat_along(self, now: float) -> None:
-        """Send our heartbeat with the peer's when ours is due within half a keepalive anyway.
-
-        The two nodes then beat in step, and a node wakes about once per keepalive instead of twice (once
-        to send, once to receive): waking up is most of what an idle agent costs. Our beats stay at most
-        one keepalive apart, and at least half a keepalive, so the peer never sees a late heartbeat and
-        never more than twice the configured rate."""
+        """Send our heartbeat with the peer's (read at once) when ours is due within half a keepalive anyway:
+        where its routine heartbeats cannot wait for our turn (hbvip.net.quiet: broadcast or multicast
+        media), the nodes then beat in step, and the one that replies wakes once per keepalive, not twice.
+        Our beats stay ½-1 keepalive apart: never late for the peer, never over twice the rate."""
         keepalive = self.config.hacf.timers.keepalive
         if self.wake.armed and not self.stopping.is_set() and self.next_status - now <= keepalive / 2:
             self.send_status(self.failover.status_word)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import socket
-import sys
 import termios
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from hbvip.config.values import ipv4, ipv6
 from hbvip.net import multicast
 from hbvip.net.ifaddr import addresses_now, interface_index
+from hbvip.net.quiet import IP_PKTINFO, IPV6_RECVPKTINFO, QuietLane, arrival_fields, reuse_port
 from hbvip.records import dataclass
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
@@ -76,9 +77,6 @@ class _Target:
 _RECV_SIZE = 65536
 #: Datagrams read per readiness callback at most.
 _RECV_BATCH = 32
-# <linux/in.h>, <linux/in6.h>: the arrival interface of each datagram, for the per-path liveness
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
-IPV6_RECVPKTINFO, IPV6_PKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49), getattr(socket, "IPV6_PKTINFO", 50)
 _ANC_SIZE = socket.CMSG_SPACE(20)
 _NOTHING = bytes(4)  # FIONREAD's int when no datagram is queued
 
@@ -119,6 +117,12 @@ class Transport:
         self._pending = bytearray(4)
         self.arrival_interface: str | None = None
         """The interface the datagram being delivered to `on_datagram` arrived on (its path)."""
+        self.arrival_time: float | None = None
+        """When the datagram being delivered arrived (monotonic), if it waited in a quiet lane; None: now."""
+        self._steerable: list[socket.socket] = []
+        self._lanes: dict[int, QuietLane] = {}
+        self._routine: dict[str, bytes] = {}
+        self._drained_at = float("-inf")
         self._names: dict[int, str] = {}
         self._loop: AbstractEventLoop | None = None
 
@@ -179,8 +183,59 @@ class Transport:
             except OSError:
                 self.counters["send_errors"] += 1
 
+    def steer(self, kind: str, prefix: bytes) -> bool:
+        """Leave the peer's datagrams of type `kind` that start with `prefix` (the stable start of its last
+        one) in quiet lanes until `drain_quiet`, as well as those of the other kinds steered so far (see
+        hbvip.net.quiet). False: this transport cannot (broadcast or multicast media, or the kernel
+        refused), and every datagram wakes the loop as before."""
+        if not self._steerable:
+            return False
+        self._routine[kind] = prefix
+        prefixes = tuple(self._routine.values())
+        try:
+            for sock in self._steerable:
+                lane = self._lanes.get(sock.fileno())
+                if lane is None:
+                    lane = self._lanes[sock.fileno()] = QuietLane(sock.family, self.port)
+                    self._drained_at = time.monotonic()
+                if lane.steered != prefixes:
+                    lane.steer(prefixes)
+        except (OSError, ValueError):
+            self._stop_steering()
+            return False
+        return True
+
+    def drain_quiet(self) -> None:
+        """Deliver what waits in the quiet lanes, each datagram with its arrival time (`arrival_time`)."""
+        if not self._lanes:
+            return
+        since, self._drained_at = self._drained_at, time.monotonic()
+        for lane in self._lanes.values():
+            lane.drain(self._deliver_quiet, since)
+
+    def _deliver_quiet(self, data: bytes, addr: tuple, index: int | None, at: float) -> None:
+        self.counters["received"] += 1
+        self.arrival_interface = None if index is None else self._name_of(index)
+        self.arrival_time = at
+        try:
+            self.on_datagram(data, addr)
+        finally:
+            self.arrival_time = None
+
+    def _stop_steering(self) -> None:
+        """No quiet lane any more: a lane's queue is delivered first, the lanes closed (the group's program
+        then finds no second socket and the kernel gives every datagram to the watched one)."""
+        self.drain_quiet()
+        for lane in self._lanes.values():
+            lane.close()
+        self._lanes.clear()
+        self._steerable.clear()
+
     def close(self) -> None:
         """Close every socket; safe to call twice."""
+        for lane in self._lanes.values():
+            lane.close()
+        self._lanes.clear()
         for receiver in self._receivers:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(receiver)
@@ -222,9 +277,12 @@ class Transport:
         wanted = [(socket.AF_INET, self.port)]
         if any(t.family == socket.AF_INET6 and t.hops is None for t in targets):
             wanted.append((socket.AF_INET6, self.port))
+        unicast = len(wanted)       # only unicast receivers get quiet lanes: see hbvip.net.quiet
         groups = [t for t in targets if t.hops is not None]
         wanted += [(t.family, t.port or self.port) for t in groups]
         receivers = {key: self._open_receiver(*key) for key in dict.fromkeys(wanted)}
+        if not self.broadcast_interfaces and not groups:
+            self._steerable = self._receivers[:unicast]
         for t in groups:
             try:
                 multicast.join(receivers[t.family, t.port or self.port], t.address, interface_index(t.interface or "") or 0)
@@ -235,10 +293,12 @@ class Transport:
         """A plain reader callback instead of asyncio's datagram transport: that one allocates a 256 KiB
         buffer per datagram and goes through a protocol object; here one buffer is reused and each
         datagram costs one `bytes` of its own size. The IPv6 socket takes IPv6 only (V6ONLY): IPv4
-        datagrams arrive once, on the IPv4 socket."""
+        datagrams arrive once, on the IPv4 socket. SO_REUSEPORT makes it the first socket of a group that a
+        quiet lane may join (`steer`)."""
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            reuse_port(sock)    # SO_REUSEADDR lets another socket share the port already; this one may steer
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
@@ -256,7 +316,9 @@ class Transport:
         """Deliver what is queued, up to `_RECV_BATCH` datagrams: one wake-up serves a burst (a flood
         then costs far less loop overhead per datagram) without starving the loop's timers. Whether
         another datagram waits is asked with FIONREAD (the size of the next one, 0: none), not with a
-        read that fails: a heartbeat's wake-up then costs one read, not a second one raising EAGAIN."""
+        read that fails: a heartbeat's wake-up then costs one read, not a second one raising EAGAIN.
+        The quiet lanes go first: what waits there arrived before."""
+        self.drain_quiet()
         for _unused in range(_RECV_BATCH):
             try:
                 size, ancillary, _flags, addr = sock.recvmsg_into([self._buffer], _ANC_SIZE)
@@ -279,21 +341,17 @@ class Transport:
         return self._pending != _NOTHING
 
     def _interface_of(self, ancillary: list[tuple[int, int, bytes]]) -> str | None:
-        """The arrival interface from IP_PKTINFO (index first) or IPV6_PKTINFO (index after the address)."""
-        for level, kind, data in ancillary:
-            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 4:
-                index = int.from_bytes(data[:4], sys.byteorder)
-            elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(data) >= 20:
-                index = int.from_bytes(data[16:20], sys.byteorder)
-            else:
-                continue
-            if index not in self._names:
-                try:
-                    self._names[index] = socket.if_indextoname(index)
-                except OSError:
-                    return None
-            return self._names[index]
-        return None
+        """The arrival interface (IP_PKTINFO, IPV6_PKTINFO): the datagram's path."""
+        index, _stamp = arrival_fields(ancillary)
+        return None if index is None else self._name_of(index)
+
+    def _name_of(self, index: int) -> str | None:
+        if index not in self._names:
+            try:
+                self._names[index] = socket.if_indextoname(index)
+            except OSError:
+                return None
+        return self._names[index]
 
 
 def _numeric(host: str) -> str | None:
