@@ -3,14 +3,13 @@ its peer waits a bounded grace instead of taking over, and the successor continu
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from cluster_sim import DEADTIME, Sim
 from hbvip.cluster import Command, Hold, Incoming, Membership, Phase
 from hbvip.cluster.grace import GRACE_FIELD, RESTART_GRACE, RESTARTING_FIELD
 from hbvip.cluster.inplace import RestartRecord, resumed_peer, stale_because
+from hbvip.records import replace
 
 GEN = 0x6b073ce9
 
@@ -140,7 +139,7 @@ def test_an_unreadable_record_is_a_value_error(text):
     ({}, 990.0, "-10.0 s old"),            # the wall clock went back: nothing says how old it is
 ])
 def test_only_a_fresh_record_of_this_node_and_generation_is_continued(change, now, why):
-    record = dataclasses.replace(RECORD, **change)
+    record = replace(RECORD, **change)
     found = stale_because(record, node="server1", peer="server2", generation=GEN, now=now)
     assert (found is None) if why is None else (why in found)
 
@@ -174,7 +173,7 @@ def test_a_heartbeat_without_the_grace_field_grants_nothing():
 
 def test_the_successor_takes_the_peers_next_sequence_number_as_its_base_even_far_ahead():
     m = Membership("server1", "server2", deadtime=1.0, warntime=0.5, initdead=2, now=0.0)
-    m.peer = resumed_peer(dataclasses.replace(RECORD, peer_hg=GEN), now=5.0)
+    m.peer = resumed_peer(replace(RECORD, peer_hg=GEN), now=5.0)
     jump = RECORD.peer_max_seq + 500          # far more than MAX_GAP heartbeats of the peer went unheard
     reason, events, actions = m.receive(Incoming("status", "server2", GEN, jump, {"st": "active"}), 5.1)
     assert reason is None and events == []                  # not a restart, not a return: the same peer

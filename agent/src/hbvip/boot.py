@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import __version__
 from .clock import SYSTEM_CLOCK
@@ -26,6 +25,7 @@ from .dirs import Paths
 from .link import Link, status_body, transport_for
 from .log import EventLog
 from .net.transport import TransportError
+from .records import dataclass
 from .wire import Signer
 from .wire.identity import current_generation, increment_generation, load_or_create_uuid, record_uuid_host, uuid_host
 

@@ -6,13 +6,13 @@ and the rename read and edit the files with these rather than parse them a secon
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
 
 from . import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME
 from .config import ConfigError, errors, format_problems, load_config, parse_haresources
+from .records import asdict, replace
 
 TYPE_CHECKING = False   # as in hbvip.cli: `hbvip run` imports this module, and neither typing nor argparse
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         if tmp is not None:
             tmp.cleanup()
     # Name the files the operator gave, not the staging copies.
-    problems = [dataclasses.replace(p, path=origin.get(p.path, p.path)) for p in problems]
+    problems = [replace(p, path=origin.get(p.path, p.path)) for p in problems]
     return _report(problems, notes, args.json, args.config_dir)
 
 
@@ -210,7 +210,7 @@ def cmd_rename_node(args: argparse.Namespace) -> int:
         print(json.dumps({"changed": changed, "check": args.check, "renames": renames, "files": [
             {"path": e.path, "changed": e.changed, "lines": list(e.lines), "content": e.after,
              **({"diff": e.diff()} if args.diff else {})} for e in edits],
-            "problems": [dataclasses.asdict(p) for p in problems]}, indent=2))
+            "problems": [asdict(p) for p in problems]}, indent=2))
     elif problems:
         print(format_problems(problems), file=sys.stderr)
     else:

@@ -1,9 +1,11 @@
 """Modules `hbvip run` imports only when something uses them, not when something imports them.
 
-`dataclasses` imports `inspect`, and `inspect` imports ast, dis and tokenize: 30 M instructions, a
-sixth of the daemon's time to its first heartbeat, for one call dataclasses makes only for a dataclass
-without a docstring. The daemon needs `inspect` later (asyncio uses it), so `hbvip run` defers it
-before the config is imported and loads it after the first heartbeats, while `hbvip.boot.Beating` beats.
+`inspect` imports ast, dis and tokenize: 30 M instructions, a sixth of the daemon's time to its first
+heartbeat. `dataclasses` imported it; the agent's records are now `hbvip.records`, so nothing `hbvip run`
+imports before its first heartbeat needs `inspect`. The daemon needs it later (asyncio uses it), so
+`hbvip run` still defers it before the config is imported, and loads it after the first heartbeats while
+`hbvip.boot.Beating` beats: a module that comes to import `inspect` on that path pays nothing until it
+uses it.
 
 A deferred module is a placeholder in sys.modules that every `import` returns; the first attribute
 read that is not there runs the real module's code in that same object, so every importer ends up

@@ -9,9 +9,8 @@ line of the next window says how many were left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .cluster import Action, Log
+from .records import dataclass, field
 
 
 @dataclass

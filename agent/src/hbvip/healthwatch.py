@@ -10,7 +10,6 @@ starts fresh and what goes is the pure plan's (`hbvip.cluster.reload.probe_chang
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -22,6 +21,7 @@ from .cluster.reload import ProbeKey
 from .config import Config
 from .log import EventLog
 from .net.links import link_up, vip_interfaces
+from .records import replace
 from .resources.runner import ResourceRunner
 from .resources.scripts import SCRIPT_PATH, run_script
 from .turns import TaskSet
@@ -148,7 +148,7 @@ class HealthWatch:
 
     def _resource(self, script: str, group: str):  # noqa: ANN202 - a ResourceGroup of the one resource
         g = next(g for g in self._config().groups if g.key == group)
-        return dataclasses.replace(g, resources=tuple(r for r in g.resources if r.name == script))
+        return replace(g, resources=tuple(r for r in g.resources if r.name == script))
 
     async def _monitor(self, probe: Probe) -> tuple[bool, str]:
         held = [k for k in probe.groups if k in self._held()]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyroute2 import AsyncIPRoute
@@ -27,6 +26,7 @@ from hbvip.net.icmp import ping
 from hbvip.net.ifaddr import IfAddr, all_addresses
 from hbvip.net.ndisc import neighbour_probe
 from hbvip.net.vip import subnets_holding
+from hbvip.records import dataclass, field
 from hbvip.resources.scripts import SCRIPT_PATH, run_script
 
 IFF_UP = 0x1

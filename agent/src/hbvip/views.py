@@ -9,11 +9,11 @@ produces or reads these documents uses these types, so a renamed or added key is
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from .config import Problem, ResourceGroup
+from .records import asdict
 
 if TYPE_CHECKING:
     from .config.extensions import Extensions
@@ -165,8 +165,8 @@ def haresources_view(path: str, groups: Sequence[ResourceGroup], problems: Seque
     return {"path": path, "groups": [{
         "key": g.key, "home_node": g.home_node, "line": g.line, "end_line": g.end_line,
         "resources": [{"name": r.name, "args": list(r.args), "spec": r.spec,
-                       "vip": VipView(**dataclasses.asdict(r.vip)) if r.vip else None} for r in g.resources],
-    } for g in groups], "problems": [ProblemView(**dataclasses.asdict(p)) for p in problems]}
+                       "vip": VipView(**asdict(r.vip)) if r.vip else None} for r in g.resources],
+    } for g in groups], "problems": [ProblemView(**asdict(p)) for p in problems]}
 
 
 class CheckView(TypedDict):
@@ -193,7 +193,7 @@ class ExtensionsView(TypedDict):
 
 def extensions_view(path: str, exists: bool, ext: Extensions, problems: Sequence[Problem]) -> ExtensionsView:
     return {"path": path, "exists": exists,
-            "checks": [CheckView(**dataclasses.asdict(c)) for c in ext.checks],
-            "monitors": [dataclasses.asdict(m) for m in ext.monitors],
-            "track_interfaces": [dataclasses.asdict(t) for t in ext.track_interfaces],
-            "problems": [ProblemView(**dataclasses.asdict(p)) for p in problems]}
+            "checks": [CheckView(**asdict(c)) for c in ext.checks],
+            "monitors": [asdict(m) for m in ext.monitors],
+            "track_interfaces": [asdict(t) for t in ext.track_interfaces],
+            "problems": [ProblemView(**asdict(p)) for p in problems]}

@@ -8,7 +8,8 @@ the whole failover logic run under a fake clock in unit tests, with no sockets, 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+from ..records import dataclass, field
 
 
 class Hold(enum.IntFlag):

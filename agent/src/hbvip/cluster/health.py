@@ -27,10 +27,10 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from ..config.health import Check, Monitor, TrackInterface
 from ..config.haresources import ResourceGroup
+from ..records import dataclass, field
 from .events import Hold
 
 

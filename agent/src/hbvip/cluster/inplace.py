@@ -19,9 +19,9 @@ the VIP check are hbvip.inplace's.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from ..records import asdict, dataclass
 from .events import Action, Hold, Log, Op
 from .grace import RESTART_GRACE
 from .membership import PeerView

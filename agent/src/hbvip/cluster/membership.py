@@ -12,8 +12,8 @@ asked for again with `NS_rexmit`; every tenth sequence number is acked.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
+from ..records import dataclass, field
 from .events import Action, Event, Log, PeerDead, PeerMessage, PeerRestarted, PeerReturned, PeerUp, Retransmit, Send
 from .grace import read_grace
 

@@ -7,9 +7,9 @@ Part of the failover machine (`Failover` mixes this in): the giver releases comp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..records import dataclass
 from .events import Action, Command, CommandKind, Hold, Log, Op, Reply, ResourcesDone, Send
 from .phases import Phase, Role, Step
 

@@ -12,7 +12,8 @@ Pure: the clock comes in as `now`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from ..records import dataclass
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ appear in the node list on the wire, so a Heartbeat peer is not confused by them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..records import dataclass
 from .events import Action, Connectivity, Log
 
 

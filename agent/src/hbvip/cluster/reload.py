@@ -7,10 +7,10 @@ Pure: the daemon loads the new files, asks `plan_reload` and carries the plan ou
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
 
 from ..config import Config, ResourceGroup
 from ..config.extensions import Extensions
+from ..records import dataclass, replace
 from .events import Hold
 from .groups import groups_of
 from .health import ProbeKind

@@ -9,12 +9,12 @@ and methods, never the text of a line.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import WARNING, Problem
 from hbvip.config.values import did_you_mean
+from hbvip.records import dataclass, field
 
 METHODS = ("crc", "md5", "sha1", "sha256")
 KEYED_METHODS = frozenset({"md5", "sha1", "sha256"})

@@ -7,12 +7,12 @@ A real Heartbeat refuses unknown ha.cf directives, so hbvip-only knobs live in t
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, fields
 
 from hbvip.config.health import HEALTH_DIRECTIVES, Check, Monitor, TrackInterface, check_health_items, parse_health_line
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import Problem
 from hbvip.config.values import did_you_mean, parse_bool, parse_time
+from hbvip.records import dataclass, fields
 
 #: Where `metrics_listen on` serves: loopback only, so turning metrics on never exposes the pair.
 DEFAULT_METRICS_HOST = "127.0.0.1"

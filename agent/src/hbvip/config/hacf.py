@@ -11,12 +11,12 @@ else 2 x deadtime; udpport 694; auto_failback "legacy" (with a warning).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from hbvip.config.lexer import Comments, LogicalLine, logical_lines
 from hbvip.config.media import Medium, mcast6_media, ping6_nodes, ucast6_media
 from hbvip.config.problems import WARNING, Problem
 from hbvip.config.values import did_you_mean, ipv4, is_host_name, is_interface_name, parse_bool, parse_time
+from hbvip.records import dataclass, field
 
 DEFAULT_UDPPORT = 694
 DEFAULT_KEEPALIVE = 1.0

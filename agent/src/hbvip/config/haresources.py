@@ -16,11 +16,11 @@ IPaddr2 takes IPv6 too, as Pacemaker's IPaddr2 does; Heartbeat's IPaddr is IPv4 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import WARNING, Problem
 from hbvip.config.values import ipv4, ipv6, is_host_name, is_interface_name, looks_like_ipv4
+from hbvip.records import dataclass
 
 NATIVE_RESOURCES = frozenset({"IPaddr", "IPaddr2", "IPv6addr"})
 #: Which address families each native resource takes.

@@ -17,10 +17,10 @@ quotes (a `#` inside the quotes is part of it), so these lines are split with sh
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
 from hbvip.config.problems import Problem
 from hbvip.config.values import did_you_mean, is_interface_name, parse_time
+from hbvip.records import dataclass
 
 HEALTH_DIRECTIVES = ("check", "monitor", "track_interface")
 _CHECK_FORM = 'check NAME command "<shell command>" [interval T] [timeout T] [fall N] [rise N] [group KEY]'

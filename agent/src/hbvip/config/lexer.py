@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from enum import Enum
+
+from hbvip.records import dataclass, field
 
 
 class Comments(Enum):

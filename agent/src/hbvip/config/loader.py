@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from hbvip.config.authkeys import AuthKeys, parse_authkeys
@@ -18,6 +17,7 @@ from hbvip.config.haresources import ResourceGroup, parse_haresources
 from hbvip.config.hacf import HaCf, parse_hacf
 from hbvip.config.problems import ConfigError, Problem
 from hbvip.config.scripts import DEFAULT_INIT_DIR, resolve_script
+from hbvip.records import dataclass
 
 HACF, HARESOURCES, AUTHKEYS, EXTENSIONS = "ha.cf", "haresources", "authkeys", "hbvip.cf"
 _FILE_ORDER = (HACF, HARESOURCES, AUTHKEYS, EXTENSIONS)

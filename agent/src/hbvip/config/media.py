@@ -15,10 +15,10 @@ scope; hops is 0-4 and loop 0 or 1. The port is the line's own, not `udpport`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from hbvip.config.lexer import LogicalLine
 from hbvip.config.values import ipv6, is_interface_name
+from hbvip.records import dataclass
 
 Report = Callable[[int | None, str, str], None]
 _UCAST6_FORM = "write 'ucast6 <interface> <peer IPv6 address>', e.g. 'ucast6 eth0 2001:db8::2'"

@@ -12,7 +12,6 @@ changed VIP does not leave its old group behind). Nothing here touches a host: t
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from hbvip.config.extensions import parse_extensions
@@ -20,6 +19,7 @@ from hbvip.config.haresources import ResourceGroup, parse_haresources
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.loader import AUTHKEYS, EXTENSIONS, HACF, HARESOURCES, load_config
 from hbvip.config.problems import ConfigError, Problem
+from hbvip.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ the first.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from hbvip.records import dataclass
 
 ERROR = "error"
 WARNING = "warning"

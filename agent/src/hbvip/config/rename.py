@@ -15,12 +15,12 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from hbvip.config.lexer import Comments, logical_lines
 from hbvip.config.problems import Problem
 from hbvip.config.values import is_host_name
+from hbvip.records import dataclass
 
 FILES = ("ha.cf", "haresources")
 # The role's header line in ha.cf (roles/heartbeat_vip/templates/ha.cf.j2): names up to the comma.

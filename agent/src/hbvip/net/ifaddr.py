@@ -21,12 +21,12 @@ import ipaddress
 import os
 import socket
 import struct
-from dataclasses import dataclass
 
 from hbvip.net.nlraw import (
     DUMP_TRIES, ERRNO, HEADER, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, RECV_SIZE,
     DumpInterrupted, RtnlError, attributes, split_messages,
 )
+from hbvip.records import dataclass
 
 # <linux/rtnetlink.h>, <linux/if_addr.h>
 RTM_NEWADDR, RTM_GETADDR = 20, 22

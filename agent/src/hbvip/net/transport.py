@@ -21,7 +21,6 @@ import socket
 import termios
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from hbvip.config.values import ipv4, ipv6
 from hbvip.net import multicast
@@ -29,6 +28,7 @@ from hbvip.net.ifaddr import addresses_now, interface_index
 from hbvip.net.quiet import (
     DRAIN_BATCH, FLOOD_HOLDOFF, IP_PKTINFO, IPV6_RECVPKTINFO, QuietLane, arrival_fields, reuse_port,
 )
+from hbvip.records import dataclass
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the first heartbeat
 if TYPE_CHECKING:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..cluster import Hold, Op, ResourcesDone
 from ..cluster.groups import groups_of
 from ..config import Config, ResourceGroup
 from ..log import EventLog
+from ..records import dataclass, field
 from ..turns import TaskSet
 from ..views import GroupHistoryView
 from .runner import ResourceRunner, remove_stale_vips

@@ -19,7 +19,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from hbvip.net.garp import send_garp
 from hbvip.net.ifaddr import IfAddr, all_addresses
 from hbvip.net.ndisc import send_unsolicited_na
 from hbvip.net.vip import VipError, add_vip, del_vip, placed_in, vip_present
+from hbvip.records import dataclass, field
 from hbvip.resources.scripts import SCRIPT_PATH, ScriptCall, run_script, says_running
 
 if TYPE_CHECKING:

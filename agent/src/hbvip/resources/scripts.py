@@ -14,9 +14,10 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from ..records import dataclass
 
 SCRIPT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL of a timed-out script's group
