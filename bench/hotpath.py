@@ -8,6 +8,8 @@ stepped clock with a transport that keeps nothing, fed the peer's datagrams (enc
 
 `python -m bench.hotpath [ROUNDS] [--profile]` prints µs of CPU per round and per wake-up, the latter
 also for a bare `selectors` loop (what replacing asyncio on the hot path could save at most).
+`--pause MS` sleeps MS between rounds, as an idle agent does between keepalives, and prints the round's
+CPU then: what the same work costs once the caches (and the core) have gone cold.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from hbvip.cli import _without_openssl  # pylint: disable=protected-access
 
 _without_openssl()  # as `hbvip run` does before anything imports hashlib: the same HMAC code as the daemon
 
+import argparse
 import asyncio
 import cProfile
 import heapq
@@ -103,8 +106,20 @@ def peer_heartbeats(node: Node, count: int, stepped: SteppedClock) -> list[bytes
                          ts=int(stepped.now), ld="0.00 0.00 0.00 1/1 1"), signer) for seq in range(1, count + 1)]
 
 
-def rounds(count: int, profile: bool = False) -> float:
-    """µs of CPU per round (peer heartbeat in, our heartbeat out) of a settled backup."""
+def _round(node: Node, data: bytes, stepped: SteppedClock) -> None:
+    """One keepalive of a settled node: the peer's heartbeat, read from the quiet lane at the start of
+    the turn with its arrival time (hbvip.net.quiet), then the turn that sends ours."""
+    stepped.now += KEEPALIVE
+    transport = node.link.transport
+    transport.arrival_time = stepped.now - KEEPALIVE / 2  # type: ignore[union-attr]
+    node.on_datagram(data, ("10.99.0.1", 694))
+    transport.arrival_time = None  # type: ignore[union-attr]
+    node._turn_once()  # pylint: disable=protected-access
+
+
+def rounds(count: int, profile: bool = False, pause: float = 0.0) -> float:
+    """µs of CPU per round (peer heartbeat in, our heartbeat out) of a settled backup; `pause` seconds
+    of sleep between rounds, as a keepalive leaves them, measure a round on cold caches."""
     stepped = SteppedClock()
     with tempfile.TemporaryDirectory(prefix="hbvip-hotpath-") as tmp:
         node = settled_node(Path(tmp), stepped)
@@ -114,21 +129,21 @@ def rounds(count: int, profile: bool = False) -> float:
         async def run() -> float:
             node.next_status = stepped.now
             for data in datagrams[:warm]:           # meet the peer, settle
-                stepped.now += KEEPALIVE
-                node.on_datagram(data, ("10.99.0.1", 694))
-                node._turn_once()  # pylint: disable=protected-access
+                _round(node, data, stepped)
             profiler = cProfile.Profile() if profile else None
-            started = time.process_time()
+            spent = 0.0
             if profiler:
                 profiler.enable()
             for data in datagrams[warm:]:
-                stepped.now += KEEPALIVE
-                node.on_datagram(data, ("10.99.0.1", 694))
-                node._turn_once()  # pylint: disable=protected-access
+                if pause:
+                    time.sleep(pause)
+                started = time.process_time()
+                _round(node, data, stepped)
+                spent += time.process_time() - started
             if profiler:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-            return (time.process_time() - started) / count * 1e6
+            return spent / count * 1e6
 
         return asyncio.run(run())
 
@@ -171,10 +186,19 @@ def selector_wakeups(count: int) -> float:
 
 
 def main(argv: list[str]) -> int:
-    count = int(next((a for a in argv if a.isdigit()), "5000"))
-    per_round = rounds(count, profile="--profile" in argv)
-    per_wake = wakeups(count)
-    bare = selector_wakeups(count)
+    p = argparse.ArgumentParser(prog="python -m bench.hotpath", description="CPU per heartbeat round and wake-up")
+    p.add_argument("rounds", nargs="?", type=int, default=5000)
+    p.add_argument("--profile", action="store_true", help="print where a round's time goes")
+    p.add_argument("--pause", type=float, metavar="MS",
+                   help="sleep MS between rounds, as a keepalive does: the round on cold caches (rounds only)")
+    args = p.parse_args(argv)
+    if args.pause:
+        cold = rounds(args.rounds, pause=args.pause / 1000)
+        print(f"round (peer heartbeat in, ours out) after {args.pause:g} ms asleep: {cold:.1f} µs CPU")
+        return 0
+    per_round = rounds(args.rounds, profile=args.profile)
+    per_wake = wakeups(args.rounds)
+    bare = selector_wakeups(args.rounds)
     print(f"round (peer heartbeat in, ours out): {per_round:.1f} µs CPU; asyncio timer wake-up: {per_wake:.1f} µs CPU; "
           f"bare selector timer wake-up: {bare:.1f} µs CPU")
     return 0
