@@ -211,7 +211,8 @@ def test_replace_and_asdict_give_what_dataclasses_gives() -> None:
         inner, outer = nested(lib)
         o = outer(inner(1), (inner(2),), {"k": inner(3)}, Pair(inner(4), 5), [6])
         as_dict = lib.asdict(o)
-        assert as_dict["data"] is not o.data and type(as_dict["pair"]) is Pair   # copied; namedtuples kept
+        # copied; a namedtuple stays that very type (not a plain tuple)
+        assert as_dict["data"] is not o.data and type(as_dict["pair"]) is Pair  # pylint: disable=unidiomatic-typecheck
         answers.append((as_dict, lib.asdict(o, dict_factory=list), lib.replace(o, data=[7]).data,
                         lib.replace(o).inner.v))
         with pytest.raises(TypeError):

@@ -281,7 +281,8 @@ def _repr_fn(cls: type, names: tuple[str, ...]) -> Callable[[object], str]:
 
 def _frozen_setattr(cls: type, names: frozenset[str]) -> Callable[[object, str, object], None]:
     def __setattr__(self: object, name: str, value: object) -> None:
-        if type(self) is cls or name in names:
+        # Exactly this class (not a subclass): a subclass that is not a record may set its own attributes.
+        if type(self) is cls or name in names:  # pylint: disable=unidiomatic-typecheck
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
         super(cls, self).__setattr__(name, value)  # type: ignore[misc]  # a subclass's own attribute
     return __setattr__
@@ -289,7 +290,7 @@ def _frozen_setattr(cls: type, names: frozenset[str]) -> Callable[[object, str, 
 
 def _frozen_delattr(cls: type, names: frozenset[str]) -> Callable[[object, str], None]:
     def __delattr__(self: object, name: str) -> None:
-        if type(self) is cls or name in names:
+        if type(self) is cls or name in names:  # pylint: disable=unidiomatic-typecheck  # as in __setattr__
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)  # type: ignore[misc]
     return __delattr__
