@@ -241,7 +241,7 @@ class Node:
             self._beat_along(now)
         if from_peer and stable and arrived is None and transport and incoming.type in ROUTINE_TYPES:
             transport.steer(incoming.type, data[:stable])   # what it says again waits for our turn (net.quiet)
-        if arrived is None:   # no turn for a datagram read at once: the timer moves to the earliest deadline
+        if self.wake.armed:   # outside a turn (which computes its own): the timer moves to the earliest deadline
             self.wake.reschedule(self.next_deadline())
 
     def _beat_along(self, now: float) -> None:
