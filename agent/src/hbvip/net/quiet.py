@@ -92,9 +92,28 @@ def _chain(prefix: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
-def reuse_port(sock: socket.socket) -> None:
-    """Let `sock` share its port with its quiet twin (set before bind, on both)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+def receive_socket(family: socket.AddressFamily, port: int, *, stamps: bool = False) -> socket.socket:
+    """A non-blocking UDP socket bound to every address of `family` on `port`, telling each datagram's
+    arrival interface (and its arrival time, with `stamps`). SO_REUSEADDR lets another socket share the
+    port, as Heartbeat's sockets do; SO_REUSEPORT puts the watched socket and its quiet lane in one group.
+    The IPv6 one takes IPv6 only (V6ONLY): IPv4 datagrams arrive once, on the IPv4 socket."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if stamps:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class QuietLane:
@@ -105,21 +124,7 @@ class QuietLane:
         self.steered: tuple[bytes, ...] = ()
         self._buffer = bytearray(65536)
         self._view = memoryview(self._buffer)
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            reuse_port(sock)
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = receive_socket(family, port, stamps=True)
 
     def steer(self, prefixes: tuple[bytes, ...]) -> None:
         """Send datagrams that start with one of `prefixes` here from now on (replaces the group's program)."""

@@ -26,7 +26,7 @@ from hbvip.config.values import ipv4, ipv6
 from hbvip.net import multicast
 from hbvip.net.ifaddr import addresses_now, interface_index
 from hbvip.net.quiet import (
-    DRAIN_BATCH, FLOOD_HOLDOFF, IP_PKTINFO, IPV6_RECVPKTINFO, QuietLane, arrival_fields, reuse_port,
+    DRAIN_BATCH, FLOOD_HOLDOFF, QuietLane, arrival_fields, receive_socket,
 )
 from hbvip.records import dataclass
 
@@ -296,22 +296,11 @@ class Transport:
     def _open_receiver(self, family: socket.AddressFamily, port: int) -> socket.socket:
         """A plain reader callback instead of asyncio's datagram transport: that one allocates a 256 KiB
         buffer per datagram and goes through a protocol object; here one buffer is reused and each
-        datagram costs one `bytes` of its own size. The IPv6 socket takes IPv6 only (V6ONLY): IPv4
-        datagrams arrive once, on the IPv4 socket. SO_REUSEPORT makes it the first socket of a group that a
-        quiet lane may join (`steer`)."""
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        datagram costs one `bytes` of its own size. It is the first socket of the group a quiet lane
+        may join (`steer`)."""
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            reuse_port(sock)    # SO_REUSEADDR lets another socket share the port already; this one may steer
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
-            sock.setblocking(False)
+            sock = receive_socket(family, port)
         except OSError as exc:
-            sock.close()
             raise TransportError(_bind_failure(port, exc)) from exc
         self._receivers.append(sock)
         return sock
