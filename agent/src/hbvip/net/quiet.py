@@ -8,9 +8,10 @@ reply left queued until the next turn, each node wakes once per keepalive, to re
 
 How: the watched receive socket and a quiet one form a SO_REUSEPORT group on the heartbeat port, and a
 classic BPF program attached to the group (SO_ATTACH_REUSEPORT_CBPF) picks the socket per datagram:
-the quiet one for a datagram that starts with the stable bytes of the peer's last routine heartbeat
-(type, status word, dead time, protocol, config digest, sender and uuid: everything before its sequence
-fields), the watched one for every other datagram — a new status word, a request, an ack, a forgery.
+the quiet one for a datagram that starts with the stable bytes of the peer's last routine heartbeat or
+ack (type, status word, dead time, protocol, config digest, sender and uuid: everything before its
+sequence fields), the watched one for every other datagram — a new status word, a request, a
+retransmission request, a forgery.
 Those stable bytes only say what the peer already said, so reading the datagram up to one keepalive
 later changes no decision; the node reads the quiet socket first at every turn and before every
 datagram of the watched one, so datagrams are read in arrival order, and each keeps its arrival time
@@ -117,13 +118,12 @@ def receive_socket(family: socket.AddressFamily, port: int, *, stamps: bool = Fa
 
 
 class QuietLane:
-    """The quiet socket beside one watched receive socket (same family and port, bound after it)."""
+    """The quiet socket beside one watched receive socket (same family and port, bound after it).
+    `buffer` is the transport's receive buffer: every datagram is copied out of it before delivery."""
 
-    def __init__(self, family: socket.AddressFamily, port: int) -> None:
-        self.family = family
+    def __init__(self, family: socket.AddressFamily, port: int, buffer: memoryview) -> None:
         self.steered: tuple[bytes, ...] = ()
-        self._buffer = bytearray(65536)
-        self._view = memoryview(self._buffer)
+        self._view = buffer
         self.sock = receive_socket(family, port, stamps=True)
 
     def steer(self, prefixes: tuple[bytes, ...]) -> None:
@@ -140,7 +140,7 @@ class QuietLane:
         count = 0
         while count < limit:
             try:
-                size, ancillary, _flags, addr = self.sock.recvmsg_into([self._buffer], _ANC_SIZE)
+                size, ancillary, _flags, addr = self.sock.recvmsg_into([self._view], _ANC_SIZE)
             except OSError:     # EAGAIN: drained; anything else: the watched socket reports it
                 return count
             index, stamp = arrival_fields(ancillary)

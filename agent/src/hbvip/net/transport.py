@@ -199,7 +199,7 @@ class Transport:
             for sock in self._steerable:
                 lane = self._lanes.get(sock.fileno())
                 if lane is None:
-                    lane = self._lanes[sock.fileno()] = QuietLane(sock.family, self.port)
+                    lane = self._lanes[sock.fileno()] = QuietLane(sock.family, self.port, self._view)
                     self._drained_at = time.monotonic()
                 if lane.steered != prefixes:
                     lane.steer(prefixes)
