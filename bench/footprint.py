@@ -47,12 +47,20 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
-def _wait_vip(lab: Lab, host: str, timeout: float) -> None:
+def _holds_vip(lab: Lab, host: str) -> bool:
+    return any(a.startswith(lab.vip + "/") for a in lab.hosts[host].addresses())
+
+
+def _wait_vip(lab: Lab, contender: Contender, host: str, timeout: float) -> None:
+    """Until `host` holds the VIP; a timeout says where the VIP is, what runs and what `host` logged."""
     deadline = time.monotonic() + timeout
-    h = lab.hosts[host]
-    while not any(a.startswith(lab.vip + "/") for a in h.addresses()):
+    while not _holds_vip(lab, host):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{host} did not take the VIP within {timeout:.0f} s")
+            holders = [name for name in lab.hosts if _holds_vip(lab, name)] or ["nobody"]
+            running = {name: contender.pids(h) for name, h in lab.hosts.items()}
+            raise TimeoutError(f"{host} did not take the VIP within {timeout:.0f} s (held by {', '.join(holders)}; "
+                               f"{contender.name} pids {running}); {host}'s log ends:\n"
+                               + contender.log_tail(lab.hosts[host]))
         time.sleep(0.1)
 
 
@@ -64,7 +72,7 @@ def measure(lab: Lab, contender: Contender, timers: TimerSet, window_s: float) -
         # One after the other: the primary serves after initdead alone, and Heartbeat's joint-start
         # negotiation (about 10 s here) is measured by the trials, not waited for again.
         contender.start(lab.hosts["server1"])
-        _wait_vip(lab, "server1", 2 * timers.initdead_ms / 1000 + 20)
+        _wait_vip(lab, contender, "server1", 2 * timers.initdead_ms / 1000 + 20)
         contender.start(lab.hosts["server2"])
         time.sleep(settle_s(timers))
         return _sample({name: contender.pids(h) for name, h in lab.hosts.items()}, window_s)

@@ -157,7 +157,8 @@ def markdown(results: Mapping[str, Any], stats: Mapping[str, Any], goals: list[d
               "|---|---|---|---|---|---|---|"]
     for fp in results["footprint"]:
         if fp.get("error"):
-            lines.append(f"| {fp['timers']} | {fp['contender']} | error: {fp['error']} | | |")
+            first = str(fp["error"]).splitlines()[0]     # the log lines quoted after it stay in results.json
+            lines.append(f"| {fp['timers']} | {fp['contender']} | error: {first} | | |")
             continue
         a, b = fp["server1"], fp["server2"]
         lines.append(f"| {fp['timers']} | {fp['contender']} | {_fmt(a['rss_mb'], 1)} / {_fmt(b['rss_mb'], 1)} |"

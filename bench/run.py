@@ -86,7 +86,7 @@ def _footprint(lab: Lab, c: Contender, t: T.TimerSet, seconds: float) -> dict[st
         fp = footprint.measure(lab, c, t, seconds)
         fp["error"] = None
     except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        fp = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        fp = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     return fp
 
 

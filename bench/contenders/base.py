@@ -21,6 +21,8 @@ class Contender(ABC):
     """One daemon on both lab hosts. `primary` is the home node (highest priority); `backup` the other."""
 
     name: str = ""
+    #: Where the daemon logs inside a host: a failed cell quotes its end (`log_tail`).
+    log_file: str = "/var/log/ha-log"
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
@@ -70,6 +72,14 @@ class Contender(ABC):
                     if _alive(pid) and host.owns_pid(pid):
                         raise
         self._reaped(host, pids)
+
+    def log_tail(self, host: Host, lines: int = 12) -> str:
+        """The last `lines` lines of the daemon's log on `host`, to say why a cell failed."""
+        try:
+            text = host.path(self.log_file).read_text(errors="replace")
+        except OSError as exc:
+            return f"({self.log_file}: {exc.strerror})"
+        return "\n".join(text.splitlines()[-lines:])
 
     def _reaped(self, host: Host, pids: Sequence[int], timeout: float = 5) -> None:
         deadline = time.monotonic() + timeout

@@ -24,6 +24,7 @@ STANDBY_PRIORITY = 50
 
 class Keepalived(Contender):
     name = "keepalived"
+    log_file = "/var/log/keepalived-bench.log"
     _timers: TimerSet
     _vips: Sequence[str] = ()
     _check: ServiceCheck | None = None
@@ -85,7 +86,7 @@ class Keepalived(Contender):
 """
 
     def start(self, host: Host) -> None:
-        log = host.path("/var/log/keepalived-bench.log")
+        log = host.path(self.log_file)
         with open(log, "ab") as out:
             cmd = ["keepalived", "-n", "-l", "-D", "-P", "-f", CONF, "-p", PIDFILE, "-r", VRRP_PIDFILE]
             self._procs[host.name] = host.spawn(cmd, stdout=out, stderr=out)

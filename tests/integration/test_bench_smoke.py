@@ -40,7 +40,7 @@ def test_smoke_bench_measures_every_contender_within_its_budget(lab_support: Non
         # a power loss of the primary is never answered by the backup before the fault
         assert 0 < trial["takeover_power"] < 30
         [fp] = [f for f in results["footprint"] if f["contender"] == c]
-        assert fp["error"] is None and fp["server1"]["rss_mb"] > 1 and fp["server1"]["procs"] >= 1
+        assert fp["error"] is None and fp["server1"]["rss_mb"] > 1 and fp["server1"]["procs"] >= 1, (c, fp)
         assert fp["server1"]["wakeups_per_s"] > 0 and fp["server1"]["us_per_wakeup"] > 0
         [start] = [r for r in results["startup"] if r["contender"] == c]
         assert start["error"] is None and 0 < start["listening"] < 10, start
