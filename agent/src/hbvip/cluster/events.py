@@ -40,8 +40,9 @@ class Hold(enum.IntFlag):
         """The same groups seen from the peer: my local ones are its foreign ones."""
         return Hold(((self & Hold.LOCAL) << 1) | ((self & Hold.FOREIGN) >> 1))
 
-    # Two holds combined by table: enum.Flag makes each result through the enum machinery (three Python
-    # calls), and the failover machine combines holds a dozen times a turn. Anything else: enum.Flag's way.
+    # Two holds combined, or one complemented, by table: enum.Flag makes each result through the enum
+    # machinery (three Python calls), and the failover machine combines holds a dozen times a turn.
+    # Anything else: enum.Flag's way.
     def __and__(self, other: object) -> Hold:
         if other.__class__ is Hold:
             return _MEMBERS[self._value_ & other._value_]  # type: ignore[attr-defined]
@@ -51,6 +52,9 @@ class Hold(enum.IntFlag):
         if other.__class__ is Hold:
             return _MEMBERS[self._value_ | other._value_]  # type: ignore[attr-defined]
         return super().__or__(other)  # type: ignore[no-any-return]
+
+    def __invert__(self) -> Hold:
+        return _MEMBERS[self._value_ ^ 3]  # type: ignore[attr-defined]  # ALL's bits: the complement within them
 
 
 _WORDS = ("none", "local", "foreign", "all")
