@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from hbvip.boot import Beating, Booted, Inbox
+from hbvip.boot import Beating, Booted
 from hbvip.clock import SYSTEM_CLOCK
 from hbvip.config import load_config
 from hbvip.dirs import Paths
@@ -53,7 +53,7 @@ def _booted(config_dir: Path, tmp_path: Path, keepalive: str) -> tuple[Booted, S
     link.transport = transport  # type: ignore[assignment]
     now = SYSTEM_CLOCK.monotonic()
     paths = Paths(config_dir, tmp_path, tmp_path, tmp_path / "init.d")
-    return Booted(config, paths, EventLog("server1", stderr=False), link, Inbox(), now, up_at=now), transport
+    return Booted(config, paths, EventLog("server1", stderr=False), link, now, up_at=now), transport
 
 
 def test_up_heartbeats_go_on_every_keepalive_while_the_agent_loads(config_dir: Path, tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ turns take over, as the node's first turns would (the same message, on the same 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from . import __version__
 from .clock import SYSTEM_CLOCK
@@ -34,16 +33,9 @@ if TYPE_CHECKING:
     from .cluster.inplace import RestartRecord
 
 
-class Inbox:
-    """The transport's datagram callback until the node exists. The node is built before the loop reads
-    the receive socket, so nothing arrives here before `to` is set."""
-
-    def __init__(self) -> None:
-        self.to: Callable[[bytes, tuple[str, int]], None] | None = None
-
-    def __call__(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.to is not None:
-            self.to(data, addr)
+def _before_the_node(data: bytes, addr: tuple[str, int]) -> None:
+    """The transport's datagram callback until the daemon gives it the node's: it is never called, since
+    the loop reads the receive socket only once the node is built (a datagram waits in the socket)."""
 
 
 @dataclass
@@ -55,7 +47,6 @@ class Booted:
     paths: Paths
     log: EventLog
     link: Link
-    inbox: Inbox
     started: float
     """When the agent started (monotonic), for `hbvip status`."""
     up_at: float = 0.0
@@ -82,8 +73,8 @@ def boot(config: Config, paths: Paths, *, log_stderr: bool = False) -> Booted:
     link = Link(config.node_name, Signer.from_authkeys(config.authkeys), clock)
     record = _record_to_continue(config, paths, log) if paths.restart_record.exists() else None
     _identity(config, paths, log, link, record)
-    booted = Booted(config, paths, log, link, Inbox(), started, record=record)
-    link.transport = transport_for(config, booted.inbox)
+    booted = Booted(config, paths, log, link, started, record=record)
+    link.transport = transport_for(config, _before_the_node)
     try:
         link.transport.open()
     except TransportError as exc:   # e.g. no CAP_NET_BIND_SERVICE: say the fix, not a traceback

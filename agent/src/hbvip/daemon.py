@@ -62,7 +62,7 @@ class Agent:
             from .inplace import resume
             resume(node, record)
         node.next_status = self.booted.up_at + cfg.hacf.timers.keepalive
-        self.booted.inbox.to = node.on_datagram
+        link.transport.on_datagram = node.on_datagram
         link.transport.listen(asyncio.get_running_loop())
         from .control import ControlServer
         control = ControlServer(node, self.paths.run_dir)

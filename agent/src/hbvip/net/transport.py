@@ -65,12 +65,18 @@ class _Target:
             return (self.interface, self.family)
         return (self.interface, self.family, self.address, self.port)
 
+    @property
+    def scoped(self) -> bool:
+        """A link-local IPv6 peer: its interface's index (the scope) is looked up at each send, as an
+        interface that is re-created gets a new one."""
+        return self.address.startswith("fe80:")
+
     def sockaddr(self, port: int) -> tuple:
         """Where `sendto` sends: a link-local IPv6 peer is reached through the line's interface (scope)."""
         port = self.port or port
         if self.family == socket.AF_INET:
             return (self.address, port)
-        scope = interface_index(self.interface or "") if self.address.startswith("fe80:") else 0
+        scope = interface_index(self.interface or "") if self.scoped else 0
         return (self.address, port, 0, scope or 0)
 
 
@@ -111,7 +117,8 @@ class Transport:
         self.on_datagram = on_datagram
         self.peer_addresses: list[str] = []
         self.counters: dict[str, int] = {"sent": 0, "send_errors": 0, "received": 0, "receive_errors": 0}
-        self._targets: list[_Target] = []
+        self._routes: list[tuple[socket.socket, _Target, tuple | None]] = []
+        """Per target: its send socket and its `sockaddr`, None where it is looked up per datagram."""
         self._send_sockets: dict[tuple, socket.socket] = {}
         self._receivers: list[socket.socket] = []
         self._buffer = bytearray(_RECV_SIZE)
@@ -161,11 +168,10 @@ class Transport:
             if interface_index(interface) is None:
                 raise TransportError(f"multicast {group} on {interface}: there is no interface {interface}")
             targets.append(_Target(group, interface, port=port, hops=hops, loop=loop))
-        self._targets = targets
         self.peer_addresses = [t.address for t in targets if not t.broadcast and t.hops is None]
         try:
-            for target in targets:
-                self._open_send_socket(target)
+            self._routes = [(self._open_send_socket(t), t, None if t.scoped else t.sockaddr(self.port))
+                            for t in targets]
             self._open_receivers(targets)
         except BaseException:
             self.close()
@@ -179,9 +185,9 @@ class Transport:
 
     def send(self, data: bytes) -> None:
         """Send `data` once to every target; failures are counted in `send_errors`, never raised."""
-        for target in self._targets:
+        for sock, target, sockaddr in self._routes:
             try:
-                self._send_sockets[target.key].sendto(data, target.sockaddr(self.port))
+                sock.sendto(data, sockaddr or target.sockaddr(self.port))
                 self.counters["sent"] += 1
             except OSError:
                 self.counters["send_errors"] += 1
@@ -245,6 +251,7 @@ class Transport:
                 self._loop.remove_reader(receiver)
             receiver.close()
         self._receivers.clear()
+        self._routes.clear()
         for sock in self._send_sockets.values():
             sock.close()
         self._send_sockets.clear()
@@ -261,7 +268,8 @@ class Transport:
             raise TransportError(f"ucast peer {host!r} does not resolve to an IPv4 address: {exc}") from exc
         return infos[0][4][0]
 
-    def _open_send_socket(self, target: _Target) -> None:
+    def _open_send_socket(self, target: _Target) -> socket.socket:
+        """The send socket `target` uses (one per interface and family, see `_Target.key`), set up for it."""
         sock = self._send_sockets.get(target.key)
         if sock is None:
             sock = socket.socket(target.family, socket.SOCK_DGRAM)
@@ -274,6 +282,7 @@ class Transport:
         if target.hops is not None:
             multicast.set_sender(sock, target.family, interface_index(target.interface or "") or 0,
                                  target.hops, target.loop)
+        return sock
 
     def _open_receivers(self, targets: list[_Target]) -> None:
         """0.0.0.0:port always, [::]:port for IPv6 peers, and one per other family and port a multicast
