@@ -87,7 +87,8 @@ class Host(Client):
     root: Path = Path()
     extra_ifaces: tuple[tuple[str, str], ...] = ()  # (eth1, its address/64) in a two-network lab
     anchor: subprocess.Popen | None = field(default=None, repr=False)
-    _spawned: set[int] = field(default_factory=set, repr=False)
+    _spawned: dict[int, subprocess.Popen] = field(default_factory=dict, repr=False)
+    """What we spawned here, by pid, until it is reaped: then the number may be another process's."""
 
     @property
     def anchor_pid(self) -> int:
@@ -125,8 +126,11 @@ class Host(Client):
         return self.path(p).read_text()
 
     def spawn(self, cmd: Sequence[str], *, stdout=None, stderr=None, env=None) -> subprocess.Popen:
-        proc = super().spawn(cmd, stdout=stdout, stderr=stderr, env=env)
-        self._spawned.add(proc.pid)
+        return self.track(super().spawn(cmd, stdout=stdout, stderr=stderr, env=env))
+
+    def track(self, proc: subprocess.Popen) -> subprocess.Popen:
+        """Count `proc` (started in this host by us) as the host's while it runs (see `owns_pid`)."""
+        self._spawned[proc.pid] = proc
         return proc
 
     def spawn_tool(self, cmd: Sequence[str], *, stdout=None, stderr=None) -> subprocess.Popen:
@@ -135,16 +139,24 @@ class Host(Client):
         return self.spawn(cmd, stdout=stdout, stderr=stderr)
 
     def owns_pid(self, pid: int) -> bool:
-        """A process is this host's when we spawned it here (nsenter may not have joined yet) or it
-        lives in this host's network namespace."""
-        if pid in self._spawned:
-            return True
+        """A process is this host's when we spawned it here and it still runs (nsenter may not have
+        joined yet), or it lives in this host's network namespace. Once one we spawned is reaped, its
+        number is free: pids wrap (pid_max is 32768 here) and another lab's process may get it, which
+        must never pass for ours (a contender's `kill9` would stop another test's daemon)."""
+        proc = self._spawned.get(pid)
+        if proc is not None:
+            if proc.poll() is None:
+                return True
+            del self._spawned[pid]
         try:
             return os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{self.anchor_pid}/ns/net")
         except OSError:
             return False
 
     def kill(self, proc_or_pid: subprocess.Popen | int, sig: int = signal.SIGTERM) -> None:
+        """Signal a process of this host; one we spawned that has already ended needs nothing."""
+        if isinstance(proc_or_pid, subprocess.Popen) and proc_or_pid.poll() is not None:
+            return
         pid = proc_or_pid.pid if isinstance(proc_or_pid, subprocess.Popen) else proc_or_pid
         if pid == self.anchor_pid or not self.owns_pid(pid):
             raise PermissionError(f"pid {pid} is not a process of lab host {self.name}")

@@ -189,10 +189,8 @@ class SystemdHost(Host):
 
     def spawn_tool(self, cmd: Sequence[str], *, stdout=None, stderr=None) -> subprocess.Popen:
         """A lab measuring tool in the host's network namespace only: the container has no /work."""
-        proc = subprocess.Popen(["nsenter", "-t", str(self.anchor_pid), "-n", "--", *cmd],
-                                stdout=stdout, stderr=stderr, start_new_session=True)
-        self._spawned.add(proc.pid)
-        return proc
+        return self.track(subprocess.Popen(["nsenter", "-t", str(self.anchor_pid), "-n", "--", *cmd],
+                                           stdout=stdout, stderr=stderr, start_new_session=True))
 
     # the disk --------------------------------------------------------------------------------
     def install(self, files: Mapping[str, str | bytes], *, masks: Sequence[str], disable: Sequence[str],

@@ -143,6 +143,21 @@ def test_host_refuses_to_kill_processes_that_are_not_its_own(lab: Lab) -> None:
     assert other.wait(timeout=5) == -15
 
 
+def test_a_reaped_process_number_is_no_longer_the_hosts(lab: Lab) -> None:
+    """pids wrap (pid_max 32768): a number we spawned on a host and that was reaped may come back as
+    any process of the machine; the host must not claim it (nor signal it) because we once had it."""
+    s1 = lab.hosts["server1"]
+    ended = s1.spawn(["true"])
+    assert ended.wait(timeout=5) == 0
+    s1.kill(ended)                    # already gone: nothing to do, no error
+    # The number now belongs to a process outside the lab (this test's own): as if it had been reused.
+    ended.pid = os.getpid()
+    s1.track(ended)
+    assert not s1.owns_pid(os.getpid())
+    with pytest.raises(PermissionError):
+        s1.kill(os.getpid())
+
+
 def test_teardown_leaves_nothing_even_when_the_body_raises(lab_prefix: Callable[[], str]) -> None:
     prefix = lab_prefix()
     lab = Lab(prefix=prefix, net=None)
